@@ -461,7 +461,6 @@ pub(crate) enum Base {
 }
 
 /// One logical API call, before retries.
-#[derive(Debug)]
 pub(crate) struct Call {
     method: Method,
     base: Base,
@@ -474,6 +473,19 @@ pub(crate) struct Call {
     idempotency: Idempotency,
     throttle: Option<(ThrottleKey, Quota)>,
     extra_timeout: Duration,
+}
+
+impl fmt::Debug for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The body may hold secret values: never printed.
+        f.debug_struct("Call")
+            .field("method", &self.method)
+            .field("action", &self.action)
+            .field("segments", &self.segments)
+            .field("body_len", &self.body.as_ref().map(Vec::len))
+            .field("idempotency", &self.idempotency)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Call {

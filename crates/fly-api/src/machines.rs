@@ -340,10 +340,12 @@ impl Machines {
             id: id.to_string(),
             nonce: Some(lease.nonce.clone()),
         };
-        let result = f(lease.nonce).await;
-        if let Some(nonce) = guard.nonce.take()
-            && let Err(err) = self.release_lease(id, &nonce).await
-        {
+        let result = f(lease.nonce.clone()).await;
+        // The guard keeps the nonce until the release is done, so a drop mid-release
+        // still releases.
+        let released = self.release_lease(id, &lease.nonce).await;
+        guard.nonce = None;
+        if let Err(err) = released {
             tracing::warn!(machine_id = id, error = %err, "could not release lease; it will expire");
         }
         result

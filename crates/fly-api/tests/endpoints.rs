@@ -31,14 +31,18 @@ async fn apps_create_sends_name_and_org() {
         Mock::given(method("POST"))
             .and(path("/v1/apps"))
             .and(body_json(json!({"name": APP, "org_slug": "personal"})))
-            .respond_with(
-                ResponseTemplate::new(201)
-                    .set_body_json(json!({"id": "682kqp6pdno9d543", "created_at": 1_732_700_000_000_i64})),
-            )
+            .respond_with(ResponseTemplate::new(201).set_body_json(
+                json!({"id": "682kqp6pdno9d543", "created_at": 1_732_700_000_000_i64}),
+            ))
             .expect(1),
     )
     .await;
-    common::check_fixture("POST", "/v1/apps", 201, &json!({"id": "682kqp6pdno9d543", "created_at": 1}));
+    common::check_fixture(
+        "POST",
+        "/v1/apps",
+        201,
+        &json!({"id": "682kqp6pdno9d543", "created_at": 1}),
+    );
     let created = fly
         .client()
         .apps()
@@ -85,7 +89,10 @@ async fn apps_create_name_taken_is_a_typed_error_with_request_id() {
     assert_eq!(api.request_id.as_deref(), Some("req-test-1"));
     let sent = fly.finish().await;
     let body: Value = serde_json::from_slice(&sent[0].body).unwrap();
-    assert_eq!(body, json!({"name": APP, "org_slug": "personal", "network": "isolated"}));
+    assert_eq!(
+        body,
+        json!({"name": APP, "org_slug": "personal", "network": "isolated"})
+    );
 }
 
 #[tokio::test]
@@ -114,7 +121,10 @@ async fn apps_get_and_not_found() {
     assert_eq!(app.organization.unwrap().slug.as_deref(), Some("personal"));
     let err = client.apps().get("missing-app").await.unwrap_err();
     assert!(err.is_not_found());
-    assert_eq!(err.api().unwrap().message, "Could not find App \"missing-app\"");
+    assert_eq!(
+        err.api().unwrap().message,
+        "Could not find App \"missing-app\""
+    );
     fly.finish().await;
 }
 
@@ -134,7 +144,10 @@ async fn apps_list_by_org() {
     )
     .await;
     let apps = fly.client().apps().list("personal").await.unwrap();
-    assert_eq!(apps.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(), ["one", "two"]);
+    assert_eq!(
+        apps.iter().map(|a| a.name.as_str()).collect::<Vec<_>>(),
+        ["one", "two"]
+    );
     assert_eq!(apps[0].machine_count, Some(3));
     fly.finish().await;
 }
@@ -207,7 +220,8 @@ async fn machines_create_sends_full_config() {
 #[tokio::test]
 async fn machines_get_decodes_and_names_bad_paths() {
     let fly = FlyMock::start().await;
-    fly.on("GET", &machine_path(""), 200, machine_json(MID, "started")).await;
+    fly.on("GET", &machine_path(""), 200, machine_json(MID, "started"))
+        .await;
     fly.mount(
         Mock::given(method("GET"))
             .and(path(format!("/v1/apps/{APP}/machines/badbadbad")))
@@ -235,7 +249,10 @@ async fn machines_get_decodes_and_names_bad_paths() {
 #[tokio::test]
 async fn machines_list_sends_filters() {
     let fly = FlyMock::start().await;
-    let fixture = json!([machine_json(MID, "started"), machine_json("e2865013b1d1e8", "stopped")]);
+    let fixture = json!([
+        machine_json(MID, "started"),
+        machine_json("e2865013b1d1e8", "stopped")
+    ]);
     common::check_fixture("GET", &format!("/v1/apps/{APP}/machines"), 200, &fixture);
     fly.mount(
         Mock::given(method("GET"))
@@ -271,7 +288,13 @@ async fn machines_list_sends_filters() {
         .unwrap();
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[1].state, MachineState::Stopped);
-    assert!(machines.list(&ListMachines::default()).await.unwrap().is_empty());
+    assert!(
+        machines
+            .list(&ListMachines::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
     fly.finish().await;
 }
 
@@ -284,7 +307,18 @@ async fn machines_update_round_trips_config_with_nonce() {
     config_json["services"][0]["autostop"] = json!(true);
     let mut machine = machine_json(MID, "started");
     machine["config"] = config_json.clone();
-    fly.on("GET", &machine_path(""), 200, machine.clone()).await;
+    // Fly answers autostop as a bool (REFERENCE 4.2) where the spec says string: validate
+    // the spec's form, serve the observed one.
+    let mut spec_form = machine.clone();
+    spec_form["config"]["services"][0]["autostop"] = json!("stop");
+    common::check_fixture("GET", &machine_path(""), 200, &spec_form);
+    fly.mount(
+        Mock::given(method("GET"))
+            .and(path(machine_path("")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(machine.clone()))
+            .expect(1),
+    )
+    .await;
     fly.mount(
         Mock::given(method("POST"))
             .and(path(machine_path("")))
@@ -300,7 +334,10 @@ async fn machines_update_round_trips_config_with_nonce() {
         current_version: current.version.clone(),
         ..Default::default()
     };
-    machines.update(MID, &request, Some("5c35f65c9f95")).await.unwrap();
+    machines
+        .update(MID, &request, Some("5c35f65c9f95"))
+        .await
+        .unwrap();
     let sent = fly.finish().await;
     let body: Value = serde_json::from_slice(&sent[1].body).unwrap();
     // Unchanged except autostop, which Fly answers as a bool and we send as the string.
@@ -331,8 +368,10 @@ async fn machines_lifecycle_calls() {
             .expect(1),
     )
     .await;
-    fly.on("POST", &machine_path("/restart"), 200, json!({"ok": true})).await;
-    fly.on("POST", &machine_path("/suspend"), 200, json!({"ok": true})).await;
+    fly.on("POST", &machine_path("/restart"), 200, json!({"ok": true}))
+        .await;
+    fly.on("POST", &machine_path("/suspend"), 200, json!({"ok": true}))
+        .await;
     fly.mount(
         Mock::given(method("DELETE"))
             .and(path(machine_path("")))
@@ -375,7 +414,12 @@ async fn machines_delete_precondition_failed() {
         json!({"error": "failed_precondition: unable to destroy machine, not currently stopped"}),
     )
     .await;
-    let err = fly.client().machines(APP).delete(MID, false, None).await.unwrap_err();
+    let err = fly
+        .client()
+        .machines(APP)
+        .delete(MID, false, None)
+        .await
+        .unwrap_err();
     assert!(err.is_precondition_failed());
     assert!(!err.is_retryable());
     fly.finish().await;
@@ -399,7 +443,9 @@ async fn machines_wait_sends_states_timeout_and_version() {
         Mock::given(method("GET"))
             .and(path(machine_path("/wait")))
             .and(query_param("timeout", "1"))
-            .respond_with(ResponseTemplate::new(408).set_body_json(json!({"error": "deadline_exceeded"})))
+            .respond_with(
+                ResponseTemplate::new(408).set_body_json(json!({"error": "deadline_exceeded"})),
+            )
             .expect(1),
     )
     .await;
@@ -418,7 +464,13 @@ async fn machines_wait_sends_states_timeout_and_version() {
     assert!(answer.ok);
     assert_eq!(answer.state, Some(MachineState::Stopped));
     let err = machines
-        .wait(MID, &WaitRequest { timeout_secs: 0, ..Default::default() })
+        .wait(
+            MID,
+            &WaitRequest {
+                timeout_secs: 0,
+                ..Default::default()
+            },
+        )
         .await
         .unwrap_err();
     assert_eq!(err.status(), Some(408));
@@ -435,7 +487,13 @@ async fn machines_wait_sends_states_timeout_and_version() {
 #[tokio::test]
 async fn machines_wait_for_state_over_http() {
     let fly = FlyMock::start().await;
-    fly.on("GET", &machine_path("/wait"), 200, json!({"ok": true, "state": "started"})).await;
+    fly.on(
+        "GET",
+        &machine_path("/wait"),
+        200,
+        json!({"ok": true, "state": "started"}),
+    )
+    .await;
     let answer = fly
         .client()
         .machines(APP)
@@ -461,8 +519,14 @@ async fn machines_events() {
     .await;
     let events = fly.client().machines(APP).events(MID).await.unwrap();
     assert_eq!(events.len(), 2);
-    assert_eq!((events[0].kind.as_str(), events[0].status.as_str()), ("exit", "stopped"));
-    assert_eq!(events[0].request.as_ref().unwrap()["exit_event"]["exit_code"], 0);
+    assert_eq!(
+        (events[0].kind.as_str(), events[0].status.as_str()),
+        ("exit", "stopped")
+    );
+    assert_eq!(
+        events[0].request.as_ref().unwrap()["exit_event"]["exit_code"],
+        0
+    );
     fly.finish().await;
 }
 
@@ -478,7 +542,8 @@ fn wrapped_lease() -> Value {
         return json!({"status": "success", "data": lease_data()});
     };
     // The spec's schema is flat; Fly answers wrapped. Validate the part the spec describes.
-    spec.validate_named("Lease", &lease_data(), fly_spec::Mode::Lenient).unwrap();
+    spec.validate_named("Lease", &lease_data(), fly_spec::Mode::Lenient)
+        .unwrap();
     json!({"status": "success", "data": lease_data()})
 }
 
@@ -503,19 +568,24 @@ async fn lease_acquire_refresh_get_release() {
     )
     .await;
     // GET answered flat, as the spec describes: accepted too.
-    fly.on("GET", &machine_path("/lease"), 200, lease_data()).await;
+    fly.on("GET", &machine_path("/lease"), 200, lease_data())
+        .await;
     fly.mount(
         Mock::given(method("DELETE"))
             .and(path(machine_path("/lease")))
             .and(header("fly-machine-lease-nonce", "5c35f65c9f95"))
             .respond_with(
-                ResponseTemplate::new(200).set_body_json(json!({"status": "success", "data": {"ok": true}})),
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"status": "success", "data": {"ok": true}})),
             )
             .expect(1),
     )
     .await;
     let machines = fly.client().machines(APP);
-    let lease = machines.acquire_lease(MID, 30, Some("swarm")).await.unwrap();
+    let lease = machines
+        .acquire_lease(MID, 30, Some("swarm"))
+        .await
+        .unwrap();
     assert_eq!(lease.nonce, "5c35f65c9f95");
     assert_eq!(lease.expires_at, 1_708_569_778);
     assert_eq!(lease.owner, "hello@fly.io");
@@ -539,16 +609,25 @@ async fn lease_held_by_someone_else_is_a_conflict() {
             .expect(1),
     )
     .await;
-    let err = fly.client().machines(APP).acquire_lease(MID, 30, None).await.unwrap_err();
+    let err = fly
+        .client()
+        .machines(APP)
+        .acquire_lease(MID, 30, None)
+        .await
+        .unwrap_err();
     assert!(err.is_conflict() && err.is_lease_held(), "{err:?}");
-    assert!(err.to_string().contains("lease currently held by other@fly.io"));
+    assert!(
+        err.to_string()
+            .contains("lease currently held by other@fly.io")
+    );
     fly.finish().await;
 }
 
 #[tokio::test]
 async fn with_lease_passes_nonce_and_releases_on_success_and_error() {
     let fly = FlyMock::start().await;
-    fly.on_times("POST", &machine_path("/lease"), 201, wrapped_lease(), 2).await;
+    fly.on_times("POST", &machine_path("/lease"), 201, wrapped_lease(), 2)
+        .await;
     fly.mount(
         Mock::given(method("POST"))
             .and(path(machine_path("/restart")))
@@ -561,7 +640,10 @@ async fn with_lease_passes_nonce_and_releases_on_success_and_error() {
         Mock::given(method("DELETE"))
             .and(path(machine_path("/lease")))
             .and(header("fly-machine-lease-nonce", "5c35f65c9f95"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "success", "data": {"ok": true}})))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"status": "success", "data": {"ok": true}})),
+            )
             .expect(2),
     )
     .await;
@@ -576,7 +658,9 @@ async fn with_lease_passes_nonce_and_releases_on_success_and_error() {
         .unwrap();
     assert_eq!(answer, 42);
     let failed: fly_api::Result<()> = machines
-        .with_lease(MID, 30, |_nonce| async move { Err(Error::InvalidInput("boom".into())) })
+        .with_lease(MID, 30, |_nonce| async move {
+            Err(Error::InvalidInput("boom".into()))
+        })
         .await;
     assert!(matches!(failed, Err(Error::InvalidInput(m)) if m == "boom"));
     fly.finish().await;
@@ -585,11 +669,15 @@ async fn with_lease_passes_nonce_and_releases_on_success_and_error() {
 #[tokio::test]
 async fn with_lease_releases_when_dropped() {
     let fly = FlyMock::start().await;
-    fly.on("POST", &machine_path("/lease"), 201, wrapped_lease()).await;
+    fly.on("POST", &machine_path("/lease"), 201, wrapped_lease())
+        .await;
     fly.mount(
         Mock::given(method("DELETE"))
             .and(path(machine_path("/lease")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"status": "success", "data": {"ok": true}})))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"status": "success", "data": {"ok": true}})),
+            )
             .expect(1),
     )
     .await;
@@ -613,7 +701,10 @@ async fn with_lease_releases_when_dropped() {
         if received.iter().any(|r| r.method.as_str() == "DELETE") {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "lease was not released");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "lease was not released"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     fly.finish().await;
@@ -626,11 +717,13 @@ async fn volumes_create_get_list_delete() {
     let fly = FlyMock::start().await;
     let base = format!("/v1/apps/{APP}/volumes");
     fly.on("POST", &base, 200, volume_json(VID)).await;
-    fly.on("GET", &format!("{base}/{VID}"), 200, volume_json(VID)).await;
+    fly.on("GET", &format!("{base}/{VID}"), 200, volume_json(VID))
+        .await;
     fly.on("GET", &base, 200, json!([volume_json(VID)])).await;
     let mut deleted = volume_json(VID);
     deleted["state"] = json!("scheduling_destroy");
-    fly.on("DELETE", &format!("{base}/{VID}"), 200, deleted).await;
+    fly.on("DELETE", &format!("{base}/{VID}"), 200, deleted)
+        .await;
     let volumes = fly.client().volumes(APP);
     let created = volumes
         .create(&CreateVolumeRequest {
@@ -654,7 +747,10 @@ async fn volumes_create_get_list_delete() {
     assert_eq!(created.state, VolumeState::Created);
     assert_eq!(created.size_gb, 10);
     assert_eq!(created.attached_machine(), None);
-    assert_eq!(volumes.get(VID).await.unwrap().zone.as_deref(), Some("a1b2"));
+    assert_eq!(
+        volumes.get(VID).await.unwrap().zone.as_deref(),
+        Some("a1b2")
+    );
     assert_eq!(volumes.list().await.unwrap().len(), 1);
     let gone = volumes.delete(VID).await.unwrap();
     assert!(gone.state.is_deleted());
@@ -667,7 +763,14 @@ async fn volumes_create_get_list_delete() {
 #[tokio::test]
 async fn volumes_fork_and_restore_fields() {
     let fly = FlyMock::start().await;
-    fly.on_times("POST", &format!("/v1/apps/{APP}/volumes"), 200, volume_json(VID), 2).await;
+    fly.on_times(
+        "POST",
+        &format!("/v1/apps/{APP}/volumes"),
+        200,
+        volume_json(VID),
+        2,
+    )
+    .await;
     let volumes = fly.client().volumes(APP);
     volumes
         .create(&CreateVolumeRequest {
@@ -725,12 +828,18 @@ async fn volumes_extend_and_snapshots() {
             .and(path(format!("{base}/extend")))
             .and(body_json(json!({"size_gb": 20})))
             .respond_with(
-                ResponseTemplate::new(200).set_body_json(json!({"volume": grown, "needs_restart": true})),
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"volume": grown, "needs_restart": true})),
             )
             .expect(1),
     )
     .await;
-    common::check_fixture("PUT", &format!("{base}/extend"), 200, &json!({"volume": volume_json(VID), "needs_restart": true}));
+    common::check_fixture(
+        "PUT",
+        &format!("{base}/extend"),
+        200,
+        &json!({"volume": volume_json(VID), "needs_restart": true}),
+    );
     fly.on(
         "GET",
         &format!("{base}/snapshots"),
@@ -739,7 +848,8 @@ async fn volumes_extend_and_snapshots() {
                 "volume_size": 10, "status": "created", "retention_days": 5}]),
     )
     .await;
-    fly.on("POST", &format!("{base}/snapshots"), 200, Value::Null).await;
+    fly.on("POST", &format!("{base}/snapshots"), 200, Value::Null)
+        .await;
     let volumes = fly.client().volumes(APP);
     let extended = volumes.extend(VID, 20).await.unwrap();
     assert!(extended.needs_restart);
@@ -748,7 +858,10 @@ async fn volumes_extend_and_snapshots() {
     assert_eq!(snapshots[0].id, "vs_1");
     assert_eq!(snapshots[0].retention_days, Some(5));
     volumes.create_snapshot(VID).await.unwrap();
-    assert!(matches!(volumes.extend(VID, 0).await, Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        volumes.extend(VID, 0).await,
+        Err(Error::InvalidInput(_))
+    ));
     fly.finish().await;
 }
 
@@ -776,15 +889,28 @@ async fn secrets_list_set_unset() {
             .expect(1),
     )
     .await;
-    fly.on("DELETE", &format!("{base}/A"), 200, json!({"version": 8, "Version": 8})).await;
-    fly.on("DELETE", &format!("{base}/B"), 200, json!({"version": 9})).await;
+    fly.on(
+        "DELETE",
+        &format!("{base}/A"),
+        200,
+        json!({"version": 8, "Version": 8}),
+    )
+    .await;
+    fly.on("DELETE", &format!("{base}/B"), 200, json!({"version": 9}))
+        .await;
     let secrets = fly.client().secrets(APP);
     let listed = secrets.list().await.unwrap();
     assert_eq!(listed[0].name, "HASHED_PASSWORD");
-    let values = BTreeMap::from([("A".to_string(), "1".to_string()), ("B".to_string(), "2".to_string())]);
+    let values = BTreeMap::from([
+        ("A".to_string(), "1".to_string()),
+        ("B".to_string(), "2".to_string()),
+    ]);
     assert_eq!(secrets.set(values).await.unwrap(), 7);
     assert_eq!(secrets.unset(&["A", "B"]).await.unwrap(), 9);
-    assert!(matches!(secrets.unset(&[]).await, Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        secrets.unset(&[]).await,
+        Err(Error::InvalidInput(_))
+    ));
     fly.finish().await;
 }
 
@@ -796,7 +922,14 @@ async fn graphql_answer(fly: &FlyMock, operation: &str, data: Value) {
             .check_response(operation, &json!({"data": data.clone()}))
             .unwrap_or_else(|e| panic!("fixture: {e}"));
     }
-    let needle = operation.split_whitespace().nth(1).unwrap_or_default().split('(').next().unwrap_or_default().to_string();
+    let needle = operation
+        .split_whitespace()
+        .nth(1)
+        .unwrap_or_default()
+        .split('(')
+        .next()
+        .unwrap_or_default()
+        .to_string();
     fly.mount(
         Mock::given(method("POST"))
             .and(path("/graphql"))
@@ -831,7 +964,10 @@ async fn ips_allocate_dedicated_and_shared() {
     assert_eq!(ip.kind, IpAddressType::V6);
     let sent = fly.finish().await;
     let body: Value = serde_json::from_slice(&sent[0].body).unwrap();
-    assert_eq!(body["variables"], json!({"input": {"appId": APP, "type": "v6"}}));
+    assert_eq!(
+        body["variables"],
+        json!({"input": {"appId": APP, "type": "v6"}})
+    );
 
     let fly = FlyMock::start().await;
     graphql_answer(
@@ -849,7 +985,10 @@ async fn ips_allocate_dedicated_and_shared() {
     assert_eq!(shared, None);
     let sent = fly.finish().await;
     let body: Value = serde_json::from_slice(&sent[0].body).unwrap();
-    assert_eq!(body["variables"], json!({"input": {"appId": APP, "type": "shared_v4", "region": "ams"}}));
+    assert_eq!(
+        body["variables"],
+        json!({"input": {"appId": APP, "type": "shared_v4", "region": "ams"}})
+    );
 }
 
 #[tokio::test]
@@ -858,25 +997,41 @@ async fn ips_release_by_id_and_address() {
     let fly = FlyMock::start().await;
     if let Some(schema) = fly_spec::GraphqlSchema::load() {
         schema
-            .check_response(RELEASE_IP_ADDRESS, &json!({"data": {"releaseIpAddress": {"clientMutationId": null}}}))
+            .check_response(
+                RELEASE_IP_ADDRESS,
+                &json!({"data": {"releaseIpAddress": {"clientMutationId": null}}}),
+            )
             .unwrap();
     }
     fly.mount(
         Mock::given(method("POST"))
             .and(path("/graphql"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(
-                json!({"data": {"releaseIpAddress": {"clientMutationId": null}}}),
-            ))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(
+                    json!({"data": {"releaseIpAddress": {"clientMutationId": null}}}),
+                ),
+            )
             .expect(2),
     )
     .await;
     let ips = fly.client().ips();
-    ips.release(APP, &IpRelease::Id("ip_1".into())).await.unwrap();
-    ips.release(APP, &IpRelease::Address("2a09:8280:1::1".into())).await.unwrap();
+    ips.release(APP, &IpRelease::Id("ip_1".into()))
+        .await
+        .unwrap();
+    ips.release(APP, &IpRelease::Address("2a09:8280:1::1".into()))
+        .await
+        .unwrap();
     let sent = fly.finish().await;
-    let vars = |i: usize| serde_json::from_slice::<Value>(&sent[i].body).unwrap()["variables"].clone();
-    assert_eq!(vars(0), json!({"input": {"appId": APP, "ipAddressId": "ip_1"}}));
-    assert_eq!(vars(1), json!({"input": {"appId": APP, "ip": "2a09:8280:1::1"}}));
+    let vars =
+        |i: usize| serde_json::from_slice::<Value>(&sent[i].body).unwrap()["variables"].clone();
+    assert_eq!(
+        vars(0),
+        json!({"input": {"appId": APP, "ipAddressId": "ip_1"}})
+    );
+    assert_eq!(
+        vars(1),
+        json!({"input": {"appId": APP, "ip": "2a09:8280:1::1"}})
+    );
 }
 
 #[tokio::test]
@@ -965,7 +1120,10 @@ async fn logs_page_sends_token_and_filters() {
         Mock::given(method("GET"))
             .and(path(&route))
             .and(query_param("next_token", "tok-2"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"data": [], "meta": {"next_token": ""}})))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"data": [], "meta": {"next_token": ""}})),
+            )
             .expect(1),
     )
     .await;
@@ -1048,7 +1206,10 @@ async fn connection_refused_is_transport_not_sent() {
         .build()
         .unwrap();
     let err = client.machines(APP).get(MID).await.unwrap_err();
-    assert!(matches!(err, Error::Transport { sent: false, .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::Transport { sent: false, .. }),
+        "{err:?}"
+    );
     assert!(!err.is_ambiguous());
     assert!(!err.to_string().contains(common::CANARY));
 }
@@ -1063,7 +1224,10 @@ async fn empty_ids_are_rejected_before_sending() {
         client.volumes(APP).get(" ").await.unwrap_err(),
         client.apps().get("").await.unwrap_err(),
     ] {
-        assert!(matches!(err, Error::InvalidInput(ref m) if m.contains("must not be empty")), "{err:?}");
+        assert!(
+            matches!(err, Error::InvalidInput(ref m) if m.contains("must not be empty")),
+            "{err:?}"
+        );
     }
     let received = fly.finish().await;
     assert!(received.is_empty());
@@ -1072,10 +1236,33 @@ async fn empty_ids_are_rejected_before_sending() {
 #[tokio::test]
 async fn path_segments_are_escaped() {
     let fly = FlyMock::start().await;
-    let err = fly.client().apps().get("../../v1/apps/x?y").await.unwrap_err();
+    let err = fly
+        .client()
+        .apps()
+        .get("../../v1/apps/x?y")
+        .await
+        .unwrap_err();
     // Nothing matched the catch-all-free routes; the name arrived as one escaped segment.
     assert_eq!(err.status(), Some(599));
     let received = fly.server.received_requests().await.unwrap();
-    assert_eq!(received[0].url.path(), "/v1/apps/..%2F..%2Fv1%2Fapps%2Fx%3Fy");
+    assert_eq!(
+        received[0].url.path(),
+        "/v1/apps/..%2F..%2Fv1%2Fapps%2Fx%3Fy"
+    );
     fly.server.reset().await;
+}
+
+#[test]
+fn the_request_checker_catches_a_misspelt_field() {
+    // Guards the guard: the strict spec check used by `FlyMock::finish` must fail here.
+    let Some(spec) = fly_spec::Spec::load() else {
+        return;
+    };
+    let body = json!({"name": APP, "org_slug": "personal", "orgslug": "typo"});
+    assert!(spec.check_request("POST", "/v1/apps", &body).is_err());
+    let machine = json!({"config": {"image": "x", "services": [{"autostop": "sometimes"}]}});
+    assert!(
+        spec.check_request("POST", &format!("/v1/apps/{APP}/machines"), &machine)
+            .is_err()
+    );
 }

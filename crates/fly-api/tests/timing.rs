@@ -34,7 +34,6 @@ fn ok(body: serde_json::Value) -> Step {
 #[derive(Debug, Clone)]
 struct Seen {
     at: Duration,
-    method: String,
     path: String,
     query: String,
 }
@@ -87,16 +86,22 @@ fn response(status: u16, body: &serde_json::Value) -> TransportResponse {
     TransportResponse {
         status,
         headers: HeaderMap::new(),
-        body: if body.is_null() { Vec::new() } else { serde_json::to_vec(body).unwrap() },
+        body: if body.is_null() {
+            Vec::new()
+        } else {
+            serde_json::to_vec(body).unwrap()
+        },
     }
 }
 
 impl Transport for Fake {
-    fn send(&self, request: TransportRequest) -> BoxFuture<'static, fly_api::Result<TransportResponse>> {
+    fn send(
+        &self,
+        request: TransportRequest,
+    ) -> BoxFuture<'static, fly_api::Result<TransportResponse>> {
         let mut state = self.state.lock().unwrap();
         state.seen.push(Seen {
             at: self.start.elapsed(),
-            method: request.method.to_string(),
             path: request.url.path().to_string(),
             query: request.url.query().unwrap_or_default().to_string(),
         });
@@ -119,7 +124,10 @@ impl Transport for Fake {
                         .and_then(|(_, v)| v.parse().ok())
                         .expect("wait has a timeout");
                     tokio::time::sleep(Duration::from_secs(secs)).await;
-                    Ok(response(408, &json!({"error": "deadline_exceeded: machine did not reach state"})))
+                    Ok(response(
+                        408,
+                        &json!({"error": "deadline_exceeded: machine did not reach state"}),
+                    ))
                 }
                 Some(Step::Fail(err)) => Err(err),
             }
@@ -157,7 +165,11 @@ fn exact() -> RetryPolicy {
 async fn get_retries_5xx_with_exponential_backoff() {
     let fake = Fake::new(vec![unavailable(), unavailable(), ok(machine())]);
     let started = Instant::now();
-    let m = client(&fake, exact(), false).machines(APP).get(MID).await.unwrap();
+    let m = client(&fake, exact(), false)
+        .machines(APP)
+        .get(MID)
+        .await
+        .unwrap();
     assert_eq!(m.id, MID);
     assert_eq!(fake.times_ms(), [0, 1000, 3000]);
     assert_eq!(started.elapsed(), Duration::from_secs(3));
@@ -165,8 +177,17 @@ async fn get_retries_5xx_with_exponential_backoff() {
 
 #[tokio::test(start_paused = true)]
 async fn retries_stop_after_max_and_return_last_error() {
-    let fake = Fake::new(vec![unavailable(), unavailable(), unavailable(), unavailable()]);
-    let err = client(&fake, exact(), false).machines(APP).get(MID).await.unwrap_err();
+    let fake = Fake::new(vec![
+        unavailable(),
+        unavailable(),
+        unavailable(),
+        unavailable(),
+    ]);
+    let err = client(&fake, exact(), false)
+        .machines(APP)
+        .get(MID)
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(503));
     // 1 s, 2 s, 4 s between four attempts.
     assert_eq!(fake.times_ms(), [0, 1000, 3000, 7000]);
@@ -178,20 +199,44 @@ async fn backoff_is_capped_at_max_delay() {
         max_retries: 6,
         ..exact()
     };
-    let fake = Fake::new((0..6).map(|_| unavailable()).chain([ok(machine())]).collect());
-    client(&fake, policy, false).machines(APP).get(MID).await.unwrap();
+    let fake = Fake::new(
+        (0..6)
+            .map(|_| unavailable())
+            .chain([ok(machine())])
+            .collect(),
+    );
+    client(&fake, policy, false)
+        .machines(APP)
+        .get(MID)
+        .await
+        .unwrap();
     // Delays 1, 2, 4, 8, 10, 10 s.
-    assert_eq!(fake.times_ms(), [0, 1000, 3000, 7000, 15_000, 25_000, 35_000]);
+    assert_eq!(
+        fake.times_ms(),
+        [0, 1000, 3000, 7000, 15_000, 25_000, 35_000]
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn jittered_delays_stay_between_half_and_full() {
-    let fake = Fake::new(vec![unavailable(), unavailable(), unavailable(), ok(machine())]);
-    client(&fake, RetryPolicy::default(), false).machines(APP).get(MID).await.unwrap();
+    let fake = Fake::new(vec![
+        unavailable(),
+        unavailable(),
+        unavailable(),
+        ok(machine()),
+    ]);
+    client(&fake, RetryPolicy::default(), false)
+        .machines(APP)
+        .get(MID)
+        .await
+        .unwrap();
     let t = fake.times_ms();
     let gaps: Vec<u128> = t.windows(2).map(|w| w[1] - w[0]).collect();
     for (gap, full) in gaps.iter().zip([1000u128, 2000, 4000]) {
-        assert!(*gap >= full / 2 && *gap <= full, "gap {gap} for base {full}: {gaps:?}");
+        assert!(
+            *gap >= full / 2 && *gap <= full,
+            "gap {gap} for base {full}: {gaps:?}"
+        );
     }
 }
 
@@ -202,14 +247,22 @@ async fn retry_after_header_is_honoured() {
         Step::StatusWithHeader(503, "retry-after", "2"),
         ok(machine()),
     ]);
-    client(&fake, exact(), false).machines(APP).get(MID).await.unwrap();
+    client(&fake, exact(), false)
+        .machines(APP)
+        .get(MID)
+        .await
+        .unwrap();
     assert_eq!(fake.times_ms(), [0, 5000, 7000]);
 }
 
 #[tokio::test(start_paused = true)]
 async fn retry_policy_none_makes_one_attempt() {
     let fake = Fake::new(vec![unavailable()]);
-    let err = client(&fake, RetryPolicy::none(), false).machines(APP).get(MID).await.unwrap_err();
+    let err = client(&fake, RetryPolicy::none(), false)
+        .machines(APP)
+        .get(MID)
+        .await
+        .unwrap_err();
     assert!(err.is_retryable());
     assert_eq!(fake.seen().len(), 1);
 }
@@ -217,7 +270,10 @@ async fn retry_policy_none_makes_one_attempt() {
 #[tokio::test(start_paused = true)]
 async fn safe_calls_retry_transport_errors_and_timeouts() {
     let fake = Fake::new(vec![
-        Step::Fail(Error::Transport { message: "connection reset".into(), sent: true }),
+        Step::Fail(Error::Transport {
+            message: "connection reset".into(),
+            sent: true,
+        }),
         Step::Fail(Error::Timeout),
         ok(json!({"ok": true})),
     ]);
@@ -235,7 +291,10 @@ async fn creates_are_not_retried_when_they_may_have_been_applied() {
         unavailable(),
         Step::Status(408, json!({"error": "timeout"})),
         Step::Fail(Error::Timeout),
-        Step::Fail(Error::Transport { message: "reset after send".into(), sent: true }),
+        Step::Fail(Error::Transport {
+            message: "reset after send".into(),
+            sent: true,
+        }),
     ] {
         let fake = Fake::new(vec![failure]);
         let err = client(&fake, exact(), false)
@@ -252,7 +311,10 @@ async fn creates_are_not_retried_when_they_may_have_been_applied() {
 async fn creates_are_retried_when_certainly_not_applied() {
     let fake = Fake::new(vec![
         Step::Status(429, json!({"error": "rate limited"})),
-        Step::Fail(Error::Transport { message: "connection refused".into(), sent: false }),
+        Step::Fail(Error::Transport {
+            message: "connection refused".into(),
+            sent: false,
+        }),
         ok(machine()),
     ]);
     let m = client(&fake, exact(), false)
@@ -268,7 +330,11 @@ async fn creates_are_retried_when_certainly_not_applied() {
 async fn ip_allocation_is_not_retried_on_5xx_but_listing_is() {
     let fake = Fake::new(vec![unavailable()]);
     let c = client(&fake, exact(), false);
-    let err = c.ips().allocate(APP, fly_api::models::IpAddressType::V6, None).await.unwrap_err();
+    let err = c
+        .ips()
+        .allocate(APP, fly_api::models::IpAddressType::V6, None)
+        .await
+        .unwrap_err();
     assert_eq!(err.status(), Some(503));
     assert_eq!(fake.seen().len(), 1);
 
@@ -286,7 +352,11 @@ async fn ip_allocation_is_not_retried_on_5xx_but_listing_is() {
 async fn client_errors_are_not_retried() {
     for status in [400, 401, 404, 409, 412, 422] {
         let fake = Fake::new(vec![Step::Status(status, json!({"error": "no"}))]);
-        let err = client(&fake, exact(), false).machines(APP).get(MID).await.unwrap_err();
+        let err = client(&fake, exact(), false)
+            .machines(APP)
+            .get(MID)
+            .await
+            .unwrap_err();
         assert_eq!(err.status(), Some(status));
         assert_eq!(fake.seen().len(), 1);
     }
@@ -367,11 +437,20 @@ fn timeouts(fake: &Fake) -> Vec<String> {
 
 #[tokio::test(start_paused = true)]
 async fn wait_for_state_loops_60s_calls_to_the_deadline() {
-    let fake = Fake::new(vec![Step::WaitTimesOut, Step::WaitTimesOut, Step::WaitTimesOut]);
+    let fake = Fake::new(vec![
+        Step::WaitTimesOut,
+        Step::WaitTimesOut,
+        Step::WaitTimesOut,
+    ]);
     let started = Instant::now();
     let err = client(&fake, exact(), true)
         .machines(APP)
-        .wait_for_state(MID, &[MachineState::Started], None, Duration::from_secs(150))
+        .wait_for_state(
+            MID,
+            &[MachineState::Started],
+            None,
+            Duration::from_secs(150),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Timeout), "{err:?}");
@@ -386,14 +465,25 @@ async fn wait_for_state_tolerates_transient_failures_with_doubling_backoff() {
     let fake = Fake::new(vec![
         unavailable(),
         Step::Status(429, json!({"error": "rate limited"})),
-        Step::Fail(Error::Transport { message: "reset".into(), sent: true }),
-        Step::Status(400, json!({"error": "machine 1857156b526dd8 currently replaced"})),
+        Step::Fail(Error::Transport {
+            message: "reset".into(),
+            sent: true,
+        }),
+        Step::Status(
+            400,
+            json!({"error": "machine 1857156b526dd8 currently replaced"}),
+        ),
         Step::WaitTimesOut,
         ok(json!({"ok": true, "state": "stopped", "version": "v2"})),
     ]);
     let answer = client(&fake, exact(), false)
         .machines(APP)
-        .wait_for_state(MID, &[MachineState::Stopped], Some("v2"), Duration::from_secs(300))
+        .wait_for_state(
+            MID,
+            &[MachineState::Stopped],
+            Some("v2"),
+            Duration::from_secs(300),
+        )
         .await
         .unwrap();
     assert_eq!(answer.state, Some(MachineState::Stopped));
@@ -407,10 +497,18 @@ async fn wait_for_state_tolerates_transient_failures_with_doubling_backoff() {
 
 #[tokio::test(start_paused = true)]
 async fn wait_for_state_honours_retry_after_and_deadline() {
-    let fake = Fake::new(vec![Step::StatusWithHeader(429, "retry-after", "3"), unavailable()]);
+    let fake = Fake::new(vec![
+        Step::StatusWithHeader(429, "retry-after", "3"),
+        unavailable(),
+    ]);
     let err = client(&fake, exact(), false)
         .machines(APP)
-        .wait_for_state(MID, &[MachineState::Started], None, Duration::from_millis(3200))
+        .wait_for_state(
+            MID,
+            &[MachineState::Started],
+            None,
+            Duration::from_millis(3200),
+        )
         .await
         .unwrap_err();
     assert!(matches!(err, Error::Timeout));
@@ -421,7 +519,10 @@ async fn wait_for_state_honours_retry_after_and_deadline() {
 
 #[tokio::test(start_paused = true)]
 async fn wait_for_state_returns_permanent_errors_at_once() {
-    let fake = Fake::new(vec![Step::Status(404, json!({"error": "machine not found"}))]);
+    let fake = Fake::new(vec![Step::Status(
+        404,
+        json!({"error": "machine not found"}),
+    )]);
     let err = client(&fake, exact(), false)
         .machines(APP)
         .wait_for_state(MID, &[MachineState::Started], None, Duration::from_secs(60))
@@ -474,7 +575,10 @@ async fn follow_backs_off_on_empty_pages_like_flyctl() {
 
 #[tokio::test(start_paused = true)]
 async fn follow_ends_on_permanent_error_and_after_ten_failures() {
-    let fake = Fake::new(vec![log_page(&["1"], "t"), Step::Status(404, json!({"error": "app not found"}))]);
+    let fake = Fake::new(vec![
+        log_page(&["1"], "t"),
+        Step::Status(404, json!({"error": "app not found"})),
+    ]);
     let items: Vec<_> = client(&fake, RetryPolicy::none(), false)
         .logs(APP)
         .follow(LogQuery::default())

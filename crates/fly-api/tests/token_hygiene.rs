@@ -45,8 +45,20 @@ fn captured() -> &'static Captured {
 async fn canary_token_never_leaks() {
     let output = captured();
     let fly = FlyMock::start().await;
-    fly.on("GET", "/v1/apps/ws-demo", 200, json!({"id": "a", "name": "ws-demo"})).await;
-    fly.on("GET", "/v1/apps/missing", 404, json!({"error": "Could not find App \"missing\""})).await;
+    fly.on(
+        "GET",
+        "/v1/apps/ws-demo",
+        200,
+        json!({"id": "a", "name": "ws-demo"}),
+    )
+    .await;
+    fly.on(
+        "GET",
+        "/v1/apps/missing",
+        404,
+        json!({"error": "Could not find App \"missing\""}),
+    )
+    .await;
     fly.mount(
         Mock::given(method("GET"))
             .and(path("/v1/apps/flaky"))
@@ -58,7 +70,8 @@ async fn canary_token_never_leaks() {
         Mock::given(method("POST"))
             .and(path("/graphql"))
             .respond_with(
-                ResponseTemplate::new(200).set_body_json(json!({"errors": [{"message": "denied"}]})),
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"errors": [{"message": "denied"}]})),
             )
             .expect(1),
     )
@@ -86,7 +99,9 @@ async fn canary_token_never_leaks() {
         texts.push(format!("{err:?}"));
     }
     // A bad token (not a valid header) must not be echoed in the config error either.
-    let bad = FlyClient::builder().token(Token::new(format!("{CANARY}\nX"))).build();
+    let bad = FlyClient::builder()
+        .token(Token::new(format!("{CANARY}\nX")))
+        .build();
     let bad_inner = FlyClient::builder()
         .token(Token::new(format!("fm2_a\u{7f}{CANARY}")))
         .build()
@@ -100,9 +115,15 @@ async fn canary_token_never_leaks() {
         traces.contains("retrying Fly API call"),
         "the subscriber captured the client's events:\n{traces}"
     );
-    assert!(traces.contains("TRACE") || traces.contains("DEBUG"), "captured at low levels");
+    assert!(
+        traces.contains("TRACE") || traces.contains("DEBUG"),
+        "captured at low levels"
+    );
     for text in texts.iter().chain([&traces]) {
         assert!(!text.contains(CANARY), "token leaked into: {text}");
-        assert!(!text.contains("CANARY"), "token fragment leaked into: {text}");
+        assert!(
+            !text.contains("CANARY"),
+            "token fragment leaked into: {text}"
+        );
     }
 }

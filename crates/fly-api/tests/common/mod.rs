@@ -98,15 +98,27 @@ pub fn check_request(request: &wiremock::Request) {
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    assert_eq!(auth, format!("FlyV1 {CANARY}"), "{verb} {route}: auth header");
-    assert!(request.headers.get("user-agent").is_some(), "{verb} {route}: no User-Agent");
+    assert_eq!(
+        auth,
+        format!("FlyV1 {CANARY}"),
+        "{verb} {route}: auth header"
+    );
+    assert!(
+        request.headers.get("user-agent").is_some(),
+        "{verb} {route}: no User-Agent"
+    );
 
     if route == "/graphql" {
         let body: Value = serde_json::from_slice(&request.body).expect("GraphQL body is JSON");
         let query = body["query"].as_str().expect("GraphQL body has a query");
-        assert!(body.get("variables").is_some(), "GraphQL body has variables");
+        assert!(
+            body.get("variables").is_some(),
+            "GraphQL body has variables"
+        );
         if let Some(schema) = fly_spec::GraphqlSchema::load() {
-            schema.check_operation(query).unwrap_or_else(|e| panic!("{e}"));
+            schema
+                .check_operation(query)
+                .unwrap_or_else(|e| panic!("{e}"));
         }
         return;
     }
@@ -115,7 +127,9 @@ pub fn check_request(request: &wiremock::Request) {
         assert!(request.body.is_empty(), "logs request has a body");
         return;
     }
-    let Some(spec) = fly_spec::Spec::load() else { return };
+    let Some(spec) = fly_spec::Spec::load() else {
+        return;
+    };
     assert!(
         spec.match_path(verb, route).is_some(),
         "{verb} {route}: no such operation in Fly's spec"
@@ -128,7 +142,8 @@ pub fn check_request(request: &wiremock::Request) {
         return;
     }
     let body: Value = serde_json::from_slice(&request.body).expect("request body is JSON");
-    spec.check_request(verb, route, &body).unwrap_or_else(|e| panic!("{e}"));
+    spec.check_request(verb, route, &body)
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 /// Validates a fixture against the spec's response schema (REST paths only).
@@ -136,7 +151,9 @@ pub fn check_fixture(verb: &str, route: &str, status: u16, body: &Value) {
     if !route.starts_with("/v1/") {
         return;
     }
-    let Some(spec) = fly_spec::Spec::load() else { return };
+    let Some(spec) = fly_spec::Spec::load() else {
+        return;
+    };
     if (200..300).contains(&status) {
         spec.check_response(verb, route, status, body)
             .unwrap_or_else(|e| panic!("fixture: {e}"));

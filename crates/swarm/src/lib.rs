@@ -1,1 +1,31 @@
-//! swarm
+//! VS Code Remote Swarm's domain library: code-server workspaces on Fly.io.
+//!
+//! - [`Swarm`]: the entry type, one async method per operation (create, list, show,
+//!   start, stop, delete, health, logs, reconcile), each returning a serialisable
+//!   result or an [`Error`] whose [`Error::exit_code`] separates bad input (2) from
+//!   failure (1).
+//! - [`validate`]: the input rules; [`model`]: the types; [`config`]: the defaults.
+//! - [`store`]: the [`Store`] trait and its SQLite backend (journal, locks, schema).
+//! - [`provider`]: the [`Provider`] trait and the Fly.io implementation.
+//!
+//! See the crate README for the decisions behind the design.
+
+pub mod config;
+pub mod error;
+pub mod failpoint;
+mod journal;
+pub mod lock;
+pub mod model;
+pub mod password;
+pub mod provider;
+mod reconcile;
+pub mod store;
+mod swarm;
+pub mod validate;
+
+pub use config::SwarmConfig;
+pub use error::{Error, Result};
+pub use model::*;
+pub use provider::{FlyProvider, Provider, ProviderError, ProviderErrorKind};
+pub use store::{SqliteStore, Store, StoreError};
+pub use swarm::{Progress, Swarm};

@@ -1,0 +1,202 @@
+//! The one error type of the crate. [`Error::exit_code`] tells the CLI whether the
+//! input was at fault and nothing changed (2) or an operation failed (1).
+
+use crate::lock::LockError;
+use crate::model::WorkspaceStatus;
+use crate::password::PasswordError;
+use crate::provider::{ProviderError, ProviderErrorKind};
+use crate::store::StoreError;
+use crate::validate::ValidationError;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Input broke one or more rules; nothing was changed.
+    #[error("{}", invalid_message(.0))]
+    Invalid(Vec<ValidationError>),
+    #[error(
+        "a workspace named {name} already exists (status {status}); choose another name, or remove it first with `swarm delete {name}`"
+    )]
+    AlreadyExists {
+        name: String,
+        status: WorkspaceStatus,
+    },
+    #[error("no workspace named {name}; `swarm list` shows the workspaces you have")]
+    NotFound { name: String },
+    #[error(
+        "the name {name} is already taken on Fly.io by an app that is not one of your workspaces (app names are global across all of Fly.io); choose another name"
+    )]
+    NameTaken { name: String },
+    #[error("cannot {operation} workspace {name} while it is {status}; {hint}")]
+    InvalidState {
+        name: String,
+        status: WorkspaceStatus,
+        operation: &'static str,
+        hint: String,
+    },
+    #[error(
+        "no Fly.io API token found: run `fly auth login`, or set FLY_API_TOKEN (or FLY_ACCESS_TOKEN)"
+    )]
+    NoToken,
+    #[error(
+        "Fly.io refused the API token ({message}): run `fly auth login` again or set a valid FLY_API_TOKEN"
+    )]
+    Unauthorized { message: String },
+    #[error(
+        "Fly.io has no capacity for this workspace in region {region} right now ({message}); try another region with --region, e.g. {suggestion}"
+    )]
+    Capacity {
+        region: String,
+        message: String,
+        suggestion: String,
+    },
+    #[error(
+        "workspace {name} is busy: {operation} by pid {pid} since {since}; wait for it to finish and retry"
+    )]
+    Busy {
+        name: String,
+        operation: String,
+        pid: u32,
+        since: String,
+    },
+    #[error("creating workspace {name} failed at {step}: {source}; {cleanup}")]
+    CreateFailed {
+        name: String,
+        step: &'static str,
+        #[source]
+        source: Box<Error>,
+        cleanup: String,
+    },
+    #[error(
+        "timed out after {after_secs} s waiting for workspace {name} to be {waiting_for}; run `swarm reconcile` later to settle it"
+    )]
+    Timeout {
+        name: String,
+        waiting_for: String,
+        after_secs: u64,
+    },
+    #[error("Fly.io: {0}")]
+    Provider(ProviderError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+}
+
+fn invalid_message(errors: &[ValidationError]) -> String {
+    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    lines.join("; ")
+}
+
+impl Error {
+    /// 2: invalid input or request, nothing changed; 1: the operation failed.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Self::Invalid(_)
+            | Self::AlreadyExists { .. }
+            | Self::NotFound { .. }
+            | Self::NameTaken { .. }
+            | Self::InvalidState { .. }
+            | Self::NoToken => 2,
+            Self::CreateFailed { source, .. } => source.exit_code(),
+            Self::Unauthorized { .. }
+            | Self::Capacity { .. }
+            | Self::Busy { .. }
+            | Self::Timeout { .. }
+            | Self::Provider(_)
+            | Self::Store(_)
+            | Self::Password(_) => 1,
+        }
+    }
+
+    /// True when the input was at fault and nothing changed.
+    pub fn is_invalid_input(&self) -> bool {
+        self.exit_code() == 2
+    }
+
+    pub(crate) fn from_provider(
+        error: ProviderError,
+        name: &str,
+        region: &str,
+        regions: &[String],
+    ) -> Self {
+        match error.kind {
+            ProviderErrorKind::NameTaken => Self::NameTaken {
+                name: name.to_owned(),
+            },
+            ProviderErrorKind::Unauthorized => Self::Unauthorized {
+                message: error.message,
+            },
+            ProviderErrorKind::Capacity => Self::Capacity {
+                region: region.to_owned(),
+                message: error.message,
+                suggestion: regions
+                    .iter()
+                    .find(|other| *other != region)
+                    .cloned()
+                    .unwrap_or_default(),
+            },
+            _ => Self::Provider(error),
+        }
+    }
+}
+
+impl From<LockError> for Error {
+    fn from(error: LockError) -> Self {
+        match error {
+            LockError::Busy { name, holder } => Self::Busy {
+                name,
+                operation: holder.operation,
+                pid: holder.pid,
+                since: crate::lock::since(&holder.acquired_at),
+            },
+            LockError::Store(store) => Self::Store(store),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_separate_bad_input_from_failure() {
+        let invalid = Error::Invalid(vec![ValidationError {
+            field: "name",
+            value: "A".to_owned(),
+            rule: "lowercase".to_owned(),
+        }]);
+        assert_eq!(invalid.exit_code(), 2);
+        assert_eq!(invalid.to_string(), "invalid name \"A\": lowercase");
+        assert_eq!(
+            Error::NameTaken {
+                name: "a".to_owned()
+            }
+            .exit_code(),
+            2
+        );
+        let capacity = Error::from_provider(
+            ProviderError::new(ProviderErrorKind::Capacity, "insufficient resources"),
+            "alice",
+            "ams",
+            &["ams".to_owned(), "fra".to_owned()],
+        );
+        assert_eq!(capacity.exit_code(), 1);
+        assert!(
+            capacity.to_string().contains("--region, e.g. fra"),
+            "{capacity}"
+        );
+        let wrapped = Error::CreateFailed {
+            name: "a".to_owned(),
+            step: "app",
+            source: Box::new(Error::NameTaken {
+                name: "a".to_owned(),
+            }),
+            cleanup: "nothing was left behind".to_owned(),
+        };
+        assert_eq!(wrapped.exit_code(), 2);
+        assert!(Error::NoToken.to_string().contains("fly auth login"));
+    }
+}

@@ -1,0 +1,42 @@
+//! Crash points for tests: `SWARM_CRASH_AT=<step>` aborts the process (a real crash,
+//! no unwinding, no cleanup) right after that step boundary has been committed to
+//! the store. `<step>` is a bare step name (`after_app`, any operation) or qualified
+//! with the operation (`delete.after_app`).
+
+/// The env var naming the crash point.
+pub const CRASH_AT_ENV: &str = "SWARM_CRASH_AT";
+
+/// Crash points of `create`, in order.
+pub const CREATE_POINTS: [&str; 6] = [
+    "after_intent",
+    "after_app",
+    "after_volume",
+    "after_ips",
+    "after_machine",
+    "after_started",
+];
+/// Crash points of `delete`, in order.
+pub const DELETE_POINTS: [&str; 6] = [
+    "after_intent",
+    "after_stop",
+    "after_machine",
+    "after_volume",
+    "after_ips",
+    "after_app",
+];
+
+/// Aborts the process if `SWARM_CRASH_AT` names this point of `operation`.
+pub fn crash_point(operation: &str, point: &str) {
+    let Ok(wanted) = std::env::var(CRASH_AT_ENV) else {
+        return;
+    };
+    let qualified = wanted.split_once('.');
+    let hit = match qualified {
+        Some((op, step)) => op == operation && step == point,
+        None => wanted == point,
+    };
+    if hit {
+        eprintln!("swarm: crash point {operation}.{point} reached ({CRASH_AT_ENV}); aborting");
+        std::process::abort();
+    }
+}

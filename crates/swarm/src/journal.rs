@@ -1,0 +1,101 @@
+//! An operation's journal: each step is committed to the store (with the record it
+//! changed) before the next Fly call, then the step's crash point is checked.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::failpoint::crash_point;
+use crate::model::WorkspaceRecord;
+use crate::store::{OperationKind, Store, StoreError};
+
+/// The running journal of one operation on one workspace.
+#[derive(Debug)]
+pub(crate) struct Journal<S: Store> {
+    store: Arc<S>,
+    operation: i64,
+    kind: OperationKind,
+    /// Held across the store write so concurrent steps (volume and IPs) never save
+    /// an older copy over a newer one.
+    record: Mutex<WorkspaceRecord>,
+}
+
+impl<S: Store> Journal<S> {
+    /// Records the operation's intent (and saves `record`), then checks `after_intent`.
+    pub(crate) async fn begin(
+        store: Arc<S>,
+        record: WorkspaceRecord,
+        kind: OperationKind,
+        owner: &str,
+    ) -> Result<Self, StoreError> {
+        let operation = store.begin_operation(&record, kind, owner).await?;
+        let journal = Self {
+            store,
+            operation,
+            kind,
+            record: Mutex::new(record),
+        };
+        journal
+            .step(
+                "intent",
+                serde_json::json!({}),
+                Some("after_intent"),
+                |_| {},
+            )
+            .await?;
+        Ok(journal)
+    }
+
+    /// Continues an unfinished operation (reconcile).
+    pub(crate) fn resume(
+        store: Arc<S>,
+        operation: i64,
+        kind: OperationKind,
+        record: WorkspaceRecord,
+    ) -> Self {
+        Self {
+            store,
+            operation,
+            kind,
+            record: Mutex::new(record),
+        }
+    }
+
+    /// Commits a step, applying `update` to the record in the same transaction; then
+    /// aborts the process if `crash_at` is the configured crash point.
+    pub(crate) async fn step(
+        &self,
+        step: &str,
+        detail: Value,
+        crash_at: Option<&str>,
+        update: impl FnOnce(&mut WorkspaceRecord),
+    ) -> Result<WorkspaceRecord, StoreError> {
+        let mut record = self.record.lock().await;
+        update(&mut record);
+        record.updated_at = time::OffsetDateTime::now_utc();
+        self.store
+            .record_step(self.operation, step, &detail, Some(&record))
+            .await?;
+        tracing::debug!(workspace = %record.name, operation = self.kind.as_str(), step, "journal step committed");
+        if let Some(point) = crash_at {
+            crash_point(self.kind.as_str(), point);
+        }
+        Ok(record.clone())
+    }
+
+    /// Commits a step that changes no record field ("about to call …").
+    pub(crate) async fn note(&self, step: &str, detail: Value) -> Result<(), StoreError> {
+        self.store
+            .record_step(self.operation, step, &detail, None)
+            .await
+    }
+
+    pub(crate) async fn record(&self) -> WorkspaceRecord {
+        self.record.lock().await.clone()
+    }
+
+    pub(crate) async fn finish(&self, outcome: &str) -> Result<(), StoreError> {
+        self.store.finish_operation(self.operation, outcome).await
+    }
+}

@@ -1,0 +1,173 @@
+//! One operation at a time per workspace, also across processes: a lease row in the
+//! store, renewed while the operation runs, stale after its expiry so a crashed
+//! process does not block the workspace for ever.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinHandle;
+
+use crate::store::{LockHolder, Store, StoreError};
+
+/// Why a lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("workspace {name} is busy: {} by pid {} since {}", .holder.operation, .holder.pid, crate::lock::since(&.holder.acquired_at))]
+    Busy { name: String, holder: LockHolder },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub(crate) fn since(at: &time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| at.to_string())
+}
+
+/// A held workspace lock. Renewed in the background; [`WorkspaceLock::release`] frees
+/// it (dropping it stops renewal, so it expires after its TTL at the latest).
+#[derive(Debug)]
+pub struct WorkspaceLock<S: Store> {
+    store: Arc<S>,
+    name: String,
+    owner: String,
+    renewal: Option<JoinHandle<()>>,
+}
+
+impl<S: Store> WorkspaceLock<S> {
+    /// Takes the lock on `name`, waiting up to `wait` for a busy one.
+    pub async fn acquire(
+        store: Arc<S>,
+        name: &str,
+        operation: &str,
+        ttl: Duration,
+        wait: Duration,
+    ) -> Result<Self, LockError> {
+        let owner = format!("{}:{}", std::process::id(), uuid::Uuid::new_v4());
+        let deadline = Instant::now() + wait;
+        let mut delay = Duration::from_millis(20);
+        loop {
+            match store.try_lock(name, &owner, operation, ttl).await? {
+                None => break,
+                Some(holder) => {
+                    if Instant::now() >= deadline {
+                        return Err(LockError::Busy {
+                            name: name.to_owned(),
+                            holder,
+                        });
+                    }
+                    tracing::debug!(workspace = name, holder = %holder.operation, pid = holder.pid, "workspace busy, waiting");
+                    tokio::time::sleep(
+                        delay.min(deadline.saturating_duration_since(Instant::now())),
+                    )
+                    .await;
+                    delay = (delay * 2).min(Duration::from_millis(500));
+                }
+            }
+        }
+        let renewal = {
+            let store = Arc::clone(&store);
+            let name = name.to_owned();
+            let owner = owner.clone();
+            tokio::spawn(async move {
+                let period = (ttl / 3).max(Duration::from_millis(100));
+                loop {
+                    tokio::time::sleep(period).await;
+                    match store.renew_lock(&name, &owner, ttl).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::warn!(workspace = %name, "workspace lock lost (expired and taken over)");
+                            return;
+                        }
+                        Err(error) => {
+                            tracing::warn!(workspace = %name, %error, "renewing workspace lock failed")
+                        }
+                    }
+                }
+            })
+        };
+        Ok(Self {
+            store,
+            name: name.to_owned(),
+            owner,
+            renewal: Some(renewal),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Frees the lock.
+    pub async fn release(mut self) -> Result<(), StoreError> {
+        if let Some(renewal) = self.renewal.take() {
+            renewal.abort();
+        }
+        self.store.release_lock(&self.name, &self.owner).await
+    }
+}
+
+impl<S: Store> Drop for WorkspaceLock<S> {
+    fn drop(&mut self) {
+        if let Some(renewal) = self.renewal.take() {
+            renewal.abort();
+            // Not released explicitly (an error path): free it in the background.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                let store = Arc::clone(&self.store);
+                let name = std::mem::take(&mut self.name);
+                let owner = std::mem::take(&mut self.owner);
+                runtime.spawn(async move {
+                    if let Err(error) = store.release_lock(&name, &owner).await {
+                        tracing::warn!(workspace = %name, %error, "releasing workspace lock failed");
+                    }
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SqliteStore;
+
+    #[tokio::test]
+    async fn second_holder_waits_then_fails_clearly_and_gets_it_after_release() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(
+            SqliteStore::open(dir.path().join("s.db"), "local")
+                .await
+                .expect("open"),
+        );
+        let ttl = Duration::from_millis(600);
+        let first =
+            WorkspaceLock::acquire(Arc::clone(&store), "alice", "create", ttl, Duration::ZERO)
+                .await
+                .expect("first");
+        // Held longer than its TTL: renewal keeps it.
+        let error = WorkspaceLock::acquire(
+            Arc::clone(&store),
+            "alice",
+            "delete",
+            ttl,
+            Duration::from_millis(1500),
+        )
+        .await
+        .expect_err("busy");
+        let text = error.to_string();
+        assert!(
+            text.starts_with("workspace alice is busy: create by pid "),
+            "{text}"
+        );
+        assert!(text.contains(&std::process::id().to_string()), "{text}");
+        first.release().await.expect("release");
+        let second =
+            WorkspaceLock::acquire(Arc::clone(&store), "alice", "delete", ttl, Duration::ZERO)
+                .await
+                .expect("free now");
+        drop(second);
+        // Dropped without release: freed in the background.
+        let third =
+            WorkspaceLock::acquire(store, "alice", "stop", ttl, Duration::from_secs(5)).await;
+        assert!(third.is_ok());
+    }
+}

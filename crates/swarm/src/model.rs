@@ -1,0 +1,553 @@
+//! The workspace domain model: what the user asks for ([`CreateOptions`]), what was
+//! validated ([`WorkspaceSpec`]), what the store keeps ([`WorkspaceRecord`]) and what
+//! the operations return.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+/// Raw create input, as the CLI flags or the controller's JSON body give it.
+/// Every field but `name` is optional and falls back to the configured default.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CreateOptions {
+    pub name: String,
+    pub region: Option<String>,
+    pub cpus: Option<u32>,
+    pub cpu_kind: Option<String>,
+    /// Memory in MB (`--memory`).
+    #[serde(rename = "memory")]
+    pub memory_mb: Option<u32>,
+    /// Volume size in GB (`--storage`).
+    #[serde(rename = "storage")]
+    pub storage_gb: Option<u32>,
+    pub image: Option<String>,
+    /// `--env K=V` pairs, in the order given.
+    pub env: BTreeMap<String, String>,
+    /// Extra machine metadata (keys must not start with `swarm_`).
+    pub metadata: BTreeMap<String, String>,
+    /// `shared` (default), `dedicated` or `private`.
+    pub ip: Option<String>,
+    /// A duration such as `30m`, `1h30m`, `90s` or plain seconds.
+    pub idle_timeout: Option<String>,
+}
+
+/// A validated workspace name (Fly app-name rules).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WorkspaceName(pub(crate) String);
+
+impl WorkspaceName {
+    /// Validates `name` against Fly's app-name rules.
+    pub fn parse(name: &str) -> Result<Self, crate::validate::ValidationError> {
+        crate::validate::validate_name(name).map(|()| Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for WorkspaceName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Fly's CPU kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CpuKind {
+    Shared,
+    Performance,
+}
+
+impl CpuKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Shared => "shared",
+            Self::Performance => "performance",
+        }
+    }
+}
+
+impl fmt::Display for CpuKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Guest size of the workspace's machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestSize {
+    pub cpu_kind: CpuKind,
+    pub cpus: u32,
+    pub memory_mb: u32,
+}
+
+/// How the workspace is reachable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IpMode {
+    /// Shared IPv4 + dedicated IPv6 (free): `https://<app>.fly.dev`.
+    #[default]
+    Shared,
+    /// Dedicated IPv4 (billed) + IPv6.
+    Dedicated,
+    /// Private IPv6 only, over Fly's WireGuard network: `http://<app>.internal:8080`.
+    Private,
+}
+
+impl IpMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Shared => "shared",
+            Self::Dedicated => "dedicated",
+            Self::Private => "private",
+        }
+    }
+
+    /// The IP kinds a workspace in this mode holds.
+    pub fn ip_kinds(self) -> &'static [IpKind] {
+        match self {
+            Self::Shared => &[IpKind::SharedV4, IpKind::V6],
+            Self::Dedicated => &[IpKind::V4, IpKind::V6],
+            Self::Private => &[IpKind::PrivateV6],
+        }
+    }
+}
+
+impl fmt::Display for IpMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Fly's IP address types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IpKind {
+    V4,
+    V6,
+    SharedV4,
+    PrivateV6,
+}
+
+impl IpKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V4 => "v4",
+            Self::V6 => "v6",
+            Self::SharedV4 => "shared_v4",
+            Self::PrivateV6 => "private_v6",
+        }
+    }
+}
+
+/// The validated, complete description of a workspace: what `create` builds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkspaceSpec {
+    pub name: WorkspaceName,
+    pub region: String,
+    pub guest: GuestSize,
+    pub storage_gb: u32,
+    pub image: String,
+    pub env: BTreeMap<String, String>,
+    pub metadata: BTreeMap<String, String>,
+    pub ip_mode: IpMode,
+    pub idle_timeout_secs: u64,
+    pub org: String,
+}
+
+/// The result of validating [`CreateOptions`]: the spec plus notes for the user
+/// (defaults that were adjusted, advice such as pinning the image tag).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidatedCreate {
+    pub spec: WorkspaceSpec,
+    pub notes: Vec<String>,
+}
+
+/// Lifecycle status kept in the record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkspaceStatus {
+    /// The intent is recorded; resources are being made.
+    Creating,
+    Running,
+    Starting,
+    Stopping,
+    Stopped,
+    /// Teardown in progress (or interrupted: `reconcile` finishes it).
+    Deleting,
+    /// Gone from Fly; the record is kept for history and orphan detection.
+    Deleted,
+    /// Fly reports the machine failed, or it is missing; see `last_error`.
+    Failed,
+}
+
+impl WorkspaceStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "creating",
+            Self::Running => "running",
+            Self::Starting => "starting",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::Deleting => "deleting",
+            Self::Deleted => "deleted",
+            Self::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "creating" => Self::Creating,
+            "running" => Self::Running,
+            "starting" => Self::Starting,
+            "stopping" => Self::Stopping,
+            "stopped" => Self::Stopped,
+            "deleting" => Self::Deleting,
+            "deleted" => Self::Deleted,
+            "failed" => Self::Failed,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for WorkspaceStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One IP address held by the workspace's app.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IpRecord {
+    pub kind: IpKind,
+    pub address: String,
+    /// Fly's id of a dedicated address (`None` for the shared IPv4).
+    pub id: Option<String>,
+}
+
+/// One image the workspace ran, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageVersion {
+    pub version: u32,
+    pub image: String,
+    /// The machine version (Fly's ULID) that ran it, once known.
+    pub machine_version: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+}
+
+/// The store's record of one workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkspaceRecord {
+    pub id: Uuid,
+    pub name: WorkspaceName,
+    pub status: WorkspaceStatus,
+    pub spec: WorkspaceSpec,
+    /// The Fly app (same as the name), set once our create was sent or the app adopted.
+    pub app: Option<String>,
+    pub volume_id: Option<String>,
+    pub machine_id: Option<String>,
+    pub ips: Vec<IpRecord>,
+    pub url: String,
+    pub image_versions: Vec<ImageVersion>,
+    /// The last failure seen by an operation or by reconcile.
+    pub last_error: Option<String>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+impl WorkspaceRecord {
+    /// Name of the workspace's volume, derived from the id so it can be found again
+    /// without its Fly id (`^[a-z0-9_]{1,30}$`).
+    pub fn volume_name(&self) -> String {
+        volume_name_for(self.id)
+    }
+}
+
+/// `ws_` + the first 16 hex digits of the id.
+pub fn volume_name_for(id: Uuid) -> String {
+    let hex = id.simple().to_string();
+    format!("ws_{}", &hex[..16])
+}
+
+/// The URL at which a workspace is reached.
+pub fn workspace_url(name: &WorkspaceName, ip_mode: IpMode) -> String {
+    match ip_mode {
+        IpMode::Private => format!("http://{name}.internal:8080"),
+        IpMode::Shared | IpMode::Dedicated => format!("https://{name}.fly.dev"),
+    }
+}
+
+/// The password for a new workspace: shown to the user once, never stored.
+/// `Debug` and `Serialize` print it only through [`OneTimePassword::expose`].
+#[derive(Clone)]
+pub struct OneTimePassword(pub(crate) secrecy::SecretString);
+
+impl OneTimePassword {
+    /// The plaintext, for showing to the user once.
+    pub fn expose(&self) -> &str {
+        use secrecy::ExposeSecret;
+        self.0.expose_secret()
+    }
+}
+
+impl fmt::Debug for OneTimePassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OneTimePassword([redacted])")
+    }
+}
+
+/// What `create` returns. Serialising it includes the password (the CLI's `--json` must
+/// show it once); it is never logged.
+#[derive(Debug, Clone, Serialize)]
+pub struct Created {
+    pub workspace: WorkspaceRecord,
+    #[serde(serialize_with = "serialize_password")]
+    pub password: OneTimePassword,
+    /// Adjusted defaults and advice (e.g. memory raised, image not pinned).
+    pub notes: Vec<String>,
+}
+
+fn serialize_password<S: serde::Serializer>(
+    password: &OneTimePassword,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(password.expose())
+}
+
+/// The steps of `create`, reported as they complete (for the CLI's step display).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum CreateStep {
+    IntentRecorded { id: Uuid },
+    App { name: String, adopted: bool },
+    Volume { id: String, adopted: bool },
+    Ips { addresses: Vec<String> },
+    Machine { id: String, adopted: bool },
+    Started { machine_id: String },
+}
+
+/// Machine states, as Fly reports them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MachineState {
+    Created,
+    Starting,
+    Started,
+    Stopping,
+    Stopped,
+    Suspending,
+    Suspended,
+    Replacing,
+    Updating,
+    Restarting,
+    Destroying,
+    Destroyed,
+    Failed,
+    Other(String),
+}
+
+impl MachineState {
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "created" => Self::Created,
+            "starting" => Self::Starting,
+            "started" => Self::Started,
+            "stopping" => Self::Stopping,
+            "stopped" => Self::Stopped,
+            "suspending" => Self::Suspending,
+            "suspended" => Self::Suspended,
+            "replacing" => Self::Replacing,
+            "updating" => Self::Updating,
+            "restarting" => Self::Restarting,
+            "destroying" => Self::Destroying,
+            "destroyed" => Self::Destroyed,
+            "failed" => Self::Failed,
+            other => Self::Other(other.to_owned()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::Created => "created",
+            Self::Starting => "starting",
+            Self::Started => "started",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::Suspending => "suspending",
+            Self::Suspended => "suspended",
+            Self::Replacing => "replacing",
+            Self::Updating => "updating",
+            Self::Restarting => "restarting",
+            Self::Destroying => "destroying",
+            Self::Destroyed => "destroyed",
+            Self::Failed => "failed",
+            Self::Other(text) => text,
+        }
+    }
+
+    /// The record status this machine state corresponds to.
+    pub fn workspace_status(&self) -> WorkspaceStatus {
+        match self {
+            Self::Started => WorkspaceStatus::Running,
+            Self::Created
+            | Self::Starting
+            | Self::Replacing
+            | Self::Updating
+            | Self::Restarting => WorkspaceStatus::Starting,
+            Self::Stopping | Self::Suspending => WorkspaceStatus::Stopping,
+            Self::Stopped | Self::Suspended => WorkspaceStatus::Stopped,
+            Self::Destroying | Self::Destroyed | Self::Failed | Self::Other(_) => {
+                WorkspaceStatus::Failed
+            }
+        }
+    }
+}
+
+impl fmt::Display for MachineState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Overall health verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthStatus {
+    /// Machine started and code-server answers `/healthz`.
+    Healthy,
+    /// Machine on its way up (starting, or started but not answering yet).
+    Recovering,
+    /// Machine stopped, failed, missing, or code-server not answering.
+    Unhealthy,
+}
+
+/// code-server's `/healthz` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProbeResult {
+    /// The URL probed.
+    pub url: String,
+    /// HTTP status, or `None` when the request failed.
+    pub http_status: Option<u16>,
+    /// `alive` or `expired` (up but idle).
+    pub status: Option<String>,
+    /// Epoch milliseconds of the last activity; 0 = none since boot.
+    pub last_heartbeat_ms: Option<i64>,
+    /// Why the probe failed, when it did.
+    pub error: Option<String>,
+}
+
+/// `health`'s answer: machine state and HTTP probe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Health {
+    pub name: String,
+    pub status: HealthStatus,
+    pub machine_state: Option<MachineState>,
+    /// Seconds since the machine last started, when started.
+    pub uptime_secs: Option<u64>,
+    /// When code-server last saw activity, if it is idle (`expired`).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub idle_since: Option<OffsetDateTime>,
+    pub probe: Option<ProbeResult>,
+    /// Human summary, e.g. "machine started 5m ago; code-server alive".
+    pub summary: String,
+}
+
+/// One log line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub timestamp: String,
+    pub level: String,
+    pub instance: String,
+    pub region: String,
+    pub message: String,
+}
+
+/// What a start/stop did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StateChange {
+    pub workspace: WorkspaceRecord,
+    pub previous: WorkspaceStatus,
+    /// False when the workspace already was in the requested state.
+    pub changed: bool,
+}
+
+/// What `delete` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Deleted {
+    pub name: String,
+    pub id: Uuid,
+    /// False when it had already been deleted (delete is repeatable).
+    pub changed: bool,
+    /// Each resource removed, e.g. `machine 1857156b526dd8`.
+    pub removed: Vec<String>,
+}
+
+/// One change `reconcile` made or one finding it reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ReconcileAction {
+    /// An interrupted create whose machine had started: marked running.
+    FinishedCreate { name: String, id: Uuid },
+    /// An interrupted create rolled back: everything it made was removed.
+    UndidCreate {
+        name: String,
+        id: Uuid,
+        removed: Vec<String>,
+    },
+    /// An interrupted delete finished.
+    FinishedDelete {
+        name: String,
+        id: Uuid,
+        removed: Vec<String>,
+    },
+    /// An interrupted start or stop settled; the record follows Fly.
+    SettledOperation {
+        name: String,
+        operation: String,
+        status: WorkspaceStatus,
+    },
+    /// The record disagreed with Fly; the record now follows Fly.
+    StatusDrift {
+        name: String,
+        from: WorkspaceStatus,
+        to: WorkspaceStatus,
+        reason: String,
+    },
+    /// A Fly app carries a deleted workspace's name (and our tags); left alone.
+    OrphanApp { app: String, reason: String },
+    /// A machine tagged with a workspace id unknown to this store; left alone.
+    OrphanMachine {
+        app: String,
+        machine_id: String,
+        workspace_id: String,
+    },
+    /// Reconcile could not finish this workspace; it will be retried next run.
+    Failed { name: String, error: String },
+}
+
+/// `reconcile`'s report.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ReconcileReport {
+    pub checked: usize,
+    pub actions: Vec<ReconcileAction>,
+}
+
+impl ReconcileReport {
+    /// True when nothing failed (orphans are findings, not failures).
+    pub fn converged(&self) -> bool {
+        !self
+            .actions
+            .iter()
+            .any(|action| matches!(action, ReconcileAction::Failed { .. }))
+    }
+}

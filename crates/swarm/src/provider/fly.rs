@@ -1,0 +1,571 @@
+//! The Fly.io provider over `fly-api`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use fly_api::models::{
+    Autostop, CreateAppRequest, CreateMachineRequest, CreateVolumeRequest, IpAddressType,
+    IpRelease, ListMachines, LogQuery, Machine, MachineCheck, MachineConfig, MachineGuest,
+    MachineMount, MachinePort, MachineRestart, MachineService, RestartPolicy, StopConfig,
+    StopRequest, Volume,
+};
+use fly_api::{Error as FlyError, FlyClient};
+use futures::StreamExt;
+use futures::stream::BoxStream;
+
+use super::{
+    AppInfo, MachineInfo, MachineRequest, Provider, ProviderError, ProviderErrorKind,
+    ProviderResult, VolumeInfo, VolumeRequest,
+};
+use crate::config::SwarmConfig;
+use crate::model::{IpKind, IpRecord, LogLine, MachineState, ProbeResult};
+
+/// code-server's port inside the machine.
+pub const INTERNAL_PORT: u16 = 8080;
+/// Pages read at most when collecting the last lines of the logs.
+const MAX_LOG_PAGES: usize = 20;
+
+/// [`Provider`] for Fly.io (or the local Fly, `fly-sim`).
+#[derive(Debug, Clone)]
+pub struct FlyProvider {
+    client: FlyClient,
+    http: reqwest::Client,
+    probe_base_url: Option<String>,
+}
+
+impl FlyProvider {
+    /// A provider over `client`; the health probe follows `config.probe_base_url`.
+    pub fn new(client: FlyClient, config: &SwarmConfig) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Self {
+            client,
+            http,
+            probe_base_url: config.probe_base_url.clone(),
+        }
+    }
+
+    pub fn client(&self) -> &FlyClient {
+        &self.client
+    }
+
+    /// The machine config a workspace runs with. See the crate README for why each
+    /// setting is what it is.
+    pub fn machine_config(request: &MachineRequest) -> MachineConfig {
+        let port = |port: u16, handlers: &[&str], force_https: bool| MachinePort {
+            port: Some(port),
+            handlers: handlers
+                .iter()
+                .map(|handler| (*handler).to_owned())
+                .collect(),
+            force_https: force_https.then_some(true),
+            ..MachinePort::default()
+        };
+        let healthz = MachineCheck {
+            kind: Some("http".to_owned()),
+            port: Some(INTERNAL_PORT),
+            interval: Some("15s".to_owned()),
+            timeout: Some("5s".to_owned()),
+            grace_period: Some("30s".to_owned()),
+            method: Some("GET".to_owned()),
+            path: Some("/healthz".to_owned()),
+            protocol: Some("http".to_owned()),
+            ..MachineCheck::default()
+        };
+        MachineConfig {
+            image: request.image.clone(),
+            guest: Some(MachineGuest {
+                cpu_kind: Some(request.guest.cpu_kind.as_str().to_owned()),
+                cpus: Some(request.guest.cpus),
+                memory_mb: Some(request.guest.memory_mb),
+                ..MachineGuest::default()
+            }),
+            env: request.env.clone(),
+            services: vec![MachineService {
+                protocol: "tcp".to_owned(),
+                internal_port: INTERNAL_PORT,
+                ports: vec![
+                    port(443, &["tls", "http"], false),
+                    port(80, &["http"], true),
+                ],
+                // Idleness is code-server's call (CODE_SERVER_IDLE_TIMEOUT_SECONDS): it
+                // sees websocket activity; Fly's autostop would stop a workspace after
+                // minutes without proxied connections, overriding the user's timeout.
+                autostop: Some(Autostop::Off),
+                autostart: Some(true),
+                min_machines_running: Some(0),
+                ..MachineService::default()
+            }],
+            checks: BTreeMap::from([("healthz".to_owned(), healthz)]),
+            mounts: vec![MachineMount {
+                volume: request.volume_id.clone(),
+                path: request.mount_path.clone(),
+                ..MachineMount::default()
+            }],
+            metadata: request.metadata.clone(),
+            // An idle exit (status 0) leaves the machine stopped; a crash restarts it.
+            restart: Some(MachineRestart {
+                policy: Some(RestartPolicy::OnFailure),
+                max_retries: Some(3),
+            }),
+            stop_config: Some(StopConfig {
+                signal: Some("SIGTERM".to_owned()),
+                timeout: Some("30s".to_owned()),
+            }),
+            ..MachineConfig::default()
+        }
+    }
+}
+
+fn map_error(error: FlyError) -> ProviderError {
+    let kind = if error.is_name_taken() {
+        ProviderErrorKind::NameTaken
+    } else if error.status() == Some(401) || matches!(error, FlyError::Config(_)) {
+        ProviderErrorKind::Unauthorized
+    } else if error.is_capacity() {
+        ProviderErrorKind::Capacity
+    } else if error.is_not_found() {
+        ProviderErrorKind::NotFound
+    } else if error.is_rate_limited() {
+        ProviderErrorKind::RateLimited
+    } else if error.is_ambiguous() {
+        ProviderErrorKind::Ambiguous
+    } else if error.is_retryable() {
+        ProviderErrorKind::Transient
+    } else if error.is_conflict() || error.is_precondition_failed() {
+        ProviderErrorKind::Conflict
+    } else if matches!(error.status(), Some(400 | 422)) {
+        ProviderErrorKind::Invalid
+    } else {
+        ProviderErrorKind::Other
+    };
+    ProviderError {
+        kind,
+        status: error.status(),
+        request_id: error.request_id().map(str::to_owned),
+        message: error.to_string(),
+    }
+}
+
+fn ip_kind(kind: &IpAddressType) -> Option<IpKind> {
+    Some(match kind {
+        IpAddressType::V4 => IpKind::V4,
+        IpAddressType::V6 => IpKind::V6,
+        IpAddressType::SharedV4 => IpKind::SharedV4,
+        IpAddressType::PrivateV6 => IpKind::PrivateV6,
+        _ => return None,
+    })
+}
+
+fn ip_type(kind: IpKind) -> IpAddressType {
+    match kind {
+        IpKind::V4 => IpAddressType::V4,
+        IpKind::V6 => IpAddressType::V6,
+        IpKind::SharedV4 => IpAddressType::SharedV4,
+        IpKind::PrivateV6 => IpAddressType::PrivateV6,
+    }
+}
+
+fn machine_info(machine: Machine) -> MachineInfo {
+    let config = machine.config();
+    MachineInfo {
+        state: MachineState::parse(machine.state.as_str()),
+        image: config.map(|config| config.image.clone()),
+        metadata: config
+            .map(|config| config.metadata.clone())
+            .unwrap_or_default(),
+        id: machine.id,
+        name: machine.name,
+        region: machine.region,
+        version: machine.version.or(machine.instance_id),
+        updated_at: machine.updated_at,
+    }
+}
+
+fn volume_info(volume: Volume) -> VolumeInfo {
+    VolumeInfo {
+        state: volume.state.as_str().to_owned(),
+        attached_machine_id: volume.attached_machine().map(str::to_owned),
+        id: volume.id,
+        name: volume.name,
+        region: volume.region,
+        size_gb: volume.size_gb,
+    }
+}
+
+fn fly_state(state: &MachineState) -> fly_api::models::MachineState {
+    fly_api::models::MachineState::from(state.as_str())
+}
+
+impl Provider for FlyProvider {
+    fn endpoint(&self) -> String {
+        self.client.machines_base_url().to_string()
+    }
+
+    async fn get_app(&self, name: &str) -> ProviderResult<Option<AppInfo>> {
+        match self.client.apps().get(name).await {
+            Ok(app) => Ok(Some(AppInfo {
+                name: app.name,
+                status: app.status,
+            })),
+            Err(error) if error.is_not_found() => Ok(None),
+            // The name exists in another organization.
+            Err(error) if error.status() == Some(403) => Err(ProviderError {
+                kind: ProviderErrorKind::NameTaken,
+                status: Some(403),
+                request_id: error.request_id().map(str::to_owned),
+                message: error.to_string(),
+            }),
+            Err(error) => Err(map_error(error)),
+        }
+    }
+
+    async fn create_app(&self, name: &str, org: &str) -> ProviderResult<AppInfo> {
+        let request = CreateAppRequest {
+            name: name.to_owned(),
+            org_slug: org.to_owned(),
+            ..CreateAppRequest::default()
+        };
+        self.client
+            .apps()
+            .create(&request)
+            .await
+            .map_err(map_error)?;
+        Ok(AppInfo {
+            name: name.to_owned(),
+            status: None,
+        })
+    }
+
+    async fn delete_app(&self, name: &str) -> ProviderResult<()> {
+        match self.client.apps().delete(name, true).await {
+            Ok(()) => Ok(()),
+            Err(error) if error.is_not_found() => Ok(()),
+            Err(error) => Err(map_error(error)),
+        }
+    }
+
+    async fn list_apps(&self, org: &str) -> ProviderResult<Vec<AppInfo>> {
+        let apps = self.client.apps().list(org).await.map_err(map_error)?;
+        Ok(apps
+            .into_iter()
+            .map(|app| AppInfo {
+                name: app.name,
+                status: app.status,
+            })
+            .collect())
+    }
+
+    async fn list_volumes(&self, app: &str) -> ProviderResult<Vec<VolumeInfo>> {
+        let volumes = self.client.volumes(app).list().await.map_err(map_error)?;
+        Ok(volumes.into_iter().map(volume_info).collect())
+    }
+
+    async fn create_volume(
+        &self,
+        app: &str,
+        request: &VolumeRequest,
+    ) -> ProviderResult<VolumeInfo> {
+        let request = CreateVolumeRequest {
+            name: request.name.clone(),
+            region: Some(request.region.clone()),
+            size_gb: Some(request.size_gb),
+            encrypted: Some(true),
+            ..CreateVolumeRequest::default()
+        };
+        let volume = self
+            .client
+            .volumes(app)
+            .create(&request)
+            .await
+            .map_err(map_error)?;
+        Ok(volume_info(volume))
+    }
+
+    async fn delete_volume(&self, app: &str, id: &str) -> ProviderResult<()> {
+        match self.client.volumes(app).delete(id).await {
+            Ok(_) => Ok(()),
+            Err(error) if error.is_not_found() => Ok(()),
+            Err(error) => Err(map_error(error)),
+        }
+    }
+
+    async fn list_ips(&self, app: &str) -> ProviderResult<Vec<IpRecord>> {
+        let listed = self.client.ips().list(app).await.map_err(map_error)?;
+        let mut ips: Vec<IpRecord> = listed
+            .ip_addresses
+            .into_iter()
+            .filter_map(|ip| {
+                Some(IpRecord {
+                    kind: ip_kind(&ip.kind)?,
+                    address: ip.address,
+                    id: Some(ip.id),
+                })
+            })
+            .collect();
+        if let Some(shared) = listed
+            .shared_ip_address
+            .filter(|address| !address.is_empty())
+        {
+            if !ips.iter().any(|ip| ip.kind == IpKind::SharedV4) {
+                ips.push(IpRecord {
+                    kind: IpKind::SharedV4,
+                    address: shared,
+                    id: None,
+                });
+            }
+        }
+        Ok(ips)
+    }
+
+    async fn allocate_ip(
+        &self,
+        app: &str,
+        kind: IpKind,
+        _region: &str,
+    ) -> ProviderResult<IpRecord> {
+        // Public addresses are global anycast and a private one serves the whole app,
+        // so no region is sent (as `fly ips allocate-*` does by default).
+        let allocated = self
+            .client
+            .ips()
+            .allocate(app, ip_type(kind), None)
+            .await
+            .map_err(map_error)?;
+        if let Some(ip) = allocated {
+            return Ok(IpRecord {
+                kind,
+                address: ip.address,
+                id: Some(ip.id),
+            });
+        }
+        // A shared IPv4 has no address object: read it from the app.
+        let listed = self.list_ips(app).await?;
+        listed
+            .into_iter()
+            .find(|ip| ip.kind == kind)
+            .ok_or_else(|| {
+                ProviderError::new(
+                    ProviderErrorKind::Transient,
+                    format!("{} address not visible yet", kind.as_str()),
+                )
+            })
+    }
+
+    async fn release_ip(&self, app: &str, ip: &IpRecord) -> ProviderResult<()> {
+        let which = match &ip.id {
+            Some(id) => IpRelease::Id(id.clone()),
+            None => IpRelease::Address(ip.address.clone()),
+        };
+        match self.client.ips().release(app, &which).await {
+            Ok(()) => Ok(()),
+            Err(error) if error.is_not_found() => Ok(()),
+            Err(error) => Err(map_error(error)),
+        }
+    }
+
+    async fn list_machines(
+        &self,
+        app: &str,
+        tag: Option<(&str, &str)>,
+    ) -> ProviderResult<Vec<MachineInfo>> {
+        let filter = ListMachines {
+            metadata: tag
+                .map(|(key, value)| vec![(key.to_owned(), value.to_owned())])
+                .unwrap_or_default(),
+            ..ListMachines::default()
+        };
+        let machines = self
+            .client
+            .machines(app)
+            .list(&filter)
+            .await
+            .map_err(map_error)?;
+        let mut infos: Vec<MachineInfo> = machines.into_iter().map(machine_info).collect();
+        // Filter here too, so a server that ignores the filter cannot mislead adoption.
+        if let Some((key, value)) = tag {
+            infos.retain(|machine| machine.metadata.get(key).map(String::as_str) == Some(value));
+        }
+        Ok(infos)
+    }
+
+    async fn get_machine(&self, app: &str, id: &str) -> ProviderResult<Option<MachineInfo>> {
+        match self.client.machines(app).get(id).await {
+            Ok(machine) => Ok(Some(machine_info(machine))),
+            Err(error) if error.is_not_found() => Ok(None),
+            Err(error) => Err(map_error(error)),
+        }
+    }
+
+    async fn create_machine(
+        &self,
+        app: &str,
+        request: &MachineRequest,
+    ) -> ProviderResult<MachineInfo> {
+        let create = CreateMachineRequest {
+            name: Some(request.name.clone()),
+            region: Some(request.region.clone()),
+            config: Self::machine_config(request),
+            ..CreateMachineRequest::default()
+        };
+        let machine = self
+            .client
+            .machines(app)
+            .create(&create)
+            .await
+            .map_err(map_error)?;
+        Ok(machine_info(machine))
+    }
+
+    async fn start_machine(&self, app: &str, id: &str) -> ProviderResult<()> {
+        self.client
+            .machines(app)
+            .start(id, None)
+            .await
+            .map(|_| ())
+            .map_err(map_error)
+    }
+
+    async fn stop_machine(&self, app: &str, id: &str, force: bool) -> ProviderResult<()> {
+        let request = StopRequest {
+            signal: Some(if force { "SIGKILL" } else { "SIGTERM" }.to_owned()),
+            timeout: (!force).then(|| "30s".to_owned()),
+        };
+        self.client
+            .machines(app)
+            .stop(id, &request, None)
+            .await
+            .map_err(map_error)
+    }
+
+    async fn destroy_machine(&self, app: &str, id: &str) -> ProviderResult<()> {
+        match self.client.machines(app).delete(id, true, None).await {
+            Ok(()) => Ok(()),
+            Err(error) if error.is_not_found() => Ok(()),
+            Err(error) => Err(map_error(error)),
+        }
+    }
+
+    async fn wait_machine(
+        &self,
+        app: &str,
+        id: &str,
+        state: MachineState,
+        timeout: Duration,
+    ) -> ProviderResult<()> {
+        let machines = self.client.machines(app);
+        // Waiting for `stopped` needs the machine version (Fly's rule).
+        let version = if state == MachineState::Stopped {
+            match machines.get(id).await {
+                Ok(machine) if machine.state.as_str() == state.as_str() => return Ok(()),
+                Ok(machine) => machine.version.or(machine.instance_id),
+                Err(error) if error.is_not_found() && state == MachineState::Destroyed => {
+                    return Ok(());
+                }
+                Err(error) => return Err(map_error(error)),
+            }
+        } else {
+            None
+        };
+        match machines
+            .wait_for_state(id, &[fly_state(&state)], version.as_deref(), timeout)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(error) if error.is_not_found() && state == MachineState::Destroyed => Ok(()),
+            Err(FlyError::Timeout) => Err(ProviderError::new(
+                ProviderErrorKind::Timeout,
+                format!(
+                    "machine {id} did not reach {state} within {} s",
+                    timeout.as_secs()
+                ),
+            )),
+            Err(error) => Err(map_error(error)),
+        }
+    }
+
+    async fn probe(&self, app: &str) -> ProbeResult {
+        let host = format!("{app}.fly.dev");
+        let (url, request) = match &self.probe_base_url {
+            Some(base) => {
+                let url = format!("{}/healthz", base.trim_end_matches('/'));
+                let request = self.http.get(&url).header(reqwest::header::HOST, host);
+                (url, request)
+            }
+            None => {
+                let url = format!("https://{host}/healthz");
+                (url.clone(), self.http.get(&url))
+            }
+        };
+        let mut result = ProbeResult {
+            url,
+            http_status: None,
+            status: None,
+            last_heartbeat_ms: None,
+            error: None,
+        };
+        match request.send().await {
+            Ok(response) => {
+                result.http_status = Some(response.status().as_u16());
+                match response.json::<serde_json::Value>().await {
+                    Ok(body) => {
+                        result.status = body
+                            .get("status")
+                            .and_then(|v| v.as_str())
+                            .map(str::to_owned);
+                        result.last_heartbeat_ms = body
+                            .get("lastHeartbeat")
+                            .and_then(serde_json::Value::as_i64);
+                    }
+                    Err(error) => {
+                        result.error = Some(format!("not code-server's /healthz answer: {error}"))
+                    }
+                }
+            }
+            Err(error) => result.error = Some(error.to_string()),
+        }
+        result
+    }
+
+    async fn logs(&self, app: &str, limit: usize) -> ProviderResult<Vec<LogLine>> {
+        let logs = self.client.logs(app);
+        let mut lines: Vec<LogLine> = Vec::new();
+        let mut query = LogQuery::default();
+        for _ in 0..MAX_LOG_PAGES {
+            let page = logs.page(&query).await.map_err(map_error)?;
+            let empty = page.entries.is_empty();
+            lines.extend(page.entries.into_iter().map(log_line));
+            if lines.len() > limit {
+                lines.drain(..lines.len() - limit);
+            }
+            match page.next_token {
+                Some(token) if !empty && query.next_token.as_deref() != Some(token.as_str()) => {
+                    query.next_token = Some(token);
+                }
+                _ => break,
+            }
+        }
+        Ok(lines)
+    }
+
+    fn follow_logs(&self, app: &str) -> BoxStream<'static, ProviderResult<LogLine>> {
+        self.client
+            .logs(app)
+            .follow(LogQuery::default())
+            .map(|entry| entry.map(log_line).map_err(map_error))
+            .boxed()
+    }
+}
+
+fn log_line(entry: fly_api::models::LogEntry) -> LogLine {
+    LogLine {
+        timestamp: entry.timestamp,
+        level: entry.level,
+        instance: entry.instance,
+        region: entry.region,
+        message: entry.message,
+    }
+}

@@ -1,0 +1,285 @@
+//! The seam between the workspace logic and a cloud. [`Provider`] holds the
+//! primitives a workspace is made of (app, volume, IPs, machine; their create, get,
+//! list, start, stop, delete; health probe; logs); [`crate::Swarm`] composes them into
+//! the workspace operations (create, start, stop, delete, health, logs, reconcile)
+//! with journaling, adoption and compensation written once. [`FlyProvider`] is the
+//! Fly.io implementation over `fly-api`.
+
+mod fly;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use futures::stream::BoxStream;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{GuestSize, IpKind, IpRecord, LogLine, MachineState, ProbeResult};
+
+pub use fly::FlyProvider;
+
+/// Machine metadata key holding the workspace id.
+pub const TAG_WORKSPACE_ID: &str = "swarm_workspace_id";
+/// Machine metadata key holding the workspace name.
+pub const TAG_WORKSPACE: &str = "swarm_workspace";
+/// Machine metadata key holding the swarm version that made it.
+pub const TAG_VERSION: &str = "swarm_version";
+
+/// How a provider call failed, in the terms the workspace logic decides on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderErrorKind {
+    NotFound,
+    /// The app name belongs to someone else (Fly app names are global).
+    NameTaken,
+    /// No capacity in the region.
+    Capacity,
+    /// Lease held, stale version, or a state that forbids the call (Fly 409/412).
+    Conflict,
+    RateLimited,
+    /// The call may or may not have taken effect (timeout, lost response, 5xx on a create).
+    Ambiguous,
+    /// Failed without effect, worth retrying (5xx, transport before sending).
+    Transient,
+    /// The API token is missing or refused.
+    Unauthorized,
+    /// Fly refused the request as invalid (400/422).
+    Invalid,
+    /// A wait ran out.
+    Timeout,
+    Other,
+}
+
+/// A provider failure: its kind plus Fly's own words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProviderError {
+    pub kind: ProviderErrorKind,
+    pub message: String,
+    pub status: Option<u16>,
+    pub request_id: Option<String>,
+}
+
+impl ProviderError {
+    pub fn new(kind: ProviderErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            status: None,
+            request_id: None,
+        }
+    }
+
+    /// Worth another attempt (after looking up what a create may have made).
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self.kind,
+            ProviderErrorKind::Ambiguous
+                | ProviderErrorKind::Transient
+                | ProviderErrorKind::RateLimited
+                | ProviderErrorKind::Conflict
+                | ProviderErrorKind::Timeout
+        )
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        self.kind == ProviderErrorKind::NotFound
+    }
+}
+
+impl fmt::Display for ProviderError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        if let Some(status) = self.status {
+            write!(f, " (HTTP {status}")?;
+            if let Some(request_id) = &self.request_id {
+                write!(f, ", request {request_id}")?;
+            }
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ProviderError {}
+
+pub type ProviderResult<T> = Result<T, ProviderError>;
+
+/// An app as the provider sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppInfo {
+    pub name: String,
+    pub status: Option<String>,
+}
+
+/// A volume as the provider sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeInfo {
+    pub id: String,
+    pub name: String,
+    pub region: String,
+    pub size_gb: u32,
+    pub state: String,
+    pub attached_machine_id: Option<String>,
+}
+
+impl VolumeInfo {
+    /// False for volumes on their way out (soft-deleted volumes linger in lists).
+    pub fn is_live(&self) -> bool {
+        !matches!(
+            self.state.as_str(),
+            "destroying" | "destroyed" | "scheduling_destroy" | "pending_destroy" | "deleted"
+        )
+    }
+}
+
+/// What a new volume should be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VolumeRequest {
+    pub name: String,
+    pub region: String,
+    pub size_gb: u32,
+}
+
+/// A machine as the provider sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineInfo {
+    pub id: String,
+    pub name: String,
+    pub state: MachineState,
+    pub region: String,
+    pub version: Option<String>,
+    pub image: Option<String>,
+    pub metadata: BTreeMap<String, String>,
+    /// RFC 3339, when Fly last changed the machine (≈ when it last started, for a started one).
+    pub updated_at: Option<String>,
+}
+
+/// What the workspace's machine should be. The provider turns it into its own
+/// config (services, checks, restart policy, autostart…).
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct MachineRequest {
+    pub name: String,
+    pub region: String,
+    pub image: String,
+    pub guest: GuestSize,
+    /// Complete env, including `HASHED_PASSWORD` (a hash, never the password).
+    pub env: BTreeMap<String, String>,
+    pub volume_id: String,
+    pub mount_path: String,
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl fmt::Debug for MachineRequest {
+    // The env holds the password hash; keep it out of debug logs all the same.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MachineRequest")
+            .field("name", &self.name)
+            .field("region", &self.region)
+            .field("image", &self.image)
+            .field("guest", &self.guest)
+            .field("env_keys", &self.env.keys().collect::<Vec<_>>())
+            .field("volume_id", &self.volume_id)
+            .field("mount_path", &self.mount_path)
+            .field("metadata", &self.metadata)
+            .finish()
+    }
+}
+
+/// The cloud primitives a workspace is made of. Every method is one provider call (or
+/// a short wait loop); retries after ambiguous failures and compensation are the
+/// caller's ([`crate::Swarm`]) business, so they are written once for any provider.
+pub trait Provider: Send + Sync + 'static {
+    /// A short label for the store (which cloud endpoint records belong to).
+    fn endpoint(&self) -> String;
+
+    /// `Ok(None)` when no app has this name; [`ProviderErrorKind::NameTaken`] when it
+    /// exists outside our organization.
+    fn get_app(&self, name: &str) -> impl Future<Output = ProviderResult<Option<AppInfo>>> + Send;
+    fn create_app(
+        &self,
+        name: &str,
+        org: &str,
+    ) -> impl Future<Output = ProviderResult<AppInfo>> + Send;
+    /// Deletes the app and (by cascade) all it holds. Ok when already gone.
+    fn delete_app(&self, name: &str) -> impl Future<Output = ProviderResult<()>> + Send;
+    fn list_apps(&self, org: &str) -> impl Future<Output = ProviderResult<Vec<AppInfo>>> + Send;
+
+    fn list_volumes(
+        &self,
+        app: &str,
+    ) -> impl Future<Output = ProviderResult<Vec<VolumeInfo>>> + Send;
+    fn create_volume(
+        &self,
+        app: &str,
+        request: &VolumeRequest,
+    ) -> impl Future<Output = ProviderResult<VolumeInfo>> + Send;
+    /// Ok when already gone; [`ProviderErrorKind::Conflict`] while still bound to a machine.
+    fn delete_volume(&self, app: &str, id: &str)
+    -> impl Future<Output = ProviderResult<()>> + Send;
+
+    fn list_ips(&self, app: &str) -> impl Future<Output = ProviderResult<Vec<IpRecord>>> + Send;
+    fn allocate_ip(
+        &self,
+        app: &str,
+        kind: IpKind,
+        region: &str,
+    ) -> impl Future<Output = ProviderResult<IpRecord>> + Send;
+    /// Ok when already released.
+    fn release_ip(
+        &self,
+        app: &str,
+        ip: &IpRecord,
+    ) -> impl Future<Output = ProviderResult<()>> + Send;
+
+    /// Machines of the app, optionally only those whose metadata has `tag = value`.
+    fn list_machines(
+        &self,
+        app: &str,
+        tag: Option<(&str, &str)>,
+    ) -> impl Future<Output = ProviderResult<Vec<MachineInfo>>> + Send;
+    fn get_machine(
+        &self,
+        app: &str,
+        id: &str,
+    ) -> impl Future<Output = ProviderResult<Option<MachineInfo>>> + Send;
+    fn create_machine(
+        &self,
+        app: &str,
+        request: &MachineRequest,
+    ) -> impl Future<Output = ProviderResult<MachineInfo>> + Send;
+    fn start_machine(&self, app: &str, id: &str)
+    -> impl Future<Output = ProviderResult<()>> + Send;
+    /// `force`: SIGKILL instead of a graceful stop.
+    fn stop_machine(
+        &self,
+        app: &str,
+        id: &str,
+        force: bool,
+    ) -> impl Future<Output = ProviderResult<()>> + Send;
+    /// Destroys the machine whatever its state. Ok when already gone.
+    fn destroy_machine(
+        &self,
+        app: &str,
+        id: &str,
+    ) -> impl Future<Output = ProviderResult<()>> + Send;
+    /// Waits until the machine is in `state`, up to `timeout` ([`ProviderErrorKind::Timeout`]).
+    fn wait_machine(
+        &self,
+        app: &str,
+        id: &str,
+        state: MachineState,
+        timeout: Duration,
+    ) -> impl Future<Output = ProviderResult<()>> + Send;
+
+    /// code-server's `GET /healthz` through the app's public address.
+    fn probe(&self, app: &str) -> impl Future<Output = ProbeResult> + Send;
+    /// The last `limit` log lines of the app.
+    fn logs(
+        &self,
+        app: &str,
+        limit: usize,
+    ) -> impl Future<Output = ProviderResult<Vec<LogLine>>> + Send;
+    /// New log lines as they come, until the stream is dropped.
+    fn follow_logs(&self, app: &str) -> BoxStream<'static, ProviderResult<LogLine>>;
+}

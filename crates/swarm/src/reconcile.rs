@@ -1,0 +1,333 @@
+//! Bringing the store and Fly back into agreement: finish or undo interrupted
+//! operations, fix drifted status, report orphans that carry our tags.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::json;
+
+use crate::error::{Error, Result};
+use crate::journal::Journal;
+use crate::model::{
+    MachineState, ReconcileAction, ReconcileReport, WorkspaceRecord, WorkspaceStatus,
+};
+use crate::provider::{MachineInfo, Provider, ProviderErrorKind, TAG_WORKSPACE_ID};
+use crate::store::{Operation, OperationKind, Store};
+use crate::swarm::Swarm;
+
+impl<S: Store, P: Provider> Swarm<S, P> {
+    /// Compares every record with Fly and reports each change. Level-triggered and
+    /// idempotent: running it twice changes nothing the second time.
+    pub async fn reconcile(&self) -> Result<ReconcileReport> {
+        let mut report = ReconcileReport::default();
+        let mut settled = BTreeSet::new();
+        for operation in self.store().unfinished_operations().await? {
+            settled.insert(operation.workspace_id);
+            let name = operation.workspace_name.clone();
+            match self.resolve_operation(&operation).await {
+                Ok(Some(action)) => report.actions.push(action),
+                Ok(None) => {}
+                Err(error) => report.actions.push(ReconcileAction::Failed {
+                    name,
+                    error: error.to_string(),
+                }),
+            }
+        }
+        let records = self.store().list_workspaces(false).await?;
+        report.checked = records.len();
+        for record in records
+            .iter()
+            .filter(|record| !settled.contains(&record.id))
+        {
+            match self.check_drift(record).await {
+                Ok(Some(action)) => report.actions.push(action),
+                Ok(None) => {}
+                Err(error) => report.actions.push(ReconcileAction::Failed {
+                    name: record.name.to_string(),
+                    error: error.to_string(),
+                }),
+            }
+        }
+        match self.find_orphans().await {
+            Ok(orphans) => report.actions.extend(orphans),
+            Err(error) => report.actions.push(ReconcileAction::Failed {
+                name: "(orphan scan)".to_owned(),
+                error: error.to_string(),
+            }),
+        }
+        for action in &report.actions {
+            tracing::info!(?action, "reconcile");
+        }
+        Ok(report)
+    }
+
+    async fn resolve_operation(&self, operation: &Operation) -> Result<Option<ReconcileAction>> {
+        // A live process holding the lock is still working on it: not ours to touch.
+        let lock = self.lock(&operation.workspace_name, "reconcile").await?;
+        let result = self.resolve_locked(operation).await;
+        lock.release().await?;
+        result
+    }
+
+    async fn resolve_locked(&self, operation: &Operation) -> Result<Option<ReconcileAction>> {
+        let Some(record) = self.store().workspace(operation.workspace_id).await? else {
+            self.store()
+                .finish_operation(operation.id, "record missing; nothing to do")
+                .await?;
+            return Ok(None);
+        };
+        let name = record.name.to_string();
+        let id = record.id;
+        let journal = Journal::resume(
+            self.store_arc(),
+            operation.id,
+            operation.kind,
+            record.clone(),
+        );
+        match operation.kind {
+            OperationKind::Create => {
+                if let Some(machine) = self.started_machine_of(&record).await? {
+                    let app = name.clone();
+                    let volume_name = record.volume_name();
+                    let volumes = self
+                        .provider()
+                        .list_volumes(&app)
+                        .await
+                        .map_err(|e| self.provider_error(e, &record))?;
+                    let ips = self
+                        .provider()
+                        .list_ips(&app)
+                        .await
+                        .map_err(|e| self.provider_error(e, &record))?;
+                    let volume_id = volumes
+                        .into_iter()
+                        .find(|v| v.name == volume_name && v.is_live())
+                        .map(|v| v.id);
+                    journal
+                        .step(
+                            "finished_by_reconcile",
+                            json!({ "machine": machine.id }),
+                            None,
+                            |record| {
+                                record.status = WorkspaceStatus::Running;
+                                record.app = Some(app.clone());
+                                record.machine_id = Some(machine.id.clone());
+                                record.volume_id = volume_id.or(record.volume_id.take());
+                                record.ips = ips;
+                                if let Some(first) = record.image_versions.first_mut() {
+                                    first.machine_version =
+                                        first.machine_version.take().or(machine.version.clone());
+                                }
+                            },
+                        )
+                        .await?;
+                    journal.finish("finished by reconcile").await?;
+                    return Ok(Some(ReconcileAction::FinishedCreate { name, id }));
+                }
+                let removed = self.teardown(&journal, &record, false).await?;
+                journal
+                    .step(
+                        "undone_by_reconcile",
+                        json!({ "removed": removed }),
+                        None,
+                        |record| {
+                            record.status = WorkspaceStatus::Deleted;
+                            record.last_error =
+                                Some("create was interrupted; undone by reconcile".to_owned());
+                        },
+                    )
+                    .await?;
+                journal.finish("undone by reconcile").await?;
+                Ok(Some(ReconcileAction::UndidCreate { name, id, removed }))
+            }
+            OperationKind::Delete => {
+                let removed = self.teardown(&journal, &record, false).await?;
+                journal
+                    .step("deleted", json!({ "removed": removed }), None, |record| {
+                        record.status = WorkspaceStatus::Deleted
+                    })
+                    .await?;
+                journal.finish("finished by reconcile").await?;
+                Ok(Some(ReconcileAction::FinishedDelete { name, id, removed }))
+            }
+            OperationKind::Start | OperationKind::Stop => {
+                let status = self.observed_status(&record).await?;
+                journal
+                    .step("settled_by_reconcile", json!({}), None, |record| {
+                        record.status = status
+                    })
+                    .await?;
+                journal.finish("settled by reconcile").await?;
+                Ok(Some(ReconcileAction::SettledOperation {
+                    name,
+                    operation: operation.kind.as_str().to_owned(),
+                    status,
+                }))
+            }
+        }
+    }
+
+    /// The workspace's machine if it exists, waiting (up to the start timeout) while
+    /// it is on its way up; `None` if there is none or it never started.
+    async fn started_machine_of(&self, record: &WorkspaceRecord) -> Result<Option<MachineInfo>> {
+        let app = record.name.as_str();
+        let exists = match self.provider().get_app(app).await {
+            Ok(found) => found.is_some(),
+            Err(error) if error.kind == ProviderErrorKind::NameTaken => false,
+            Err(error) => return Err(self.provider_error(error, record)),
+        };
+        if !exists || !self.app_is_ours(record, app).await? {
+            return Ok(None);
+        }
+        let id = record.id.to_string();
+        let machines = self
+            .provider()
+            .list_machines(app, Some((TAG_WORKSPACE_ID, &id)))
+            .await
+            .map_err(|e| self.provider_error(e, record))?;
+        let Some(machine) = machines.into_iter().find(|m| {
+            !matches!(
+                m.state,
+                MachineState::Destroying | MachineState::Destroyed | MachineState::Failed
+            )
+        }) else {
+            return Ok(None);
+        };
+        if machine.state == MachineState::Started {
+            return Ok(Some(machine));
+        }
+        if matches!(
+            machine.state,
+            MachineState::Created | MachineState::Starting
+        ) {
+            let waited = self
+                .provider()
+                .wait_machine(
+                    app,
+                    &machine.id,
+                    MachineState::Started,
+                    self.config().start_timeout,
+                )
+                .await;
+            if waited.is_ok() {
+                return Ok(Some(machine));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The record status Fly's view implies.
+    async fn observed_status(&self, record: &WorkspaceRecord) -> Result<WorkspaceStatus> {
+        let (Some(app), Some(machine_id)) = (&record.app, &record.machine_id) else {
+            return Ok(WorkspaceStatus::Failed);
+        };
+        let machine = self
+            .provider()
+            .get_machine(app, machine_id)
+            .await
+            .map_err(|e| self.provider_error(e, record))?;
+        Ok(machine.map_or(WorkspaceStatus::Failed, |machine| {
+            machine.state.workspace_status()
+        }))
+    }
+
+    async fn check_drift(&self, record: &WorkspaceRecord) -> Result<Option<ReconcileAction>> {
+        if matches!(
+            record.status,
+            WorkspaceStatus::Creating | WorkspaceStatus::Deleting | WorkspaceStatus::Deleted
+        ) {
+            return Ok(None);
+        }
+        let observed = self.observed_status(record).await?;
+        // Transient states settle by themselves; only persistent disagreement is drift.
+        if observed == record.status
+            || matches!(
+                observed,
+                WorkspaceStatus::Starting | WorkspaceStatus::Stopping
+            )
+        {
+            return Ok(None);
+        }
+        let reason = if observed == WorkspaceStatus::Failed {
+            "machine missing or failed on Fly".to_owned()
+        } else {
+            format!("Fly reports the machine {observed}")
+        };
+        let mut updated = record.clone();
+        updated.status = observed;
+        updated.last_error = (observed == WorkspaceStatus::Failed).then(|| reason.clone());
+        updated.updated_at = time::OffsetDateTime::now_utc();
+        self.store().update_workspace(&updated).await?;
+        Ok(Some(ReconcileAction::StatusDrift {
+            name: record.name.to_string(),
+            from: record.status,
+            to: observed,
+            reason,
+        }))
+    }
+
+    async fn find_orphans(&self) -> Result<Vec<ReconcileAction>> {
+        let all = self.store().list_workspaces(true).await?;
+        let live: BTreeMap<&str, &WorkspaceRecord> = all
+            .iter()
+            .filter(|record| record.status != WorkspaceStatus::Deleted)
+            .map(|record| (record.name.as_str(), record))
+            .collect();
+        let deleted: BTreeSet<&str> = all
+            .iter()
+            .filter(|record| record.status == WorkspaceStatus::Deleted)
+            .map(|record| record.name.as_str())
+            .collect();
+        let known_ids: BTreeSet<String> = all.iter().map(|record| record.id.to_string()).collect();
+        let apps = self
+            .provider()
+            .list_apps(&self.config().org)
+            .await
+            .map_err(|error| Error::from_provider(error, "(all)", "", &self.config().regions))?;
+        let mut findings = Vec::new();
+        for app in apps {
+            let machines = match self.provider().list_machines(&app.name, None).await {
+                Ok(machines) => machines,
+                Err(error) if error.is_not_found() => continue,
+                Err(error) => {
+                    return Err(Error::from_provider(
+                        error,
+                        &app.name,
+                        "",
+                        &self.config().regions,
+                    ));
+                }
+            };
+            let live_id = live
+                .get(app.name.as_str())
+                .map(|record| record.id.to_string());
+            for machine in &machines {
+                let Some(tag) = machine.metadata.get(TAG_WORKSPACE_ID) else {
+                    continue;
+                };
+                let belongs = live_id.as_deref() == Some(tag.as_str());
+                if !belongs && !known_ids.contains(tag) {
+                    findings.push(ReconcileAction::OrphanMachine {
+                        app: app.name.clone(),
+                        machine_id: machine.id.clone(),
+                        workspace_id: tag.clone(),
+                    });
+                }
+            }
+            if live_id.is_none() && deleted.contains(app.name.as_str()) {
+                let tagged = machines
+                    .iter()
+                    .any(|machine| machine.metadata.contains_key(TAG_WORKSPACE_ID));
+                findings.push(ReconcileAction::OrphanApp {
+                    app: app.name.clone(),
+                    reason: if tagged {
+                        "named like a deleted workspace and holds machines tagged by swarm"
+                            .to_owned()
+                    } else {
+                        "named like a deleted workspace".to_owned()
+                    },
+                });
+            }
+        }
+        Ok(findings)
+    }
+}

@@ -1,0 +1,184 @@
+//! The state store: workspace records, the operation journal and per-workspace locks.
+//! [`Store`] is the interface; [`SqliteStore`] the one backend so far (PostgreSQL can
+//! follow behind the same trait).
+
+mod sqlite;
+
+use std::future::Future;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::model::WorkspaceRecord;
+
+pub use sqlite::{SCHEMA_VERSION, SqliteStore};
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error(
+        "this store was written by a newer swarm (schema {found}); upgrade swarm (this one knows schema {supported} at most)"
+    )]
+    NewerSchema { found: i64, supported: i64 },
+    #[error(
+        "this store belongs to the Fly at {store}, not {requested}; use a separate store file for each Fly (records of the local Fly are never mixed with real ones)"
+    )]
+    WrongFly { store: String, requested: String },
+    #[error("a live workspace named {0} already exists in the store")]
+    NameTaken(String),
+    #[error("store file {path}: {message}")]
+    File { path: String, message: String },
+    #[error("store record is unreadable: {0}")]
+    Corrupt(String),
+    #[error("store database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// What an operation is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationKind {
+    Create,
+    Start,
+    Stop,
+    Delete,
+}
+
+impl OperationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Start => "start",
+            Self::Stop => "stop",
+            Self::Delete => "delete",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "create" => Self::Create,
+            "start" => Self::Start,
+            "stop" => Self::Stop,
+            "delete" => Self::Delete,
+            _ => return None,
+        })
+    }
+}
+
+/// A journal entry: an operation's intent and its outcome once finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Operation {
+    pub id: i64,
+    pub workspace_id: Uuid,
+    pub workspace_name: String,
+    pub kind: OperationKind,
+    pub owner: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_at: OffsetDateTime,
+    pub outcome: Option<String>,
+}
+
+/// One completed (or about-to-be-sent) step of an operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepEntry {
+    pub seq: i64,
+    pub step: String,
+    pub detail: serde_json::Value,
+}
+
+/// Who holds a workspace lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockHolder {
+    pub owner: String,
+    pub pid: u32,
+    pub operation: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub acquired_at: OffsetDateTime,
+}
+
+/// The state store. Each write is committed when the future resolves, so a record
+/// written before a Fly call survives a crash during that call.
+pub trait Store: Send + Sync + 'static {
+    /// Adds a new record; fails with [`StoreError::NameTaken`] if a live record has the name.
+    fn insert_workspace(
+        &self,
+        record: &WorkspaceRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn update_workspace(
+        &self,
+        record: &WorkspaceRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The live (not deleted) record with this name.
+    fn workspace_by_name(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Option<WorkspaceRecord>, StoreError>> + Send;
+    fn workspace(
+        &self,
+        id: Uuid,
+    ) -> impl Future<Output = Result<Option<WorkspaceRecord>, StoreError>> + Send;
+    /// All records, oldest first; deleted ones only when asked.
+    fn list_workspaces(
+        &self,
+        include_deleted: bool,
+    ) -> impl Future<Output = Result<Vec<WorkspaceRecord>, StoreError>> + Send;
+
+    /// Records an operation's intent; returns its journal id.
+    fn begin_operation(
+        &self,
+        record: &WorkspaceRecord,
+        kind: OperationKind,
+        owner: &str,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    /// Appends a step, and in the same transaction saves `record` if given.
+    fn record_step(
+        &self,
+        operation: i64,
+        step: &str,
+        detail: &serde_json::Value,
+        record: Option<&WorkspaceRecord>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn finish_operation(
+        &self,
+        operation: i64,
+        outcome: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Operations begun and never finished (interrupted by a crash), oldest first.
+    fn unfinished_operations(
+        &self,
+    ) -> impl Future<Output = Result<Vec<Operation>, StoreError>> + Send;
+    fn operation_steps(
+        &self,
+        operation: i64,
+    ) -> impl Future<Output = Result<Vec<StepEntry>, StoreError>> + Send;
+    /// Every operation of a workspace, oldest first.
+    fn operations_of(
+        &self,
+        workspace_id: Uuid,
+    ) -> impl Future<Output = Result<Vec<Operation>, StoreError>> + Send;
+
+    /// Takes the lock on `name` for `ttl` if it is free, stale, or already ours.
+    /// `Ok(None)`: taken. `Ok(Some(holder))`: busy, held by `holder`.
+    fn try_lock(
+        &self,
+        name: &str,
+        owner: &str,
+        operation: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Option<LockHolder>, StoreError>> + Send;
+    /// Extends our lock; `false` when it is no longer ours (it expired and was taken).
+    fn renew_lock(
+        &self,
+        name: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn release_lock(
+        &self,
+        name: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

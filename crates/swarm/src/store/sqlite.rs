@@ -1,0 +1,712 @@
+//! SQLite backend: one file, mode 0600, WAL, busy timeout, migrations embedded from
+//! `crates/swarm/migrations/`, schema number in `PRAGMA user_version`.
+
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, Row, SqlitePool};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use uuid::Uuid;
+
+use super::{LockHolder, Operation, OperationKind, StepEntry, Store, StoreError};
+use crate::model::WorkspaceRecord;
+
+/// Migrations in order; entry `i` brings the schema to version `i + 1`.
+const MIGRATIONS: [&str; 1] = [include_str!("../../migrations/0001_initial.sql")];
+/// The newest schema this program knows.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The SQLite store. Cheap to clone (a connection pool).
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+fn file_error(path: &Path, error: impl std::fmt::Display) -> StoreError {
+    StoreError::File {
+        path: path.display().to_string(),
+        message: error.to_string(),
+    }
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn rfc3339(at: OffsetDateTime) -> String {
+    at.format(&Rfc3339)
+        .unwrap_or_else(|_| at.unix_timestamp().to_string())
+}
+
+fn parse_time(text: &str) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::parse(text, &Rfc3339)
+        .map_err(|error| StoreError::Corrupt(format!("time {text:?}: {error}")))
+}
+
+fn unix_ms(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn ttl_ms(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed, mode 0600) the store at `path` for the Fly at
+    /// `fly_endpoint`, and migrates it. Refuses a store of a newer schema or of
+    /// another Fly.
+    pub async fn open(path: impl AsRef<Path>, fly_endpoint: &str) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|error| file_error(parent, error))?;
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|error| file_error(&path, error))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|error| file_error(&path, error))?;
+        let options = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(false)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(15))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        let store = Self { pool, path };
+        store.migrate().await?;
+        store.check_fly(fly_endpoint).await?;
+        Ok(store)
+    }
+
+    /// Opens a store from a `sqlite://PATH` URL (or a plain path).
+    pub async fn open_url(url: &str, fly_endpoint: &str) -> Result<Self, StoreError> {
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .unwrap_or(url);
+        Self::open(path, fly_endpoint).await
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version recorded in the file.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        Ok(sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&self.pool)
+            .await?)
+    }
+
+    /// Closes the pool (checkpointing the WAL).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        // IMMEDIATE takes the write lock first, so two processes opening a new store
+        // at once apply each migration once.
+        sqlx::raw_sql("BEGIN IMMEDIATE")
+            .execute(&mut *connection)
+            .await?;
+        let result: Result<(), StoreError> = async {
+            let found: i64 = sqlx::query_scalar("PRAGMA user_version")
+                .fetch_one(&mut *connection)
+                .await?;
+            if found > SCHEMA_VERSION {
+                return Err(StoreError::NewerSchema {
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            for (index, sql) in MIGRATIONS
+                .iter()
+                .enumerate()
+                .skip(usize::try_from(found).unwrap_or(0))
+            {
+                sqlx::raw_sql(*sql).execute(&mut *connection).await?;
+                let version = index + 1;
+                sqlx::raw_sql(AssertSqlSafe(format!("PRAGMA user_version = {version}")))
+                    .execute(&mut *connection)
+                    .await?;
+                tracing::info!(version, "store schema migrated");
+            }
+            Ok(())
+        }
+        .await;
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        sqlx::raw_sql(end).execute(&mut *connection).await?;
+        result
+    }
+
+    async fn check_fly(&self, fly_endpoint: &str) -> Result<(), StoreError> {
+        sqlx::query("INSERT OR IGNORE INTO meta (key, value) VALUES ('fly_endpoint', ?1)")
+            .bind(fly_endpoint)
+            .execute(&self.pool)
+            .await?;
+        let stored: String =
+            sqlx::query_scalar("SELECT value FROM meta WHERE key = 'fly_endpoint'")
+                .fetch_one(&self.pool)
+                .await?;
+        if stored == fly_endpoint {
+            Ok(())
+        } else {
+            Err(StoreError::WrongFly {
+                store: stored,
+                requested: fly_endpoint.to_owned(),
+            })
+        }
+    }
+
+    fn decode_record(data: &str) -> Result<WorkspaceRecord, StoreError> {
+        serde_json::from_str(data)
+            .map_err(|error| StoreError::Corrupt(format!("workspace record: {error}")))
+    }
+
+    fn encode_record(record: &WorkspaceRecord) -> Result<String, StoreError> {
+        serde_json::to_string(record).map_err(|error| StoreError::Corrupt(error.to_string()))
+    }
+
+    fn decode_operation(row: &sqlx::sqlite::SqliteRow) -> Result<Operation, StoreError> {
+        let workspace_id: String = row.try_get("workspace_id")?;
+        let kind: String = row.try_get("kind")?;
+        let started_at: String = row.try_get("started_at")?;
+        Ok(Operation {
+            id: row.try_get("id")?,
+            workspace_id: Uuid::parse_str(&workspace_id)
+                .map_err(|error| StoreError::Corrupt(format!("operation workspace id: {error}")))?,
+            workspace_name: row.try_get("workspace_name")?,
+            kind: OperationKind::parse(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("operation kind {kind:?}")))?,
+            owner: row.try_get("owner")?,
+            started_at: parse_time(&started_at)?,
+            outcome: row.try_get("outcome")?,
+        })
+    }
+}
+
+fn map_unique(error: sqlx::Error, name: &str) -> StoreError {
+    match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::NameTaken(name.to_owned())
+        }
+        _ => StoreError::Database(error),
+    }
+}
+
+impl Store for SqliteStore {
+    async fn insert_workspace(&self, record: &WorkspaceRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO workspaces (id, name, status, data, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .bind(record.id.to_string())
+        .bind(record.name.as_str())
+        .bind(record.status.as_str())
+        .bind(Self::encode_record(record)?)
+        .bind(rfc3339(record.created_at))
+        .bind(rfc3339(record.updated_at))
+        .execute(&self.pool)
+        .await
+        .map_err(|error| map_unique(error, record.name.as_str()))?;
+        Ok(())
+    }
+
+    async fn update_workspace(&self, record: &WorkspaceRecord) -> Result<(), StoreError> {
+        sqlx::query("UPDATE workspaces SET name = ?2, status = ?3, data = ?4, updated_at = ?5 WHERE id = ?1")
+            .bind(record.id.to_string())
+            .bind(record.name.as_str())
+            .bind(record.status.as_str())
+            .bind(Self::encode_record(record)?)
+            .bind(rfc3339(record.updated_at))
+            .execute(&self.pool)
+            .await
+            .map_err(|error| map_unique(error, record.name.as_str()))?;
+        Ok(())
+    }
+
+    async fn workspace_by_name(&self, name: &str) -> Result<Option<WorkspaceRecord>, StoreError> {
+        let data: Option<String> = sqlx::query_scalar(
+            "SELECT data FROM workspaces WHERE name = ?1 AND status <> 'deleted'",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        data.as_deref().map(Self::decode_record).transpose()
+    }
+
+    async fn workspace(&self, id: Uuid) -> Result<Option<WorkspaceRecord>, StoreError> {
+        let data: Option<String> = sqlx::query_scalar("SELECT data FROM workspaces WHERE id = ?1")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        data.as_deref().map(Self::decode_record).transpose()
+    }
+
+    async fn list_workspaces(
+        &self,
+        include_deleted: bool,
+    ) -> Result<Vec<WorkspaceRecord>, StoreError> {
+        let rows: Vec<String> = sqlx::query_scalar(
+            "SELECT data FROM workspaces WHERE ?1 OR status <> 'deleted' ORDER BY created_at, id",
+        )
+        .bind(include_deleted)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|data| Self::decode_record(data)).collect()
+    }
+
+    async fn begin_operation(
+        &self,
+        record: &WorkspaceRecord,
+        kind: OperationKind,
+        owner: &str,
+    ) -> Result<i64, StoreError> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO operations (workspace_id, workspace_name, kind, owner, started_at) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        )
+        .bind(record.id.to_string())
+        .bind(record.name.as_str())
+        .bind(kind.as_str())
+        .bind(owner)
+        .bind(rfc3339(now()))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    async fn record_step(
+        &self,
+        operation: i64,
+        step: &str,
+        detail: &serde_json::Value,
+        record: Option<&WorkspaceRecord>,
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO operation_steps (operation_id, seq, step, detail, at)
+             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM operation_steps WHERE operation_id = ?1), ?2, ?3, ?4)",
+        )
+        .bind(operation)
+        .bind(step)
+        .bind(detail.to_string())
+        .bind(rfc3339(now()))
+        .execute(&mut *transaction)
+        .await?;
+        if let Some(record) = record {
+            sqlx::query(
+                "UPDATE workspaces SET status = ?2, data = ?3, updated_at = ?4 WHERE id = ?1",
+            )
+            .bind(record.id.to_string())
+            .bind(record.status.as_str())
+            .bind(Self::encode_record(record)?)
+            .bind(rfc3339(record.updated_at))
+            .execute(&mut *transaction)
+            .await?;
+        }
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn finish_operation(&self, operation: i64, outcome: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE operations SET finished_at = ?2, outcome = ?3 WHERE id = ?1")
+            .bind(operation)
+            .bind(rfc3339(now()))
+            .bind(outcome)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn unfinished_operations(&self) -> Result<Vec<Operation>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM operations WHERE finished_at IS NULL ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::decode_operation).collect()
+    }
+
+    async fn operation_steps(&self, operation: i64) -> Result<Vec<StepEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, step, detail FROM operation_steps WHERE operation_id = ?1 ORDER BY seq",
+        )
+        .bind(operation)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let detail: String = row.try_get("detail")?;
+                Ok(StepEntry {
+                    seq: row.try_get("seq")?,
+                    step: row.try_get("step")?,
+                    detail: serde_json::from_str(&detail)
+                        .map_err(|error| StoreError::Corrupt(format!("step detail: {error}")))?,
+                })
+            })
+            .collect()
+    }
+
+    async fn operations_of(&self, workspace_id: Uuid) -> Result<Vec<Operation>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM operations WHERE workspace_id = ?1 ORDER BY id")
+            .bind(workspace_id.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(Self::decode_operation).collect()
+    }
+
+    async fn try_lock(
+        &self,
+        name: &str,
+        owner: &str,
+        operation: &str,
+        ttl: Duration,
+    ) -> Result<Option<LockHolder>, StoreError> {
+        let now = now();
+        let now_ms = unix_ms(now);
+        let taken = sqlx::query(
+            "INSERT INTO locks (name, owner, pid, operation, acquired_at, expires_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, pid = excluded.pid,
+                 operation = excluded.operation, acquired_at = excluded.acquired_at,
+                 expires_at_ms = excluded.expires_at_ms
+             WHERE locks.expires_at_ms < ?7 OR locks.owner = excluded.owner",
+        )
+        .bind(name)
+        .bind(owner)
+        .bind(i64::from(std::process::id()))
+        .bind(operation)
+        .bind(rfc3339(now))
+        .bind(now_ms.saturating_add(ttl_ms(ttl)))
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if taken == 1 {
+            return Ok(None);
+        }
+        let row =
+            sqlx::query("SELECT owner, pid, operation, acquired_at FROM locks WHERE name = ?1")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        let Some(row) = row else {
+            // Released between our two statements: report busy once; the caller retries.
+            return Ok(Some(LockHolder {
+                owner: String::new(),
+                pid: 0,
+                operation: "unknown".to_owned(),
+                acquired_at: now,
+            }));
+        };
+        let pid: i64 = row.try_get("pid")?;
+        let acquired_at: String = row.try_get("acquired_at")?;
+        Ok(Some(LockHolder {
+            owner: row.try_get("owner")?,
+            pid: u32::try_from(pid).unwrap_or(0),
+            operation: row.try_get("operation")?,
+            acquired_at: parse_time(&acquired_at)?,
+        }))
+    }
+
+    async fn renew_lock(&self, name: &str, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let expires = unix_ms(now()).saturating_add(ttl_ms(ttl));
+        let renewed =
+            sqlx::query("UPDATE locks SET expires_at_ms = ?3 WHERE name = ?1 AND owner = ?2")
+                .bind(name)
+                .bind(owner)
+                .bind(expires)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+        Ok(renewed == 1)
+    }
+
+    async fn release_lock(&self, name: &str, owner: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM locks WHERE name = ?1 AND owner = ?2")
+            .bind(name)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::model::{CpuKind, GuestSize, IpMode, WorkspaceName, WorkspaceSpec, WorkspaceStatus};
+
+    pub(crate) fn record(name: &str) -> WorkspaceRecord {
+        let at = OffsetDateTime::now_utc();
+        let spec = WorkspaceSpec {
+            name: WorkspaceName(name.to_owned()),
+            region: "ams".to_owned(),
+            guest: GuestSize {
+                cpu_kind: CpuKind::Shared,
+                cpus: 1,
+                memory_mb: 2048,
+            },
+            storage_gb: 10,
+            image: "codercom/code-server:4.106.3".to_owned(),
+            env: BTreeMap::new(),
+            metadata: BTreeMap::new(),
+            ip_mode: IpMode::Shared,
+            idle_timeout_secs: 1800,
+            org: "personal".to_owned(),
+        };
+        WorkspaceRecord {
+            id: Uuid::now_v7(),
+            name: spec.name.clone(),
+            status: WorkspaceStatus::Creating,
+            url: format!("https://{name}.fly.dev"),
+            spec,
+            app: None,
+            volume_id: None,
+            machine_id: None,
+            ips: Vec::new(),
+            image_versions: Vec::new(),
+            last_error: None,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    #[tokio::test]
+    async fn file_is_private_and_records_round_trip() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("nested/swarm.db");
+        let store = SqliteStore::open(&path, "local").await.expect("open");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(
+            store.schema_version().await.expect("version"),
+            SCHEMA_VERSION
+        );
+
+        let mut alice = record("alice");
+        store.insert_workspace(&alice).await.expect("insert");
+        let duplicate = store
+            .insert_workspace(&record("alice"))
+            .await
+            .expect_err("duplicate");
+        assert!(
+            matches!(duplicate, StoreError::NameTaken(ref name) if name == "alice"),
+            "{duplicate}"
+        );
+        assert_eq!(
+            store.workspace_by_name("alice").await.expect("get"),
+            Some(alice.clone())
+        );
+
+        alice.status = WorkspaceStatus::Deleted;
+        store.update_workspace(&alice).await.expect("update");
+        assert_eq!(store.workspace_by_name("alice").await.expect("get"), None);
+        // A deleted record frees the name.
+        store
+            .insert_workspace(&record("alice"))
+            .await
+            .expect("reuse name");
+        assert_eq!(store.list_workspaces(false).await.expect("list").len(), 1);
+        assert_eq!(store.list_workspaces(true).await.expect("list").len(), 2);
+        assert_eq!(
+            store
+                .workspace(alice.id)
+                .await
+                .expect("by id")
+                .map(|r| r.status),
+            Some(WorkspaceStatus::Deleted)
+        );
+    }
+
+    #[tokio::test]
+    async fn journal_keeps_unfinished_operations_and_steps_across_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("swarm.db");
+        let mut alice = record("alice");
+        {
+            let store = SqliteStore::open(&path, "local").await.expect("open");
+            store.insert_workspace(&alice).await.expect("insert");
+            let op = store
+                .begin_operation(&alice, OperationKind::Create, "me")
+                .await
+                .expect("begin");
+            alice.app = Some("alice".to_owned());
+            store
+                .record_step(
+                    op,
+                    "app_created",
+                    &serde_json::json!({"app": "alice"}),
+                    Some(&alice),
+                )
+                .await
+                .expect("step");
+            store
+                .record_step(op, "volume_creating", &serde_json::json!({}), None)
+                .await
+                .expect("step");
+            let done = store
+                .begin_operation(&alice, OperationKind::Stop, "me")
+                .await
+                .expect("begin");
+            store.finish_operation(done, "ok").await.expect("finish");
+            store.close().await;
+        }
+        let store = SqliteStore::open(&path, "local").await.expect("reopen");
+        let open = store.unfinished_operations().await.expect("unfinished");
+        assert_eq!(open.len(), 1);
+        assert_eq!(open[0].kind, OperationKind::Create);
+        assert_eq!(open[0].workspace_id, alice.id);
+        let steps = store.operation_steps(open[0].id).await.expect("steps");
+        let names: Vec<&str> = steps.iter().map(|step| step.step.as_str()).collect();
+        assert_eq!(names, ["app_created", "volume_creating"]);
+        assert_eq!(steps[0].detail["app"], "alice");
+        let saved = store
+            .workspace(alice.id)
+            .await
+            .expect("get")
+            .expect("record");
+        assert_eq!(saved.app.as_deref(), Some("alice"));
+        assert_eq!(store.operations_of(alice.id).await.expect("ops").len(), 2);
+    }
+
+    #[tokio::test]
+    async fn newer_schema_is_refused_with_a_clear_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("swarm.db");
+        let store = SqliteStore::open(&path, "local").await.expect("open");
+        sqlx::raw_sql("PRAGMA user_version = 99")
+            .execute(&store.pool)
+            .await
+            .expect("bump");
+        store.close().await;
+        let error = SqliteStore::open(&path, "local").await.expect_err("newer");
+        assert!(matches!(error, StoreError::NewerSchema { found: 99, .. }));
+        assert!(
+            error
+                .to_string()
+                .contains("written by a newer swarm (schema 99)"),
+            "{error}"
+        );
+        assert!(error.to_string().contains("upgrade swarm"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_store_belongs_to_one_fly() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("swarm.db");
+        SqliteStore::open(&path, "http://127.0.0.1:1234")
+            .await
+            .expect("open")
+            .close()
+            .await;
+        let error = SqliteStore::open(&path, "https://api.machines.dev")
+            .await
+            .expect_err("other fly");
+        assert!(matches!(error, StoreError::WrongFly { .. }), "{error}");
+        SqliteStore::open_url(
+            &format!("sqlite://{}", path.display()),
+            "http://127.0.0.1:1234",
+        )
+        .await
+        .expect("same fly");
+    }
+
+    #[tokio::test]
+    async fn locks_exclude_others_until_released_or_expired() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path().join("swarm.db"), "local")
+            .await
+            .expect("open");
+        let ttl = Duration::from_secs(30);
+        assert_eq!(
+            store
+                .try_lock("alice", "a", "create", ttl)
+                .await
+                .expect("lock"),
+            None
+        );
+        let holder = store
+            .try_lock("alice", "b", "delete", ttl)
+            .await
+            .expect("lock")
+            .expect("busy");
+        assert_eq!(holder.owner, "a");
+        assert_eq!(holder.operation, "create");
+        assert_eq!(holder.pid, std::process::id());
+        // Other names are independent; the holder may re-take its own lock.
+        assert_eq!(
+            store
+                .try_lock("bob", "b", "create", ttl)
+                .await
+                .expect("lock"),
+            None
+        );
+        assert_eq!(
+            store
+                .try_lock("alice", "a", "create", ttl)
+                .await
+                .expect("lock"),
+            None
+        );
+        assert!(store.renew_lock("alice", "a", ttl).await.expect("renew"));
+        assert!(!store.renew_lock("alice", "b", ttl).await.expect("renew"));
+        store
+            .release_lock("alice", "b")
+            .await
+            .expect("not ours: no-op");
+        assert!(
+            store
+                .try_lock("alice", "b", "x", ttl)
+                .await
+                .expect("lock")
+                .is_some()
+        );
+        store.release_lock("alice", "a").await.expect("release");
+        assert_eq!(
+            store
+                .try_lock("alice", "b", "delete", ttl)
+                .await
+                .expect("lock"),
+            None
+        );
+        // A stale lease (crashed holder) is taken over.
+        assert_eq!(
+            store
+                .try_lock("carol", "dead", "create", Duration::ZERO)
+                .await
+                .expect("lock"),
+            None
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            if store
+                .try_lock("carol", "c", "create", ttl)
+                .await
+                .expect("lock")
+                .is_none()
+            {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "stale lock never expired"
+            );
+            tokio::task::yield_now().await;
+        }
+        assert!(!store.renew_lock("carol", "dead", ttl).await.expect("renew"));
+    }
+}

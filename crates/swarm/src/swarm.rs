@@ -1,0 +1,1312 @@
+//! [`Swarm`]: the entry type. One async method per operation, each taking the
+//! workspace's lock, journaling its steps, and returning a serialisable result.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use serde_json::json;
+use time::OffsetDateTime;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::config::SwarmConfig;
+use crate::error::{Error, Result};
+use crate::journal::Journal;
+use crate::lock::WorkspaceLock;
+use crate::model::{
+    CreateOptions, CreateStep, Created, Deleted, Health, HealthStatus, ImageVersion, IpRecord,
+    LogLine, MachineState, OneTimePassword, StateChange, ValidatedCreate, WorkspaceRecord,
+    WorkspaceStatus, workspace_url,
+};
+use crate::password;
+use crate::provider::{
+    MachineInfo, MachineRequest, Provider, ProviderError, ProviderErrorKind, ProviderResult,
+    TAG_VERSION, TAG_WORKSPACE, TAG_WORKSPACE_ID, VolumeRequest,
+};
+use crate::store::{OperationKind, Store};
+use crate::validate::validate_create;
+
+/// Receives create's steps as they complete.
+pub type Progress<'a> = &'a (dyn Fn(&CreateStep) + Send + Sync);
+
+/// The workspace manager: a store, a provider and the configuration.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use swarm::{CreateOptions, FlyProvider, SqliteStore, Swarm, SwarmConfig};
+///
+/// let config = SwarmConfig::default();
+/// let client = fly_api::FlyClient::from_env()?;
+/// let provider = FlyProvider::new(client, &config);
+/// let store = SqliteStore::open("/tmp/swarm.db", &config.fly_endpoint).await?;
+/// let swarm = Swarm::new(store, provider, config);
+/// let created = swarm
+///     .create(&CreateOptions { name: "alice".into(), ..Default::default() })
+///     .await?;
+/// println!("{} password: {}", created.workspace.url, created.password.expose());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Swarm<S: Store, P: Provider> {
+    store: Arc<S>,
+    provider: Arc<P>,
+    config: SwarmConfig,
+}
+
+impl<S: Store, P: Provider> Clone for Swarm<S, P> {
+    fn clone(&self) -> Self {
+        Self {
+            store: Arc::clone(&self.store),
+            provider: Arc::clone(&self.provider),
+            config: self.config.clone(),
+        }
+    }
+}
+
+/// Code-server keeps settings and extensions under these, on the volume.
+pub(crate) fn persistent_env(mount_path: &str) -> [(&'static str, String); 2] {
+    [
+        ("XDG_DATA_HOME", format!("{mount_path}/.local/share")),
+        ("XDG_CONFIG_HOME", format!("{mount_path}/.config")),
+    ]
+}
+
+fn owner_id() -> String {
+    format!("pid {}", std::process::id())
+}
+
+impl<S: Store, P: Provider> Swarm<S, P> {
+    pub fn new(store: S, provider: P, config: SwarmConfig) -> Self {
+        Self {
+            store: Arc::new(store),
+            provider: Arc::new(provider),
+            config,
+        }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub(crate) fn store_arc(&self) -> Arc<S> {
+        Arc::clone(&self.store)
+    }
+
+    pub fn provider(&self) -> &P {
+        &self.provider
+    }
+
+    pub fn config(&self) -> &SwarmConfig {
+        &self.config
+    }
+
+    /// Validates create input without changing anything.
+    pub fn validate(&self, options: &CreateOptions) -> Result<ValidatedCreate> {
+        validate_create(options, &self.config).map_err(Error::Invalid)
+    }
+
+    /// All live workspaces, oldest first.
+    pub async fn list(&self) -> Result<Vec<WorkspaceRecord>> {
+        Ok(self.store.list_workspaces(false).await?)
+    }
+
+    /// One workspace's record.
+    pub async fn show(&self, name: &str) -> Result<WorkspaceRecord> {
+        self.store
+            .workspace_by_name(name)
+            .await?
+            .ok_or_else(|| Error::NotFound {
+                name: name.to_owned(),
+            })
+    }
+
+    pub(crate) async fn lock(&self, name: &str, operation: &str) -> Result<WorkspaceLock<S>> {
+        Ok(WorkspaceLock::acquire(
+            Arc::clone(&self.store),
+            name,
+            operation,
+            self.config.lock_ttl,
+            self.config.lock_wait,
+        )
+        .await?)
+    }
+
+    pub(crate) fn provider_error(&self, error: ProviderError, record: &WorkspaceRecord) -> Error {
+        Error::from_provider(
+            error,
+            record.name.as_str(),
+            &record.spec.region,
+            &self.config.regions,
+        )
+    }
+
+    /// Runs an idempotent provider call, retrying retryable failures with backoff.
+    async fn retry<T, F, Fut>(&self, what: &str, mut call: F) -> ProviderResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = ProviderResult<T>>,
+    {
+        let mut delay = self.config.step_backoff;
+        let attempts = self.config.step_attempts.max(1);
+        let mut attempt = 1;
+        loop {
+            match call().await {
+                Ok(value) => return Ok(value),
+                Err(error) if error.is_retryable() && attempt < attempts => {
+                    tracing::warn!(call = what, attempt, %error, "retrying after a retryable failure");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    async fn backoff(&self, attempt: u32, what: &str, error: &ProviderError) -> bool {
+        if !error.is_retryable() || attempt >= self.config.step_attempts.max(1) {
+            return false;
+        }
+        tracing::warn!(call = what, attempt, %error, "retrying after a retryable failure");
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1)).min(16);
+        tokio::time::sleep((self.config.step_backoff * factor).min(Duration::from_secs(5))).await;
+        true
+    }
+
+    // ---------------------------------------------------------------- create
+
+    /// Creates a workspace. See [`Swarm::create_with_progress`].
+    pub async fn create(&self, options: &CreateOptions) -> Result<Created> {
+        self.create_with_progress(options, &|_| {}).await
+    }
+
+    /// Creates a workspace: validate → intent → app → volume ∥ IPs → machine →
+    /// started → record, calling `progress` after each step. A permanent failure
+    /// removes what was made; a crash leaves a journal entry `reconcile` resolves.
+    pub async fn create_with_progress(
+        &self,
+        options: &CreateOptions,
+        progress: Progress<'_>,
+    ) -> Result<Created> {
+        let validated = self.validate(options)?;
+        let span = tracing::info_span!("create", workspace = %validated.spec.name);
+        self.create_validated(validated, progress)
+            .instrument(span)
+            .await
+    }
+
+    async fn create_validated(
+        &self,
+        validated: ValidatedCreate,
+        progress: Progress<'_>,
+    ) -> Result<Created> {
+        let spec = validated.spec;
+        let name = spec.name.as_str().to_owned();
+        let lock = self.lock(&name, "create").await?;
+        if let Some(existing) = self.store.workspace_by_name(&name).await? {
+            return Err(Error::AlreadyExists {
+                name,
+                status: existing.status,
+            });
+        }
+        let password = password::generate()?;
+        let hashed = {
+            let password = password.clone();
+            tokio::task::spawn_blocking(move || password::hash(&password))
+                .await
+                .map_err(|error| password::PasswordError::Hash(error.to_string()))??
+        };
+        let now = OffsetDateTime::now_utc();
+        let id = Uuid::now_v7();
+        let record = WorkspaceRecord {
+            id,
+            name: spec.name.clone(),
+            status: WorkspaceStatus::Creating,
+            url: workspace_url(&spec.name, spec.ip_mode),
+            image_versions: vec![ImageVersion {
+                version: 1,
+                image: spec.image.clone(),
+                machine_version: None,
+                at: now,
+            }],
+            spec,
+            app: None,
+            volume_id: None,
+            machine_id: None,
+            ips: Vec::new(),
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store
+            .insert_workspace(&record)
+            .await
+            .map_err(|error| match error {
+                crate::store::StoreError::NameTaken(name) => Error::AlreadyExists {
+                    name,
+                    status: WorkspaceStatus::Creating,
+                },
+                other => Error::Store(other),
+            })?;
+        let journal = Journal::begin(
+            Arc::clone(&self.store),
+            record,
+            OperationKind::Create,
+            &owner_id(),
+        )
+        .await?;
+        progress(&CreateStep::IntentRecorded { id });
+
+        let outcome = self.provision(&journal, &hashed, progress).await;
+        let result = match outcome {
+            Ok(record) => {
+                journal.finish("ok").await?;
+                Ok(Created {
+                    workspace: record,
+                    password,
+                    notes: validated.notes,
+                })
+            }
+            Err((step, error)) => Err(self.compensate(&journal, step, error).await),
+        };
+        lock.release().await?;
+        result
+    }
+
+    /// The create steps proper; on failure returns the step that failed.
+    async fn provision(
+        &self,
+        journal: &Journal<S>,
+        hashed_password: &str,
+        progress: Progress<'_>,
+    ) -> std::result::Result<WorkspaceRecord, (&'static str, Error)> {
+        let record = journal.record().await;
+        let app = self
+            .ensure_app(journal, &record)
+            .await
+            .map_err(|error| ("app", error))?;
+        progress(&CreateStep::App {
+            name: app.0.clone(),
+            adopted: app.1,
+        });
+
+        let (volume, ips) = tokio::try_join!(
+            async {
+                self.ensure_volume(journal, &record)
+                    .await
+                    .map_err(|error| ("volume", error))
+            },
+            async {
+                self.ensure_ips(journal, &record)
+                    .await
+                    .map_err(|error| ("ips", error))
+            },
+        )?;
+        progress(&CreateStep::Volume {
+            id: volume.0.clone(),
+            adopted: volume.1,
+        });
+        progress(&CreateStep::Ips {
+            addresses: ips.iter().map(|ip| ip.address.clone()).collect(),
+        });
+
+        let machine = self
+            .ensure_machine(journal, &record, &volume.0, hashed_password)
+            .await
+            .map_err(|error| ("machine", error))?;
+        progress(&CreateStep::Machine {
+            id: machine.0.id.clone(),
+            adopted: machine.1,
+        });
+
+        let app_name = app.0;
+        let machine_id = machine.0.id.clone();
+        self.wait_for(
+            &record,
+            &app_name,
+            &machine_id,
+            MachineState::Started,
+            self.config.start_timeout,
+        )
+        .await
+        .map_err(|error| ("started", error))?;
+        let version = self
+            .retry("get machine", || {
+                self.provider.get_machine(&app_name, &machine_id)
+            })
+            .await;
+        let machine_version = version.ok().flatten().and_then(|machine| machine.version);
+        let record = journal
+            .step(
+                "started",
+                json!({ "machine": machine_id }),
+                Some("after_started"),
+                |record| {
+                    record.status = WorkspaceStatus::Running;
+                    if let Some(first) = record.image_versions.first_mut() {
+                        first.machine_version = machine_version;
+                    }
+                },
+            )
+            .await
+            .map_err(|error| ("started", error.into()))?;
+        progress(&CreateStep::Started { machine_id });
+        Ok(record)
+    }
+
+    /// Whether the app named like `record` may be treated as ours: our record holds it,
+    /// our journal shows we sent its create, or it holds a resource tagged with our id.
+    pub(crate) async fn app_is_ours(&self, record: &WorkspaceRecord, app: &str) -> Result<bool> {
+        if record.app.as_deref() == Some(app) {
+            return Ok(true);
+        }
+        for operation in self.store.operations_of(record.id).await? {
+            let steps = self.store.operation_steps(operation.id).await?;
+            if steps
+                .iter()
+                .any(|step| step.step == "app_creating" || step.step == "app_created")
+            {
+                return Ok(true);
+            }
+        }
+        let id = record.id.to_string();
+        let machines = self
+            .retry("list machines", || {
+                self.provider
+                    .list_machines(app, Some((TAG_WORKSPACE_ID, &id)))
+            })
+            .await
+            .map_err(|error| self.provider_error(error, record))?;
+        if !machines.is_empty() {
+            return Ok(true);
+        }
+        let volumes = self
+            .retry("list volumes", || self.provider.list_volumes(app))
+            .await
+            .map_err(|error| self.provider_error(error, record))?;
+        Ok(volumes
+            .iter()
+            .any(|volume| volume.name == record.volume_name()))
+    }
+
+    /// Creates the app or adopts it if it is ours. Returns (name, adopted).
+    async fn ensure_app(
+        &self,
+        journal: &Journal<S>,
+        record: &WorkspaceRecord,
+    ) -> Result<(String, bool)> {
+        let name = record.name.as_str();
+        let mut sent = false;
+        let mut attempt = 1;
+        loop {
+            let existing = match self.provider.get_app(name).await {
+                Ok(existing) => existing,
+                Err(error) if self.backoff(attempt, "get app", &error).await => {
+                    attempt += 1;
+                    continue;
+                }
+                Err(error) => return Err(self.provider_error(error, record)),
+            };
+            if existing.is_some() {
+                let ours = sent || self.app_is_ours(record, name).await?;
+                if !ours {
+                    return Err(Error::NameTaken {
+                        name: name.to_owned(),
+                    });
+                }
+                journal
+                    .step(
+                        "app_created",
+                        json!({ "app": name, "adopted": true }),
+                        Some("after_app"),
+                        |record| {
+                            record.app = Some(name.to_owned());
+                        },
+                    )
+                    .await?;
+                return Ok((name.to_owned(), true));
+            }
+            if !sent {
+                journal.note("app_creating", json!({ "app": name })).await?;
+                sent = true;
+            }
+            match self.provider.create_app(name, &record.spec.org).await {
+                Ok(app) => {
+                    journal
+                        .step(
+                            "app_created",
+                            json!({ "app": app.name, "adopted": false }),
+                            Some("after_app"),
+                            |record| {
+                                record.app = Some(app.name.clone());
+                            },
+                        )
+                        .await?;
+                    return Ok((app.name, false));
+                }
+                // Taken: by our own earlier attempt (adopted on the next lookup) or by
+                // someone else (the lookup says so).
+                Err(error)
+                    if error.kind == ProviderErrorKind::NameTaken
+                        && attempt < self.config.step_attempts =>
+                {
+                    attempt += 1;
+                }
+                Err(error) if self.backoff(attempt, "create app", &error).await => attempt += 1,
+                Err(error) => return Err(self.provider_error(error, record)),
+            }
+        }
+    }
+
+    /// Creates the volume (named from the workspace id) or adopts it. Returns (id, adopted).
+    async fn ensure_volume(
+        &self,
+        journal: &Journal<S>,
+        record: &WorkspaceRecord,
+    ) -> Result<(String, bool)> {
+        let app = record.name.as_str();
+        let volume_name = record.volume_name();
+        let request = VolumeRequest {
+            name: volume_name.clone(),
+            region: record.spec.region.clone(),
+            size_gb: record.spec.storage_gb,
+        };
+        let mut sent = false;
+        let mut attempt = 1;
+        loop {
+            let volumes = match self.provider.list_volumes(app).await {
+                Ok(volumes) => volumes,
+                Err(error) if self.backoff(attempt, "list volumes", &error).await => {
+                    attempt += 1;
+                    continue;
+                }
+                Err(error) => return Err(self.provider_error(error, record)),
+            };
+            let mut ours: Vec<_> = volumes
+                .into_iter()
+                .filter(|v| v.name == volume_name && v.is_live())
+                .collect();
+            if !ours.is_empty() {
+                // Keep the first; an ambiguous retry may have made a twin.
+                let keep = ours.remove(0);
+                for twin in ours {
+                    tracing::warn!(volume = %twin.id, "removing a duplicate volume left by a retried create");
+                    let _ = self
+                        .retry("delete volume", || {
+                            self.provider.delete_volume(app, &twin.id)
+                        })
+                        .await;
+                }
+                journal
+                    .step(
+                        "volume_created",
+                        json!({ "volume": keep.id, "adopted": sent }),
+                        Some("after_volume"),
+                        |record| {
+                            record.volume_id = Some(keep.id.clone());
+                        },
+                    )
+                    .await?;
+                return Ok((keep.id, sent));
+            }
+            if !sent {
+                journal
+                    .note("volume_creating", json!({ "name": volume_name }))
+                    .await?;
+                sent = true;
+            }
+            match self.provider.create_volume(app, &request).await {
+                Ok(volume) => {
+                    journal
+                        .step(
+                            "volume_created",
+                            json!({ "volume": volume.id, "adopted": false }),
+                            Some("after_volume"),
+                            |record| {
+                                record.volume_id = Some(volume.id.clone());
+                            },
+                        )
+                        .await?;
+                    return Ok((volume.id, false));
+                }
+                Err(error) if self.backoff(attempt, "create volume", &error).await => attempt += 1,
+                Err(error) => return Err(self.provider_error(error, record)),
+            }
+        }
+    }
+
+    /// Allocates the IP mode's addresses, adopting those already there.
+    async fn ensure_ips(
+        &self,
+        journal: &Journal<S>,
+        record: &WorkspaceRecord,
+    ) -> Result<Vec<IpRecord>> {
+        let app = record.name.as_str();
+        journal
+            .note("ips_allocating", json!({ "mode": record.spec.ip_mode }))
+            .await?;
+        let mut held = Vec::new();
+        for kind in record.spec.ip_mode.ip_kinds() {
+            let mut attempt = 1;
+            loop {
+                let listed = match self.provider.list_ips(app).await {
+                    Ok(listed) => listed,
+                    Err(error) if self.backoff(attempt, "list ips", &error).await => {
+                        attempt += 1;
+                        continue;
+                    }
+                    Err(error) => return Err(self.provider_error(error, record)),
+                };
+                if let Some(found) = listed.into_iter().find(|ip| ip.kind == *kind) {
+                    held.push(found);
+                    break;
+                }
+                match self
+                    .provider
+                    .allocate_ip(app, *kind, &record.spec.region)
+                    .await
+                {
+                    Ok(ip) => {
+                        held.push(ip);
+                        break;
+                    }
+                    Err(error) if self.backoff(attempt, "allocate ip", &error).await => {
+                        attempt += 1
+                    }
+                    Err(error) => return Err(self.provider_error(error, record)),
+                }
+            }
+        }
+        let detail: Vec<String> = held
+            .iter()
+            .map(|ip| format!("{} {}", ip.kind.as_str(), ip.address))
+            .collect();
+        let ips = held.clone();
+        journal
+            .step(
+                "ips_allocated",
+                json!({ "ips": detail }),
+                Some("after_ips"),
+                move |record| record.ips = ips,
+            )
+            .await?;
+        Ok(held)
+    }
+
+    fn machine_request(
+        &self,
+        record: &WorkspaceRecord,
+        volume_id: &str,
+        hashed_password: &str,
+    ) -> MachineRequest {
+        let spec = &record.spec;
+        let mut env: BTreeMap<String, String> = spec.env.clone();
+        env.insert("HASHED_PASSWORD".to_owned(), hashed_password.to_owned());
+        env.insert(
+            "CODE_SERVER_IDLE_TIMEOUT_SECONDS".to_owned(),
+            spec.idle_timeout_secs.to_string(),
+        );
+        for (key, value) in persistent_env(&self.config.mount_path) {
+            env.insert(key.to_owned(), value);
+        }
+        let mut metadata = spec.metadata.clone();
+        metadata.insert(TAG_WORKSPACE_ID.to_owned(), record.id.to_string());
+        metadata.insert(TAG_WORKSPACE.to_owned(), spec.name.as_str().to_owned());
+        metadata.insert(TAG_VERSION.to_owned(), env!("CARGO_PKG_VERSION").to_owned());
+        MachineRequest {
+            name: format!("{}-ws", spec.name),
+            region: spec.region.clone(),
+            image: spec.image.clone(),
+            guest: spec.guest,
+            env,
+            volume_id: volume_id.to_owned(),
+            mount_path: self.config.mount_path.clone(),
+            metadata,
+        }
+    }
+
+    /// Creates the machine (tagged with the workspace id) or adopts it.
+    async fn ensure_machine(
+        &self,
+        journal: &Journal<S>,
+        record: &WorkspaceRecord,
+        volume_id: &str,
+        hashed_password: &str,
+    ) -> Result<(MachineInfo, bool)> {
+        let app = record.name.as_str();
+        let id = record.id.to_string();
+        let request = self.machine_request(record, volume_id, hashed_password);
+        let mut sent = false;
+        let mut attempt = 1;
+        loop {
+            let machines = match self
+                .provider
+                .list_machines(app, Some((TAG_WORKSPACE_ID, &id)))
+                .await
+            {
+                Ok(machines) => machines,
+                Err(error) if self.backoff(attempt, "list machines", &error).await => {
+                    attempt += 1;
+                    continue;
+                }
+                Err(error) => return Err(self.provider_error(error, record)),
+            };
+            let mut live: Vec<_> = machines
+                .into_iter()
+                .filter(|m| !matches!(m.state, MachineState::Destroying | MachineState::Destroyed))
+                .collect();
+            if !live.is_empty() {
+                let keep = live.remove(0);
+                for twin in live {
+                    tracing::warn!(machine = %twin.id, "destroying a duplicate machine left by a retried create");
+                    let _ = self
+                        .retry("destroy machine", || {
+                            self.provider.destroy_machine(app, &twin.id)
+                        })
+                        .await;
+                }
+                journal
+                    .step(
+                        "machine_created",
+                        json!({ "machine": keep.id, "adopted": sent }),
+                        Some("after_machine"),
+                        |record| {
+                            record.machine_id = Some(keep.id.clone());
+                        },
+                    )
+                    .await?;
+                return Ok((keep, sent));
+            }
+            if !sent {
+                journal
+                    .note("machine_creating", json!({ "name": request.name }))
+                    .await?;
+                sent = true;
+            }
+            match self.provider.create_machine(app, &request).await {
+                Ok(machine) => {
+                    journal
+                        .step(
+                            "machine_created",
+                            json!({ "machine": machine.id, "adopted": false }),
+                            Some("after_machine"),
+                            |record| {
+                                record.machine_id = Some(machine.id.clone());
+                            },
+                        )
+                        .await?;
+                    return Ok((machine, false));
+                }
+                Err(error) if self.backoff(attempt, "create machine", &error).await => attempt += 1,
+                Err(error) => return Err(self.provider_error(error, record)),
+            }
+        }
+    }
+
+    /// Waits for a machine state, turning transient failures into retries and the
+    /// deadline into [`Error::Timeout`].
+    async fn wait_for(
+        &self,
+        record: &WorkspaceRecord,
+        app: &str,
+        machine_id: &str,
+        state: MachineState,
+        timeout: Duration,
+    ) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut attempt = 1;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::Timeout {
+                    name: record.name.as_str().to_owned(),
+                    waiting_for: state.as_str().to_owned(),
+                    after_secs: timeout.as_secs(),
+                });
+            }
+            match self
+                .provider
+                .wait_machine(app, machine_id, state.clone(), left)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(error) if error.kind == ProviderErrorKind::Timeout => {}
+                Err(error) if error.is_retryable() && attempt < self.config.step_attempts * 4 => {
+                    tracing::warn!(%error, "waiting for machine: retrying");
+                    tokio::time::sleep(self.config.step_backoff).await;
+                    attempt += 1;
+                }
+                Err(error) => return Err(self.provider_error(error, record)),
+            }
+        }
+    }
+
+    /// Undoes a failed create and returns the error to report.
+    async fn compensate(&self, journal: &Journal<S>, step: &'static str, error: Error) -> Error {
+        let record = journal.record().await;
+        tracing::warn!(workspace = %record.name, step, %error, "create failed; removing what was made");
+        let _ = journal
+            .note(
+                "compensating",
+                json!({ "step": step, "error": error.to_string() }),
+            )
+            .await;
+        let cleanup = match self.teardown(journal, &record, false).await {
+            Ok(removed) => {
+                let message = error.to_string();
+                let saved = journal
+                    .step(
+                        "compensated",
+                        json!({ "removed": removed }),
+                        None,
+                        |record| {
+                            record.status = WorkspaceStatus::Deleted;
+                            record.last_error = Some(message);
+                        },
+                    )
+                    .await;
+                match saved {
+                    Ok(_) => {
+                        let _ = journal.finish("failed; compensated").await;
+                        if removed.is_empty() {
+                            "nothing was left behind".to_owned()
+                        } else {
+                            format!("removed what was made ({})", removed.join(", "))
+                        }
+                    }
+                    Err(store) => {
+                        format!("cleanup done but not recorded ({store}); run `swarm reconcile`")
+                    }
+                }
+            }
+            Err(cleanup_error) => {
+                let message = format!("{error}; cleanup failed: {cleanup_error}");
+                let _ = journal
+                    .step(
+                        "compensation_failed",
+                        json!({ "error": cleanup_error.to_string() }),
+                        None,
+                        |record| {
+                            record.status = WorkspaceStatus::Failed;
+                            record.last_error = Some(message);
+                        },
+                    )
+                    .await;
+                format!(
+                    "cleanup failed too ({cleanup_error}); run `swarm reconcile` to remove what remains"
+                )
+            }
+        };
+        Error::CreateFailed {
+            name: record.name.as_str().to_owned(),
+            step,
+            source: Box::new(error),
+            cleanup,
+        }
+    }
+
+    // ---------------------------------------------------------------- teardown
+
+    /// Removes everything of the workspace on the provider: machine, volume, IPs, app;
+    /// then checks the app is gone. Idempotent. Returns what was removed.
+    pub(crate) async fn teardown(
+        &self,
+        journal: &Journal<S>,
+        record: &WorkspaceRecord,
+        crash_points: bool,
+    ) -> Result<Vec<String>> {
+        let point = |name: &'static str| if crash_points { Some(name) } else { None };
+        let app = record.name.as_str();
+        let mut removed = Vec::new();
+        let exists = self
+            .retry("get app", || self.provider.get_app(app))
+            .await
+            .or_else(|error| {
+                if error.kind == ProviderErrorKind::NameTaken {
+                    Ok(None)
+                } else {
+                    Err(error)
+                }
+            })
+            .map_err(|error| self.provider_error(error, record))?
+            .is_some();
+        if !exists || !self.app_is_ours(record, app).await? {
+            journal
+                .step(
+                    "app_deleted",
+                    json!({ "app": app, "existed": false }),
+                    point("after_app"),
+                    |_| {},
+                )
+                .await?;
+            return Ok(removed);
+        }
+        // Machines: ours by id or tag (an interrupted create may not have recorded it).
+        let id = record.id.to_string();
+        let mut machines = self
+            .retry("list machines", || self.provider.list_machines(app, None))
+            .await
+            .map_err(|error| self.provider_error(error, record))?;
+        machines.retain(|machine| {
+            machine.metadata.get(TAG_WORKSPACE_ID) == Some(&id)
+                || record.machine_id.as_deref() == Some(&machine.id)
+        });
+        for machine in machines
+            .iter()
+            .filter(|machine| machine.state == MachineState::Started)
+        {
+            self.retry("stop machine", || {
+                self.provider.stop_machine(app, &machine.id, false)
+            })
+            .await
+            .map_err(|error| self.provider_error(error, record))?;
+            // A slow stop does not block teardown: destroy kills what is left.
+            let _ = self
+                .wait_for(
+                    record,
+                    app,
+                    &machine.id,
+                    MachineState::Stopped,
+                    self.config.stop_timeout.min(Duration::from_secs(30)),
+                )
+                .await;
+        }
+        journal
+            .step("stopped", json!({}), point("after_stop"), |_| {})
+            .await?;
+        for machine in &machines {
+            if machine.state != MachineState::Destroyed {
+                self.retry("destroy machine", || {
+                    self.provider.destroy_machine(app, &machine.id)
+                })
+                .await
+                .map_err(|error| self.provider_error(error, record))?;
+                removed.push(format!("machine {}", machine.id));
+            }
+        }
+        for machine in &machines {
+            let _ = self
+                .wait_for(
+                    record,
+                    app,
+                    &machine.id,
+                    MachineState::Destroyed,
+                    self.config.stop_timeout,
+                )
+                .await;
+        }
+        journal
+            .step(
+                "machine_destroyed",
+                json!({ "machines": removed }),
+                point("after_machine"),
+                |_| {},
+            )
+            .await?;
+        // Volumes: retried while still bound to a machine being destroyed.
+        let volume_name = record.volume_name();
+        let volumes = self
+            .retry("list volumes", || self.provider.list_volumes(app))
+            .await
+            .map_err(|error| self.provider_error(error, record))?;
+        for volume in volumes.iter().filter(|volume| volume.is_live()) {
+            if volume.name != volume_name && record.volume_id.as_deref() != Some(&volume.id) {
+                continue;
+            }
+            let deadline = Instant::now() + self.config.stop_timeout;
+            loop {
+                match self
+                    .retry("delete volume", || {
+                        self.provider.delete_volume(app, &volume.id)
+                    })
+                    .await
+                {
+                    Ok(()) => break,
+                    Err(error)
+                        if error.kind == ProviderErrorKind::Conflict
+                            && Instant::now() < deadline =>
+                    {
+                        tokio::time::sleep(self.config.step_backoff).await;
+                    }
+                    Err(error) => return Err(self.provider_error(error, record)),
+                }
+            }
+            removed.push(format!("volume {}", volume.id));
+        }
+        journal
+            .step("volume_deleted", json!({}), point("after_volume"), |_| {})
+            .await?;
+        let ips = self
+            .retry("list ips", || self.provider.list_ips(app))
+            .await
+            .map_err(|error| self.provider_error(error, record))?;
+        for ip in &ips {
+            self.retry("release ip", || self.provider.release_ip(app, ip))
+                .await
+                .map_err(|error| self.provider_error(error, record))?;
+            removed.push(format!("ip {}", ip.address));
+        }
+        journal
+            .step("ips_released", json!({}), point("after_ips"), |_| {})
+            .await?;
+        self.retry("delete app", || self.provider.delete_app(app))
+            .await
+            .map_err(|error| self.provider_error(error, record))?;
+        // Deletion continues in the background on Fly: wait until the app is gone.
+        let deadline = Instant::now() + self.config.stop_timeout;
+        loop {
+            match self.provider.get_app(app).await {
+                Ok(None) => break,
+                Ok(Some(_)) | Err(_) if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Ok(Some(_)) => {
+                    return Err(Error::Timeout {
+                        name: app.to_owned(),
+                        waiting_for: "deleted (its app still exists)".to_owned(),
+                        after_secs: self.config.stop_timeout.as_secs(),
+                    });
+                }
+                Err(error) => return Err(self.provider_error(error, record)),
+            }
+        }
+        removed.push(format!("app {app}"));
+        journal
+            .step(
+                "app_deleted",
+                json!({ "app": app, "existed": true }),
+                point("after_app"),
+                |_| {},
+            )
+            .await?;
+        Ok(removed)
+    }
+
+    // ---------------------------------------------------------------- delete
+
+    /// Deletes the workspace completely (machine, volume, IPs, app) and marks the
+    /// record deleted. Repeatable: deleting a deleted workspace reports no change.
+    pub async fn delete(&self, name: &str) -> Result<Deleted> {
+        let span = tracing::info_span!("delete", workspace = name);
+        async {
+            let lock = self.lock(name, "delete").await?;
+            let Some(mut record) = self.store.workspace_by_name(name).await? else {
+                let deleted = self
+                    .store
+                    .list_workspaces(true)
+                    .await?
+                    .into_iter()
+                    .rev()
+                    .find(|record| record.name.as_str() == name);
+                lock.release().await?;
+                return match deleted {
+                    Some(record) => Ok(Deleted {
+                        name: name.to_owned(),
+                        id: record.id,
+                        changed: false,
+                        removed: Vec::new(),
+                    }),
+                    None => Err(Error::NotFound {
+                        name: name.to_owned(),
+                    }),
+                };
+            };
+            record.status = WorkspaceStatus::Deleting;
+            let journal = Journal::begin(
+                Arc::clone(&self.store),
+                record.clone(),
+                OperationKind::Delete,
+                &owner_id(),
+            )
+            .await?;
+            let removed = self.teardown(&journal, &record, true).await?;
+            journal
+                .step("deleted", json!({ "removed": removed }), None, |record| {
+                    record.status = WorkspaceStatus::Deleted
+                })
+                .await?;
+            journal.finish("ok").await?;
+            lock.release().await?;
+            Ok(Deleted {
+                name: name.to_owned(),
+                id: record.id,
+                changed: true,
+                removed,
+            })
+        }
+        .instrument(span)
+        .await
+    }
+
+    // ---------------------------------------------------------------- start / stop
+
+    fn require_machine(
+        &self,
+        record: &WorkspaceRecord,
+        operation: &'static str,
+    ) -> Result<(String, String)> {
+        let blocked = matches!(
+            record.status,
+            WorkspaceStatus::Creating | WorkspaceStatus::Deleting | WorkspaceStatus::Deleted
+        );
+        match (&record.app, &record.machine_id) {
+            (Some(app), Some(machine)) if !blocked => Ok((app.clone(), machine.clone())),
+            _ => Err(Error::InvalidState {
+                name: record.name.as_str().to_owned(),
+                status: record.status,
+                operation,
+                hint: "run `swarm reconcile` to finish or undo the interrupted operation"
+                    .to_owned(),
+            }),
+        }
+    }
+
+    /// Starts a stopped workspace and waits until its machine runs.
+    pub async fn start(&self, name: &str) -> Result<StateChange> {
+        self.change_state(name, OperationKind::Start, false)
+            .instrument(tracing::info_span!("start", workspace = name))
+            .await
+    }
+
+    /// Stops a workspace (`force`: SIGKILL) and waits until its machine is stopped.
+    /// The machine and volume are kept; `start` reuses them.
+    pub async fn stop(&self, name: &str, force: bool) -> Result<StateChange> {
+        self.change_state(name, OperationKind::Stop, force)
+            .instrument(tracing::info_span!("stop", workspace = name))
+            .await
+    }
+
+    async fn change_state(
+        &self,
+        name: &str,
+        kind: OperationKind,
+        force: bool,
+    ) -> Result<StateChange> {
+        let lock = self.lock(name, kind.as_str()).await?;
+        let record = self.show(name).await?;
+        let (app, machine_id) = self.require_machine(&record, kind.as_str())?;
+        let previous = record.status;
+        let (target, transient, final_status) = match kind {
+            OperationKind::Start => (
+                MachineState::Started,
+                WorkspaceStatus::Starting,
+                WorkspaceStatus::Running,
+            ),
+            _ => (
+                MachineState::Stopped,
+                WorkspaceStatus::Stopping,
+                WorkspaceStatus::Stopped,
+            ),
+        };
+        let current = self
+            .retry("get machine", || {
+                self.provider.get_machine(&app, &machine_id)
+            })
+            .await
+            .map_err(|error| self.provider_error(error, &record))?;
+        let Some(current) = current else {
+            return Err(Error::InvalidState {
+                name: name.to_owned(),
+                status: record.status,
+                operation: kind.as_str(),
+                hint: format!("its machine {machine_id} is gone from Fly; run `swarm reconcile`"),
+            });
+        };
+        if current.state == target {
+            let mut record = record;
+            let changed = record.status != final_status;
+            if changed {
+                record.status = final_status;
+                record.updated_at = OffsetDateTime::now_utc();
+                self.store.update_workspace(&record).await?;
+            }
+            lock.release().await?;
+            return Ok(StateChange {
+                workspace: record,
+                previous,
+                changed: false,
+            });
+        }
+        let mut in_flight = record.clone();
+        in_flight.status = transient;
+        let journal = Journal::begin(Arc::clone(&self.store), in_flight, kind, &owner_id()).await?;
+        let deadline = Instant::now() + self.config.start_timeout;
+        loop {
+            let call = match kind {
+                OperationKind::Start => {
+                    self.retry("start machine", || {
+                        self.provider.start_machine(&app, &machine_id)
+                    })
+                    .await
+                }
+                _ => {
+                    self.retry("stop machine", || {
+                        self.provider.stop_machine(&app, &machine_id, force)
+                    })
+                    .await
+                }
+            };
+            match call {
+                Ok(()) => break,
+                // e.g. 412 "machine still active, refusing to start" right after a stop.
+                Err(error)
+                    if error.kind == ProviderErrorKind::Conflict && Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(self.config.step_backoff).await;
+                }
+                Err(error) => return Err(self.provider_error(error, &record)),
+            }
+        }
+        let timeout = match kind {
+            OperationKind::Start => self.config.start_timeout,
+            _ => self.config.stop_timeout,
+        };
+        self.wait_for(&record, &app, &machine_id, target, timeout)
+            .await?;
+        let record = journal
+            .step("settled", json!({}), None, |record| {
+                record.status = final_status
+            })
+            .await?;
+        journal.finish("ok").await?;
+        lock.release().await?;
+        Ok(StateChange {
+            workspace: record,
+            previous,
+            changed: true,
+        })
+    }
+
+    // ---------------------------------------------------------------- health / logs
+
+    /// Machine state plus an HTTP probe of code-server's `/healthz`. A stopped
+    /// workspace is not probed (the request would wake it through autostart).
+    pub async fn health(&self, name: &str) -> Result<Health> {
+        let record = self.show(name).await?;
+        let (Some(app), Some(machine_id)) = (&record.app, &record.machine_id) else {
+            return Ok(Health {
+                name: name.to_owned(),
+                status: HealthStatus::Unhealthy,
+                machine_state: None,
+                uptime_secs: None,
+                idle_since: None,
+                probe: None,
+                summary: format!("workspace is {} and has no machine", record.status),
+            });
+        };
+        let machine = self
+            .retry("get machine", || self.provider.get_machine(app, machine_id))
+            .await
+            .map_err(|error| self.provider_error(error, &record))?;
+        let Some(machine) = machine else {
+            return Ok(Health {
+                name: name.to_owned(),
+                status: HealthStatus::Unhealthy,
+                machine_state: None,
+                uptime_secs: None,
+                idle_since: None,
+                probe: None,
+                summary: format!("machine {machine_id} is missing on Fly; run `swarm reconcile`"),
+            });
+        };
+        let now = OffsetDateTime::now_utc();
+        let started_at = machine.updated_at.as_deref().and_then(|at| {
+            OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).ok()
+        });
+        let uptime_secs = (machine.state == MachineState::Started)
+            .then(|| started_at.map(|at| u64::try_from((now - at).whole_seconds()).unwrap_or(0)))
+            .flatten();
+        let probe = if machine.state == MachineState::Started {
+            Some(self.provider.probe(app).await)
+        } else {
+            None
+        };
+        let answered = probe
+            .as_ref()
+            .is_some_and(|probe| probe.http_status == Some(200));
+        let status = match machine.state {
+            MachineState::Started if answered => HealthStatus::Healthy,
+            // Booting code-server: give it two minutes before calling it unhealthy.
+            MachineState::Started if uptime_secs.is_none_or(|secs| secs < 120) => {
+                HealthStatus::Recovering
+            }
+            MachineState::Created
+            | MachineState::Starting
+            | MachineState::Restarting
+            | MachineState::Replacing
+            | MachineState::Updating => HealthStatus::Recovering,
+            _ => HealthStatus::Unhealthy,
+        };
+        let idle_since = probe.as_ref().and_then(|probe| {
+            (probe.status.as_deref() == Some("expired")).then(|| match probe.last_heartbeat_ms {
+                Some(ms) if ms > 0 => {
+                    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+                }
+                _ => started_at,
+            })?
+        });
+        let probe_text = match &probe {
+            None => "not probed (machine not started)".to_owned(),
+            Some(probe) => match (&probe.http_status, &probe.status, &probe.error) {
+                (Some(200), Some(status), _) => format!("code-server {status}"),
+                (Some(code), _, _) => format!("code-server answered HTTP {code}"),
+                (None, _, Some(error)) => format!("code-server unreachable: {error}"),
+                _ => "code-server unreachable".to_owned(),
+            },
+        };
+        let summary = match uptime_secs {
+            Some(secs) => format!("machine {} for {secs} s; {probe_text}", machine.state),
+            None => format!("machine {}; {probe_text}", machine.state),
+        };
+        Ok(Health {
+            name: name.to_owned(),
+            status,
+            machine_state: Some(machine.state),
+            uptime_secs,
+            idle_since,
+            probe,
+            summary,
+        })
+    }
+
+    /// The last `limit` log lines.
+    pub async fn logs(&self, name: &str, limit: usize) -> Result<Vec<LogLine>> {
+        let record = self.show(name).await?;
+        let app = record.app.clone().unwrap_or_else(|| name.to_owned());
+        self.retry("logs", || self.provider.logs(&app, limit))
+            .await
+            .map_err(|error| self.provider_error(error, &record))
+    }
+
+    /// New log lines as they arrive, until dropped.
+    pub async fn follow_logs(&self, name: &str) -> Result<BoxStream<'static, Result<LogLine>>> {
+        let record = self.show(name).await?;
+        let app = record.app.clone().unwrap_or_else(|| name.to_owned());
+        let regions = self.config.regions.clone();
+        let region = record.spec.region.clone();
+        Ok(self
+            .provider
+            .follow_logs(&app)
+            .map(move |line| {
+                line.map_err(|error| Error::from_provider(error, &app, &region, &regions))
+            })
+            .boxed())
+    }
+
+    /// Password handling is exposed for callers that verify logins (tests, the controller).
+    pub fn verify_password(password: &str, hash: &str) -> bool {
+        password::verify(password, hash)
+    }
+}
+
+/// Keeps `OneTimePassword` reachable for callers who build `Created` by hand.
+impl Created {
+    pub fn password(&self) -> &OneTimePassword {
+        &self.password
+    }
+}

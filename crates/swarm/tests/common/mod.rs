@@ -1,0 +1,59 @@
+//! Shared scenario-test setup: a fly-sim in-process, a FlyClient pointed at it, a
+//! store in a tempdir, and a Swarm over them.
+#![allow(dead_code)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use fly_api::{FlyClient, RetryPolicy, Token};
+use fly_sim::{Sim, SimConfig};
+use swarm::{FlyProvider, SqliteStore, Swarm, SwarmConfig};
+
+pub type TestSwarm = Swarm<SqliteStore, FlyProvider>;
+
+/// Starts a fault-free, zero-latency sim.
+pub async fn start_sim() -> Sim {
+    start_sim_with(SimConfig::default()).await
+}
+
+pub async fn start_sim_with(config: SimConfig) -> Sim {
+    Sim::start(config, "127.0.0.1:0").await.expect("start fly-sim")
+}
+
+/// Config for tests: short backoffs and waits, probe through the sim's proxy.
+pub fn test_config(sim_url: &str) -> SwarmConfig {
+    SwarmConfig {
+        probe_base_url: Some(sim_url.to_owned()),
+        fly_endpoint: sim_url.to_owned(),
+        step_backoff: Duration::from_millis(20),
+        step_attempts: 8,
+        lock_wait: Duration::from_secs(30),
+        start_timeout: Duration::from_secs(60),
+        stop_timeout: Duration::from_secs(60),
+        ..SwarmConfig::default()
+    }
+}
+
+pub fn client(sim_url: &str) -> FlyClient {
+    FlyClient::builder()
+        .token(Token::new("test-token"))
+        .machines_base_url(sim_url)
+        .api_base_url(sim_url)
+        .retry(RetryPolicy {
+            initial_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(200),
+            ..RetryPolicy::default()
+        })
+        .build()
+        .expect("fly client")
+}
+
+pub async fn swarm_at(sim_url: &str, db: &Path) -> TestSwarm {
+    swarm_with(sim_url, db, test_config(sim_url)).await
+}
+
+pub async fn swarm_with(sim_url: &str, db: &Path, config: SwarmConfig) -> TestSwarm {
+    let store = SqliteStore::open(db, &config.fly_endpoint).await.expect("open store");
+    let provider = FlyProvider::new(client(sim_url), &config);
+    Swarm::new(store, provider, config)
+}

@@ -6,18 +6,20 @@ use std::path::Path;
 use std::time::Duration;
 
 use fly_api::{FlyClient, RetryPolicy, Token};
-use fly_sim::{Sim, SimConfig};
+use fly_sim::{Sim, SimConfig, SimHandle};
 use swarm::{FlyProvider, SqliteStore, Swarm, SwarmConfig};
 
 pub type TestSwarm = Swarm<SqliteStore, FlyProvider>;
 
 /// Starts a fault-free, zero-latency sim.
-pub async fn start_sim() -> Sim {
+pub async fn start_sim() -> SimHandle {
     start_sim_with(SimConfig::default()).await
 }
 
-pub async fn start_sim_with(config: SimConfig) -> Sim {
-    Sim::start(config, "127.0.0.1:0").await.expect("start fly-sim")
+pub async fn start_sim_with(config: SimConfig) -> SimHandle {
+    Sim::start(config, "127.0.0.1:0")
+        .await
+        .expect("start fly-sim")
 }
 
 /// Config for tests: short backoffs and waits, probe through the sim's proxy.
@@ -53,7 +55,33 @@ pub async fn swarm_at(sim_url: &str, db: &Path) -> TestSwarm {
 }
 
 pub async fn swarm_with(sim_url: &str, db: &Path, config: SwarmConfig) -> TestSwarm {
-    let store = SqliteStore::open(db, &config.fly_endpoint).await.expect("open store");
+    let store = SqliteStore::open(db, &config.fly_endpoint)
+        .await
+        .expect("open store");
     let provider = FlyProvider::new(client(sim_url), &config);
     Swarm::new(store, provider, config)
+}
+
+/// Asserts the sim holds nothing at all.
+pub fn assert_sim_empty(sim: &SimHandle) {
+    let stats = sim.stats();
+    assert_eq!(
+        (stats.apps, stats.machines, stats.volumes, stats.ips),
+        (0, 0, 0, 0),
+        "leaked resources on the sim: {stats:?}"
+    );
+}
+
+/// Polls `check` until it holds or `timeout` passes.
+pub async fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        if check() {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

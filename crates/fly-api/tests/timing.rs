@@ -1,5 +1,6 @@
 //! Backoff, Retry-After, throttling, wait looping and log following on paused tokio
 //! time, with an in-process transport: exact delays and call counts, no real seconds.
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};

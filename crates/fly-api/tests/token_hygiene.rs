@@ -1,5 +1,6 @@
 //! The token never shows up in Debug, Display, error messages or traces (TRACE level,
 //! including the `log` records of reqwest and hyper).
+#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns
 
 mod common;
 

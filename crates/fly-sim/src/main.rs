@@ -110,9 +110,14 @@ async fn main() -> anyhow::Result<()> {
         wait_lock: args.wait_lock,
         record: false,
     };
-    let sim = Sim::start(config, &args.listen)
-        .await
-        .context("fly-sim could not start")?;
+    let sim = match Sim::start(config, &args.listen).await {
+        Ok(sim) => sim,
+        Err(e @ fly_sim::SimError::Config(_)) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+        Err(e) => return Err(e).context("fly-sim could not start"),
+    };
     {
         let mut out = std::io::stdout().lock();
         writeln!(out, "listening on {}", sim.base_url())?;

@@ -64,7 +64,8 @@ impl Secrets {
     }
 
     /// Removes secrets, one `DELETE` each (the bulk endpoint's null values are not in
-    /// Fly's schema); returns the secrets version after the last one.
+    /// Fly's schema); returns the secrets version after the last one. Names that are
+    /// already gone are skipped; if none was deleted, their 404 is returned.
     pub async fn unset(&self, names: &[&str]) -> Result<u64> {
         require("app name", &self.app)?;
         if names.is_empty() {
@@ -73,6 +74,7 @@ impl Secrets {
             ));
         }
         let mut version = None;
+        let mut not_found = None;
         for name in names {
             require("secret name", name)?;
             let call = Call::v1(
@@ -81,12 +83,21 @@ impl Secrets {
                 ["apps", &self.app, "secrets", name],
             )
             .throttled(&self.app, Quota::ACTION);
-            let answer: SecretsVersion = self.client.json(call).await?;
-            version = answer.get().or(version);
+            match self.client.json::<SecretsVersion>(call).await {
+                Ok(answer) => version = answer.get().or(version),
+                // Already gone: unsetting is repeatable.
+                Err(err) if err.is_not_found() => not_found = Some(err),
+                Err(err) => return Err(err),
+            }
         }
-        version.ok_or_else(|| Error::Decode {
-            path: "version".into(),
-            message: "missing secrets version".into(),
-        })
+        match (version, not_found) {
+            (Some(version), _) => Ok(version),
+            // Nothing was deleted, so there is no new version to report.
+            (None, Some(err)) => Err(err),
+            (None, None) => Err(Error::Decode {
+                path: "version".into(),
+                message: "missing secrets version".into(),
+            }),
+        }
     }
 }

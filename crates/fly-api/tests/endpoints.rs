@@ -913,6 +913,13 @@ async fn secrets_list_set_unset() {
     .await;
     fly.on("DELETE", &format!("{base}/B"), 200, json!({"version": 9}))
         .await;
+    fly.on(
+        "DELETE",
+        &format!("{base}/GONE"),
+        404,
+        json!({"error": "secret not found"}),
+    )
+    .await;
     let secrets = fly.client().secrets(APP);
     let listed = secrets.list().await.unwrap();
     assert_eq!(listed[0].name, "HASHED_PASSWORD");
@@ -921,7 +928,7 @@ async fn secrets_list_set_unset() {
         ("B".to_string(), "2".to_string()),
     ]);
     assert_eq!(secrets.set(values).await.unwrap(), 7);
-    assert_eq!(secrets.unset(&["A", "B"]).await.unwrap(), 9);
+    assert_eq!(secrets.unset(&["GONE", "A", "B"]).await.unwrap(), 9);
     assert!(matches!(
         secrets.unset(&[]).await,
         Err(Error::InvalidInput(_))

@@ -209,7 +209,8 @@ impl Machines {
     /// Waits until the machine reaches one of `states`, looping `/wait` (≤ 60 s a call)
     /// up to `timeout` overall. Tolerates 408, "currently replaced", 429, 5xx and
     /// transport failures, backing off from 500 ms (doubling, capped at 8 s, or Fly's
-    /// `Retry-After`). [`Error::Timeout`] when `timeout` passes.
+    /// `Retry-After`; a 408 that did not wait out its timeout counts as transient too).
+    /// [`Error::Timeout`] when `timeout` passes.
     pub async fn wait_for_state(
         &self,
         id: &str,
@@ -232,11 +233,16 @@ impl Machines {
                     .clamp(1.0, MAX_WAIT_SECS as f64) as u64,
                 version: version.map(str::to_string),
             };
+            let call_started = Instant::now();
             let err = match self.wait(id, &request).await {
                 Ok(answer) => return Ok(answer),
                 Err(err) => err,
             };
-            if err.status() == Some(408) {
+            // A 408 after Fly waited the full time: ask again at once. One that came back
+            // early (a proxy, not Fly's wait) is treated as transient, so we never spin.
+            let waited_out =
+                call_started.elapsed().as_secs_f64() * 2.0 >= request.timeout_secs as f64;
+            if err.status() == Some(408) && waited_out {
                 tracing::debug!(machine_id = id, "wait: not there yet, asking again");
                 continue;
             }

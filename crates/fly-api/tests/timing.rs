@@ -599,3 +599,19 @@ async fn follow_ends_on_permanent_error_and_after_ten_failures() {
     assert_eq!(items[0].as_ref().unwrap_err().status(), Some(503));
     assert_eq!(fake.seen().len(), 10);
 }
+
+#[tokio::test(start_paused = true)]
+async fn wait_for_state_does_not_spin_on_early_408s() {
+    let fake = Fake::new(vec![
+        Step::Status(408, json!({"error": "request timeout"})),
+        Step::Status(408, json!({"error": "request timeout"})),
+        ok(json!({"ok": true, "state": "started"})),
+    ]);
+    client(&fake, exact(), false)
+        .machines(APP)
+        .wait_for_state(MID, &[MachineState::Started], None, Duration::from_secs(60))
+        .await
+        .unwrap();
+    // Instant 408s back off like other transient failures.
+    assert_eq!(fake.times_ms(), [0, 500, 1500]);
+}

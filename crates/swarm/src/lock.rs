@@ -18,6 +18,24 @@ pub enum LockError {
     Store(#[from] StoreError),
 }
 
+/// True when the holder ran on this host and its process is gone (it crashed), so
+/// its lock need not run out its lease. Owners are `host:pid:uuid`.
+fn holder_is_dead(holder: &LockHolder) -> bool {
+    let proc_fs = std::path::Path::new("/proc/self");
+    let same_host = holder.owner.split(':').next() == Some(host_name().as_str());
+    holder.pid != 0
+        && holder.pid != std::process::id()
+        && same_host
+        && proc_fs.exists()
+        && !std::path::Path::new(&format!("/proc/{}", holder.pid)).exists()
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().replace(':', "_"))
+        .unwrap_or_else(|_| "localhost".to_owned())
+}
+
 pub(crate) fn since(at: &time::OffsetDateTime) -> String {
     at.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_else(|_| at.to_string())
@@ -42,12 +60,21 @@ impl<S: Store> WorkspaceLock<S> {
         ttl: Duration,
         wait: Duration,
     ) -> Result<Self, LockError> {
-        let owner = format!("{}:{}", std::process::id(), uuid::Uuid::new_v4());
+        let owner = format!(
+            "{}:{}:{}",
+            host_name(),
+            std::process::id(),
+            uuid::Uuid::new_v4()
+        );
         let deadline = Instant::now() + wait;
         let mut delay = Duration::from_millis(20);
         loop {
             match store.try_lock(name, &owner, operation, ttl).await? {
                 None => break,
+                Some(holder) if holder_is_dead(&holder) => {
+                    tracing::warn!(workspace = name, pid = holder.pid, operation = %holder.operation, "taking over the lock of a process that is gone");
+                    store.break_lock(name, &holder.owner).await?;
+                }
                 Some(holder) => {
                     if Instant::now() >= deadline {
                         return Err(LockError::Busy {

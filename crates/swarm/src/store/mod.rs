@@ -181,4 +181,13 @@ pub trait Store: Send + Sync + 'static {
         name: &str,
         owner: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Removes a lock whose holder is known to be dead (same host, process gone),
+    /// only if `owner` still holds it.
+    fn break_lock(
+        &self,
+        name: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.release_lock(name, owner)
+    }
 }

@@ -1,0 +1,235 @@
+//! Acceptance 2: a real abort of a separate process at every step boundary of create
+//! and of delete; `reconcile` then leaves either a complete running workspace or
+//! nothing, and the record agrees. The sim runs in this (parent) process and
+//! survives the child's crash.
+//!
+//! The child is this test binary re-executed with `child_process_entry` selected
+//! (`--ignored --exact`) and its job in env vars.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{assert_sim_empty, start_sim, swarm_at};
+use swarm::failpoint::{CRASH_AT_ENV, CREATE_POINTS, DELETE_POINTS};
+use swarm::{CreateOptions, ReconcileAction, Store, WorkspaceStatus};
+
+const CHILD_SIM: &str = "SWARM_TEST_CHILD_SIM";
+const CHILD_DB: &str = "SWARM_TEST_CHILD_DB";
+const CHILD_OP: &str = "SWARM_TEST_CHILD_OP";
+const CHILD_NAME: &str = "SWARM_TEST_CHILD_NAME";
+
+fn options(name: &str) -> CreateOptions {
+    CreateOptions {
+        name: name.to_owned(),
+        image: Some("codercom/code-server:4.106.3".to_owned()),
+        ..CreateOptions::default()
+    }
+}
+
+/// Runs in the child: one operation against the parent's sim, crashing where told.
+#[test]
+#[ignore = "child process of the crash tests; run by them"]
+fn child_process_entry() {
+    let sim = std::env::var(CHILD_SIM).expect("child needs the sim url");
+    let db = std::env::var(CHILD_DB).expect("child needs the store path");
+    let op = std::env::var(CHILD_OP).expect("child needs an operation");
+    let name = std::env::var(CHILD_NAME).expect("child needs a name");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let swarm = swarm_at(&sim, Path::new(&db)).await;
+        match op.as_str() {
+            "create" => drop(swarm.create(&options(&name)).await.expect("create")),
+            "delete" => drop(swarm.delete(&name).await.expect("delete")),
+            other => panic!("unknown child operation {other}"),
+        }
+    });
+}
+
+/// Runs the child and asserts it died by abort (SIGABRT), not by an error or exit.
+fn run_child_until_crash(sim: &str, db: &Path, op: &str, name: &str, point: &str) {
+    let exe = std::env::current_exe().expect("test binary");
+    let output = Command::new(exe)
+        .args([
+            "child_process_entry",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_SIM, sim)
+        .env(CHILD_DB, db)
+        .env(CHILD_OP, op)
+        .env(CHILD_NAME, name)
+        .env(CRASH_AT_ENV, format!("{op}.{point}"))
+        .output()
+        .expect("spawn child");
+    use std::os::unix::process::ExitStatusExt;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.signal(),
+        Some(6),
+        "child {op} at {point} should abort (SIGABRT); status {:?}, stderr: {stderr}",
+        output.status
+    );
+    assert!(
+        stderr.contains(&format!("crash point {op}.{point} reached")),
+        "{stderr}"
+    );
+}
+
+fn app_on_sim(sim: &fly_sim::SimHandle, app: &str) -> Option<serde_json::Value> {
+    let world = sim.world();
+    world["apps"]
+        .as_array()?
+        .iter()
+        .find(|candidate| candidate["name"] == app)
+        .cloned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_at_every_create_and_delete_step_then_reconcile_converges() {
+    let sim = start_sim().await;
+    let url = sim.base_url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("swarm.db");
+    let swarm = swarm_at(&url, &db).await;
+    let mut outcomes = Vec::new();
+
+    for (index, point) in CREATE_POINTS.iter().enumerate() {
+        let name = format!("crash-create-{index}");
+        run_child_until_crash(&url, &db, "create", &name, point);
+        // No lost record: the intent was committed before anything else.
+        let intent = swarm.store().list_workspaces(true).await.expect("list");
+        let record = intent
+            .iter()
+            .find(|record| record.name.as_str() == name)
+            .expect("record survives the crash");
+        assert_eq!(
+            record.status,
+            if *point == "after_started" {
+                WorkspaceStatus::Running
+            } else {
+                WorkspaceStatus::Creating
+            }
+        );
+
+        let report = swarm.reconcile().await.expect("reconcile");
+        assert!(report.converged(), "{point}: {report:?}");
+        let after = swarm
+            .store()
+            .workspace(record.id)
+            .await
+            .expect("get")
+            .expect("record kept");
+        let app = app_on_sim(&sim, &name);
+        match after.status {
+            WorkspaceStatus::Running => {
+                assert!(
+                    report
+                        .actions
+                        .iter()
+                        .any(|a| matches!(a, ReconcileAction::FinishedCreate { .. })),
+                    "{report:?}"
+                );
+                let app = app.expect("a running workspace has its app");
+                assert_eq!(
+                    app["machines"].as_array().map(Vec::len),
+                    Some(1),
+                    "{point}: {app}"
+                );
+                assert_eq!(app["machines"][0]["state"], "started", "{point}: {app}");
+                assert_eq!(
+                    app["volumes"].as_array().map(Vec::len),
+                    Some(1),
+                    "{point}: {app}"
+                );
+                assert_eq!(
+                    after.machine_id.as_deref(),
+                    app["machines"][0]["id"].as_str()
+                );
+                assert_eq!(after.ips.len(), 2, "{point}: {after:?}");
+                let health = swarm.health(&name).await.expect("health");
+                assert_eq!(
+                    health.status,
+                    swarm::HealthStatus::Healthy,
+                    "{point}: {health:?}"
+                );
+            }
+            WorkspaceStatus::Deleted => {
+                assert!(app.is_none(), "{point}: undone create left {app:?}");
+                assert!(
+                    report
+                        .actions
+                        .iter()
+                        .any(|a| matches!(a, ReconcileAction::UndidCreate { .. })),
+                    "{point}: {report:?}"
+                );
+            }
+            other => panic!("{point}: record ended {other}"),
+        }
+        assert!(
+            swarm
+                .store()
+                .unfinished_operations()
+                .await
+                .expect("ops")
+                .is_empty()
+        );
+        // Level-triggered: a second pass finds nothing to do.
+        let again = swarm.reconcile().await.expect("reconcile again");
+        assert!(again.actions.is_empty(), "{point}: {again:?}");
+        outcomes.push(format!("create.{point} -> {}", after.status));
+    }
+
+    for (index, point) in DELETE_POINTS.iter().enumerate() {
+        let name = format!("crash-delete-{index}");
+        let created = swarm.create(&options(&name)).await.expect("create");
+        run_child_until_crash(&url, &db, "delete", &name, point);
+        let report = swarm.reconcile().await.expect("reconcile");
+        assert!(report.converged(), "{point}: {report:?}");
+        assert!(
+            report
+                .actions
+                .iter()
+                .any(|a| matches!(a, ReconcileAction::FinishedDelete { .. })),
+            "{point}: {report:?}"
+        );
+        let after = swarm
+            .store()
+            .workspace(created.workspace.id)
+            .await
+            .expect("get")
+            .expect("record kept");
+        assert_eq!(after.status, WorkspaceStatus::Deleted, "{point}");
+        assert!(
+            app_on_sim(&sim, &name).is_none(),
+            "{point}: app left behind"
+        );
+        outcomes.push(format!("delete.{point} -> {}", after.status));
+    }
+
+    // Remove the workspaces that were finished, then nothing may remain anywhere.
+    for record in swarm.list().await.expect("list") {
+        swarm.delete(record.name.as_str()).await.expect("delete");
+    }
+    assert_sim_empty(&sim);
+    let records = swarm.store().list_workspaces(true).await.expect("records");
+    assert_eq!(
+        records.len(),
+        CREATE_POINTS.len() + DELETE_POINTS.len(),
+        "every intent kept its record"
+    );
+    assert!(
+        records
+            .iter()
+            .all(|record| record.status == WorkspaceStatus::Deleted)
+    );
+    eprintln!("crash outcomes: {outcomes:#?}");
+    sim.shutdown().await;
+}

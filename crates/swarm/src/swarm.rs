@@ -18,9 +18,9 @@ use crate::error::{Error, Result};
 use crate::journal::Journal;
 use crate::lock::WorkspaceLock;
 use crate::model::{
-    CreateOptions, CreateStep, Created, Deleted, Health, HealthStatus, ImageVersion, IpRecord,
-    LogLine, MachineState, OneTimePassword, StateChange, ValidatedCreate, WorkspaceRecord,
-    WorkspaceStatus, workspace_url,
+    CreateOptions, CreateStep, Created, Deleted, Health, HealthStatus, ImageVersion, IpKind,
+    IpRecord, LogLine, MachineState, OneTimePassword, StateChange, ValidatedCreate,
+    WorkspaceRecord, WorkspaceStatus, workspace_url,
 };
 use crate::password;
 use crate::provider::{
@@ -546,42 +546,19 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         journal: &Journal<S>,
         record: &WorkspaceRecord,
     ) -> Result<Vec<IpRecord>> {
-        let app = record.name.as_str();
         journal
             .note("ips_allocating", json!({ "mode": record.spec.ip_mode }))
             .await?;
-        let mut held = Vec::new();
-        for kind in record.spec.ip_mode.ip_kinds() {
-            let mut attempt = 1;
-            loop {
-                let listed = match self.provider.list_ips(app).await {
-                    Ok(listed) => listed,
-                    Err(error) if self.backoff(attempt, "list ips", &error).await => {
-                        attempt += 1;
-                        continue;
-                    }
-                    Err(error) => return Err(self.provider_error(error, record)),
-                };
-                if let Some(found) = listed.into_iter().find(|ip| ip.kind == *kind) {
-                    held.push(found);
-                    break;
-                }
-                match self
-                    .provider
-                    .allocate_ip(app, *kind, &record.spec.region)
-                    .await
-                {
-                    Ok(ip) => {
-                        held.push(ip);
-                        break;
-                    }
-                    Err(error) if self.backoff(attempt, "allocate ip", &error).await => {
-                        attempt += 1
-                    }
-                    Err(error) => return Err(self.provider_error(error, record)),
-                }
-            }
-        }
+        // Each kind is independent of the others: allocate them concurrently.
+        let held = futures::future::try_join_all(
+            record
+                .spec
+                .ip_mode
+                .ip_kinds()
+                .iter()
+                .map(|kind| self.ensure_ip(record, *kind)),
+        )
+        .await?;
         let detail: Vec<String> = held
             .iter()
             .map(|ip| format!("{} {}", ip.kind.as_str(), ip.address))
@@ -596,6 +573,34 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             )
             .await?;
         Ok(held)
+    }
+
+    /// One address of `kind`: adopted if the app has one, else allocated.
+    async fn ensure_ip(&self, record: &WorkspaceRecord, kind: IpKind) -> Result<IpRecord> {
+        let app = record.name.as_str();
+        let mut attempt = 1;
+        loop {
+            let listed = match self.provider.list_ips(app).await {
+                Ok(listed) => listed,
+                Err(error) if self.backoff(attempt, "list ips", &error).await => {
+                    attempt += 1;
+                    continue;
+                }
+                Err(error) => return Err(self.provider_error(error, record)),
+            };
+            if let Some(found) = listed.into_iter().find(|ip| ip.kind == kind) {
+                return Ok(found);
+            }
+            match self
+                .provider
+                .allocate_ip(app, kind, &record.spec.region)
+                .await
+            {
+                Ok(ip) => return Ok(ip),
+                Err(error) if self.backoff(attempt, "allocate ip", &error).await => attempt += 1,
+                Err(error) => return Err(self.provider_error(error, record)),
+            }
+        }
     }
 
     fn machine_request(

@@ -306,17 +306,16 @@ impl Provider for FlyProvider {
                 })
             })
             .collect();
+        let has_shared = ips.iter().any(|ip| ip.kind == IpKind::SharedV4);
         if let Some(shared) = listed
             .shared_ip_address
-            .filter(|address| !address.is_empty())
+            .filter(|address| !address.is_empty() && !has_shared)
         {
-            if !ips.iter().any(|ip| ip.kind == IpKind::SharedV4) {
-                ips.push(IpRecord {
-                    kind: IpKind::SharedV4,
-                    address: shared,
-                    id: None,
-                });
-            }
+            ips.push(IpRecord {
+                kind: IpKind::SharedV4,
+                address: shared,
+                id: None,
+            });
         }
         Ok(ips)
     }

@@ -46,7 +46,8 @@ impl FaultRng {
             3 => Fault::Status(429),
             _ => Fault::Reset,
         });
-        let loss = (a < self.ambiguous_rate).then_some(if how { Loss::Status500 } else { Loss::Reset });
+        let loss =
+            (a < self.ambiguous_rate).then_some(if how { Loss::Status500 } else { Loss::Reset });
         (fault, loss)
     }
 }
@@ -64,7 +65,10 @@ mod tests {
         assert_eq!(seq(42), seq(42));
         assert_ne!(seq(42), seq(43));
         let faults = seq(42).iter().filter(|(f, _)| f.is_some()).count();
-        assert!((30..90).contains(&faults), "{faults} faults of 200 at rate 0.3");
+        assert!(
+            (30..90).contains(&faults),
+            "{faults} faults of 200 at rate 0.3"
+        );
     }
 
     #[test]

@@ -28,8 +28,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use serde::Serialize;
 use tokio::sync::watch;
 
-pub use clock::Knob;
 use clock::Clock;
+pub use clock::Knob;
 pub use world::{REGIONS, guest_error, validate_app_name};
 use world::{Timer, TimerKind, World};
 
@@ -265,7 +265,11 @@ impl Sim {
             )));
         }
         if let Err(e) = world::validate_app_name(&config.org) {
-            return Err(SimError::Config(format!("org {:?}: {}", config.org, e.message())));
+            return Err(SimError::Config(format!(
+                "org {:?}: {}",
+                config.org,
+                e.message()
+            )));
         }
         let (state_lock, loaded) = match &config.state_file {
             Some(path) => {

@@ -40,7 +40,8 @@ pub async fn acquire_lock(path: &Path, wait: bool) -> Result<File, SimError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create its folder: {e}")))?;
     }
-    let file = open_private(&lock).map_err(|e| err(format!("cannot open {}: {e}", lock.display())))?;
+    let file =
+        open_private(&lock).map_err(|e| err(format!("cannot open {}: {e}", lock.display())))?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(std::fs::TryLockError::WouldBlock) if wait => {

@@ -11,11 +11,20 @@ pub struct Quota {
 }
 
 /// Every action: 1/s, burst 3.
-pub const DEFAULT: Quota = Quota { rate: 1.0, burst: 3.0 };
+pub const DEFAULT: Quota = Quota {
+    rate: 1.0,
+    burst: 3.0,
+};
 /// Get Machine: 5/s, burst 10.
-pub const GET_MACHINE: Quota = Quota { rate: 5.0, burst: 10.0 };
+pub const GET_MACHINE: Quota = Quota {
+    rate: 5.0,
+    burst: 10.0,
+};
 /// App deletions: 100 per minute.
-pub const DELETE_APP: Quota = Quota { rate: 100.0 / 60.0, burst: 100.0 };
+pub const DELETE_APP: Quota = Quota {
+    rate: 100.0 / 60.0,
+    burst: 100.0,
+};
 
 #[derive(Debug)]
 struct Bucket {
@@ -60,8 +69,14 @@ mod tests {
         let mut l = Limiter::default();
         assert!((0..3).all(|_| l.allow("start", "m1", DEFAULT)));
         assert!(!l.allow("start", "m1", DEFAULT));
-        assert!(l.allow("start", "m2", DEFAULT), "another machine has its own bucket");
-        assert!(l.allow("stop", "m1", DEFAULT), "another action has its own bucket");
+        assert!(
+            l.allow("start", "m2", DEFAULT),
+            "another machine has its own bucket"
+        );
+        assert!(
+            l.allow("stop", "m1", DEFAULT),
+            "another action has its own bucket"
+        );
         assert!((0..10).all(|_| l.allow("get", "m1", GET_MACHINE)));
         assert!(!l.allow("get", "m1", GET_MACHINE));
     }

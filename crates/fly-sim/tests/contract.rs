@@ -2,6 +2,8 @@
 //! (`machines-openapi.json`, `schema.graphql`), leniently per operation and strictly for
 //! the main shapes so a misspelt field name fails.
 
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too
+
 mod common;
 
 use common::{code_server_config, start};
@@ -13,7 +15,11 @@ use serde_json::{Value, json};
 /// Drives every endpoint the sim implements, success and refusal paths.
 async fn drive(api: &common::Api) {
     api.create_app("contract").await;
-    api.post("/v1/apps", json!({"name": "contract", "org_slug": "personal"})).await;
+    api.post(
+        "/v1/apps",
+        json!({"name": "contract", "org_slug": "personal"}),
+    )
+    .await;
     api.get("/v1/apps?org_slug=personal").await;
     api.get("/v1/apps?org_slug=personal&limit=1").await;
     api.get("/v1/apps/contract").await;
@@ -21,65 +27,228 @@ async fn drive(api: &common::Api) {
     let vol = api.create_volume("contract", "data", "ams").await;
     api.get("/v1/apps/contract/volumes").await;
     api.get(&format!("/v1/apps/contract/volumes/{vol}")).await;
-    api.call(Method::PUT, &format!("/v1/apps/contract/volumes/{vol}"), Some(json!({"snapshot_retention": 7}))).await;
-    api.post(&format!("/v1/apps/contract/volumes/{vol}/snapshots"), json!(null)).await;
-    let snaps = api.get(&format!("/v1/apps/contract/volumes/{vol}/snapshots")).await;
+    api.call(
+        Method::PUT,
+        &format!("/v1/apps/contract/volumes/{vol}"),
+        Some(json!({"snapshot_retention": 7})),
+    )
+    .await;
+    api.post(
+        &format!("/v1/apps/contract/volumes/{vol}/snapshots"),
+        json!(null),
+    )
+    .await;
+    let snaps = api
+        .get(&format!("/v1/apps/contract/volumes/{vol}/snapshots"))
+        .await;
     let snap = snaps.body[0]["id"].as_str().unwrap().to_string();
-    api.post("/v1/apps/contract/volumes", json!({"name": "fork", "region": "sea", "source_volume_id": vol})).await;
-    api.post("/v1/apps/contract/volumes", json!({"name": "restored", "region": "ams", "snapshot_id": snap})).await;
+    api.post(
+        "/v1/apps/contract/volumes",
+        json!({"name": "fork", "region": "sea", "source_volume_id": vol}),
+    )
+    .await;
+    api.post(
+        "/v1/apps/contract/volumes",
+        json!({"name": "restored", "region": "ams", "snapshot_id": snap}),
+    )
+    .await;
     let mut cfg = code_server_config(json!({}));
     cfg["mounts"] = json!([{"volume": vol, "path": "/home/coder/project"}]);
     let created = api
-        .post("/v1/apps/contract/machines", json!({"region": "ams", "config": cfg, "lease_ttl": 30}))
+        .post(
+            "/v1/apps/contract/machines",
+            json!({"region": "ams", "config": cfg, "lease_ttl": 30}),
+        )
         .await;
     let id = created.body["id"].as_str().unwrap().to_string();
     let nonce = created.body["nonce"].as_str().unwrap().to_string();
     let n = [("fly-machine-lease-nonce", nonce.as_str())];
-    api.get(&format!("/v1/apps/contract/machines/{id}/wait?state=started")).await;
+    api.get(&format!(
+        "/v1/apps/contract/machines/{id}/wait?state=started"
+    ))
+    .await;
     api.get("/v1/apps/contract/machines").await;
-    api.get(&format!("/v1/apps/contract/machines/{id}?include_leases=true")).await;
-    api.get(&format!("/v1/apps/contract/machines/{id}/lease")).await;
-    api.post(&format!("/v1/apps/contract/machines/{id}/lease"), json!({"ttl": 10})).await;
-    api.call_with(Method::POST, &format!("/v1/apps/contract/machines/{id}/lease?ttl=60"), None, &n).await;
-    api.post(&format!("/v1/apps/contract/machines/{id}/stop"), json!({})).await;
-    api.call_with(Method::POST, &format!("/v1/apps/contract/machines/{id}/stop"), Some(json!({"signal": "SIGTERM", "timeout": "10s"})), &n).await;
-    api.get(&format!("/v1/apps/contract/machines/{id}/wait?state=stopped&timeout=30")).await;
-    api.call_with(Method::POST, &format!("/v1/apps/contract/machines/{id}/start"), None, &n).await;
-    api.get(&format!("/v1/apps/contract/machines/{id}/wait?state=started")).await;
-    api.call_with(Method::POST, &format!("/v1/apps/contract/machines/{id}/restart"), None, &n).await;
-    api.get(&format!("/v1/apps/contract/machines/{id}/wait?state=started")).await;
-    api.call_with(Method::POST, &format!("/v1/apps/contract/machines/{id}/cordon"), None, &n).await;
-    api.call_with(Method::POST, &format!("/v1/apps/contract/machines/{id}/uncordon"), None, &n).await;
-    api.call_with(Method::POST, &format!("/v1/apps/contract/machines/{id}/suspend"), None, &n).await;
-    api.get(&format!("/v1/apps/contract/machines/{id}/wait?state=suspended")).await;
-    api.call_with(Method::POST, &format!("/v1/apps/contract/machines/{id}/start"), None, &n).await;
-    api.get(&format!("/v1/apps/contract/machines/{id}/wait?state=started")).await;
+    api.get(&format!(
+        "/v1/apps/contract/machines/{id}?include_leases=true"
+    ))
+    .await;
+    api.get(&format!("/v1/apps/contract/machines/{id}/lease"))
+        .await;
+    api.post(
+        &format!("/v1/apps/contract/machines/{id}/lease"),
+        json!({"ttl": 10}),
+    )
+    .await;
+    api.call_with(
+        Method::POST,
+        &format!("/v1/apps/contract/machines/{id}/lease?ttl=60"),
+        None,
+        &n,
+    )
+    .await;
+    api.post(&format!("/v1/apps/contract/machines/{id}/stop"), json!({}))
+        .await;
+    api.call_with(
+        Method::POST,
+        &format!("/v1/apps/contract/machines/{id}/stop"),
+        Some(json!({"signal": "SIGTERM", "timeout": "10s"})),
+        &n,
+    )
+    .await;
+    api.get(&format!(
+        "/v1/apps/contract/machines/{id}/wait?state=stopped&timeout=30"
+    ))
+    .await;
+    api.call_with(
+        Method::POST,
+        &format!("/v1/apps/contract/machines/{id}/start"),
+        None,
+        &n,
+    )
+    .await;
+    api.get(&format!(
+        "/v1/apps/contract/machines/{id}/wait?state=started"
+    ))
+    .await;
+    api.call_with(
+        Method::POST,
+        &format!("/v1/apps/contract/machines/{id}/restart"),
+        None,
+        &n,
+    )
+    .await;
+    api.get(&format!(
+        "/v1/apps/contract/machines/{id}/wait?state=started"
+    ))
+    .await;
+    api.call_with(
+        Method::POST,
+        &format!("/v1/apps/contract/machines/{id}/cordon"),
+        None,
+        &n,
+    )
+    .await;
+    api.call_with(
+        Method::POST,
+        &format!("/v1/apps/contract/machines/{id}/uncordon"),
+        None,
+        &n,
+    )
+    .await;
+    api.call_with(
+        Method::POST,
+        &format!("/v1/apps/contract/machines/{id}/suspend"),
+        None,
+        &n,
+    )
+    .await;
+    api.get(&format!(
+        "/v1/apps/contract/machines/{id}/wait?state=suspended"
+    ))
+    .await;
+    api.call_with(
+        Method::POST,
+        &format!("/v1/apps/contract/machines/{id}/start"),
+        None,
+        &n,
+    )
+    .await;
+    api.get(&format!(
+        "/v1/apps/contract/machines/{id}/wait?state=started"
+    ))
+    .await;
     let mut new_cfg = cfg.clone();
     new_cfg["env"]["EXTRA"] = json!("1");
-    api.call_with(Method::POST, &format!("/v1/apps/contract/machines/{id}"), Some(json!({"config": new_cfg})), &n).await;
-    api.get(&format!("/v1/apps/contract/machines/{id}/wait?state=started")).await;
-    api.get(&format!("/v1/apps/contract/machines/{id}/events")).await;
-    api.get(&format!("/v1/apps/contract/machines/{id}/versions")).await;
-    api.get(&format!("/v1/apps/contract/machines/{id}/metadata")).await;
-    api.call(Method::PATCH, &format!("/v1/apps/contract/machines/{id}/metadata"), Some(json!({"metadata": {"a": "b"}}))).await;
-    api.post(&format!("/v1/apps/contract/machines/{id}/metadata/owner"), json!({"value": "alice"})).await;
-    api.get(&format!("/v1/apps/contract/machines/{id}/metadata/owner")).await;
-    api.call(Method::DELETE, &format!("/v1/apps/contract/machines/{id}/metadata/owner"), None).await;
-    api.call(Method::PUT, &format!("/v1/apps/contract/volumes/{vol}/extend"), Some(json!({"size_gb": 2}))).await;
-    api.call(Method::DELETE, &format!("/v1/apps/contract/volumes/{vol}"), None).await;
-    api.call(Method::DELETE, &format!("/v1/apps/contract/machines/{id}"), None).await;
-    api.post("/v1/apps/contract/secrets", json!({"values": {"A": "1", "B": "2"}})).await;
+    api.call_with(
+        Method::POST,
+        &format!("/v1/apps/contract/machines/{id}"),
+        Some(json!({"config": new_cfg})),
+        &n,
+    )
+    .await;
+    api.get(&format!(
+        "/v1/apps/contract/machines/{id}/wait?state=started"
+    ))
+    .await;
+    api.get(&format!("/v1/apps/contract/machines/{id}/events"))
+        .await;
+    api.get(&format!("/v1/apps/contract/machines/{id}/versions"))
+        .await;
+    api.get(&format!("/v1/apps/contract/machines/{id}/metadata"))
+        .await;
+    api.call(
+        Method::PATCH,
+        &format!("/v1/apps/contract/machines/{id}/metadata"),
+        Some(json!({"metadata": {"a": "b"}})),
+    )
+    .await;
+    api.post(
+        &format!("/v1/apps/contract/machines/{id}/metadata/owner"),
+        json!({"value": "alice"}),
+    )
+    .await;
+    api.get(&format!("/v1/apps/contract/machines/{id}/metadata/owner"))
+        .await;
+    api.call(
+        Method::DELETE,
+        &format!("/v1/apps/contract/machines/{id}/metadata/owner"),
+        None,
+    )
+    .await;
+    api.call(
+        Method::PUT,
+        &format!("/v1/apps/contract/volumes/{vol}/extend"),
+        Some(json!({"size_gb": 2})),
+    )
+    .await;
+    api.call(
+        Method::DELETE,
+        &format!("/v1/apps/contract/volumes/{vol}"),
+        None,
+    )
+    .await;
+    api.call(
+        Method::DELETE,
+        &format!("/v1/apps/contract/machines/{id}"),
+        None,
+    )
+    .await;
+    api.post(
+        "/v1/apps/contract/secrets",
+        json!({"values": {"A": "1", "B": "2"}}),
+    )
+    .await;
     api.get("/v1/apps/contract/secrets").await;
-    api.post("/v1/apps/contract/secrets/C", json!({"value": "3"})).await;
+    api.post("/v1/apps/contract/secrets/C", json!({"value": "3"}))
+        .await;
     api.get("/v1/apps/contract/secrets/C").await;
-    api.call(Method::DELETE, "/v1/apps/contract/secrets/C", None).await;
-    api.post("/v1/apps/contract/ip_assignments", json!({"type": "v6"})).await;
+    api.call(Method::DELETE, "/v1/apps/contract/secrets/C", None)
+        .await;
+    api.post("/v1/apps/contract/ip_assignments", json!({"type": "v6"}))
+        .await;
     api.get("/v1/apps/contract/ip_assignments").await;
     api.get("/v1/platform/regions").await;
-    api.call_with(Method::DELETE, &format!("/v1/apps/contract/machines/{id}/lease"), None, &n).await;
-    api.call(Method::DELETE, &format!("/v1/apps/contract/machines/{id}?force=true"), None).await;
-    api.get(&format!("/v1/apps/contract/machines/{id}/wait?state=destroyed")).await;
-    api.get(&format!("/v1/apps/contract/machines/{id}/wait?state=started&timeout=1")).await;
+    api.call_with(
+        Method::DELETE,
+        &format!("/v1/apps/contract/machines/{id}/lease"),
+        None,
+        &n,
+    )
+    .await;
+    api.call(
+        Method::DELETE,
+        &format!("/v1/apps/contract/machines/{id}?force=true"),
+        None,
+    )
+    .await;
+    api.get(&format!(
+        "/v1/apps/contract/machines/{id}/wait?state=destroyed"
+    ))
+    .await;
+    api.get(&format!(
+        "/v1/apps/contract/machines/{id}/wait?state=started&timeout=1"
+    ))
+    .await;
 
     for (query, vars) in graphql_operations() {
         api.graphql(query, vars).await;
@@ -105,10 +274,7 @@ fn graphql_operations() -> Vec<(&'static str, Value)> {
             "query($appName: String!) { app(name: $appName) { id name status ipAddresses { nodes { id address type region createdAt network { name organization { slug } } serviceName } } sharedIpAddress } }",
             json!({"appName": "contract"}),
         ),
-        (
-            "query { app(name: \"missing\") { id name } }",
-            json!({}),
-        ),
+        ("query { app(name: \"missing\") { id name } }", json!({})),
         (
             "mutation($input: ReleaseIPAddressInput!) { releaseIpAddress(input: $input) { clientMutationId } }",
             json!({"input": {"appId": "contract", "ip": "::1"}}),
@@ -155,7 +321,8 @@ fn strict_component(method: &str, path: &str) -> Option<&'static str> {
     match (method, segs.as_slice()) {
         ("GET", ["v1", "apps", _]) => Some("App"),
         ("POST", ["v1", "apps"]) => Some("CreateAppResponse"),
-        ("POST", ["v1", "apps", _, "machines"]) | ("GET" | "POST", ["v1", "apps", _, "machines", _]) => Some("Machine"),
+        ("POST", ["v1", "apps", _, "machines"])
+        | ("GET" | "POST", ["v1", "apps", _, "machines", _]) => Some("Machine"),
         ("POST" | "GET" | "PUT" | "DELETE", ["v1", "apps", _, "volumes", _]) => Some("Volume"),
         ("POST", ["v1", "apps", _, "volumes"]) => Some("Volume"),
         ("PUT", ["v1", "apps", _, "volumes", _, "extend"]) => Some("ExtendVolumeResponse"),
@@ -170,8 +337,15 @@ fn strict_component(method: &str, path: &str) -> Option<&'static str> {
 #[tokio::test]
 async fn every_exchange_matches_flys_spec() {
     let Some(spec) = Spec::load() else { return };
-    let Some(gql) = GraphqlSchema::load() else { return };
-    let api = start(SimConfig { rate_limits: false, record: true, ..SimConfig::default() }).await;
+    let Some(gql) = GraphqlSchema::load() else {
+        return;
+    };
+    let api = start(SimConfig {
+        rate_limits: false,
+        record: true,
+        ..SimConfig::default()
+    })
+    .await;
     drive(&api).await;
     let exchanges = api.sim.recorded();
     assert!(exchanges.len() > 60, "drove {} exchanges", exchanges.len());
@@ -206,7 +380,9 @@ async fn every_exchange_matches_flys_spec() {
             let ok = if body.get("code").is_some() {
                 body["status"] == "error" && body["message"].is_string()
             } else {
-                spec.validate_named("ErrorResponse", body, Mode::Strict).is_ok() && body["error"].is_string()
+                spec.validate_named("ErrorResponse", body, Mode::Strict)
+                    .is_ok()
+                    && body["error"].is_string()
             };
             if !ok {
                 failures.push(format!("{where_}: error body not in Fly's shape: {body}"));
@@ -220,15 +396,17 @@ async fn every_exchange_matches_flys_spec() {
         match spec.response_schema(&ex.method, &ex.path, ex.status) {
             Err(e) => failures.push(format!("{where_}: {e}")),
             Ok(_) => {
-                if let Err(e) = spec.check_response(&ex.method, &ex.path, ex.status, &ex.response_body) {
+                if let Err(e) =
+                    spec.check_response(&ex.method, &ex.path, ex.status, &ex.response_body)
+                {
                     failures.push(format!("{where_}: {e}"));
                 }
             }
         }
-        if let Some(name) = strict_component(&ex.method, &ex.path) {
-            if let Err(e) = spec.validate_named(name, &ex.response_body, Mode::Strict) {
-                failures.push(format!("{where_}: strict {name}: {e}"));
-            }
+        if let Some(name) = strict_component(&ex.method, &ex.path)
+            && let Err(e) = spec.validate_named(name, &ex.response_body, Mode::Strict)
+        {
+            failures.push(format!("{where_}: strict {name}: {e}"));
         }
         if ex.method == "GET" && ex.path.ends_with("/machines") {
             for m in ex.response_body.as_array().into_iter().flatten() {
@@ -238,9 +416,17 @@ async fn every_exchange_matches_flys_spec() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} contract failures:\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} contract failures:\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
     // The drive covered refusals too.
     for status in [404, 408, 409, 412, 422] {
-        assert!(statuses.iter().any(|(_, s)| *s == status), "no {status} exchange: {statuses:?}");
+        assert!(
+            statuses.iter().any(|(_, s)| *s == status),
+            "no {status} exchange: {statuses:?}"
+        );
     }
 }

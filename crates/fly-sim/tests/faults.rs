@@ -1,5 +1,7 @@
 //! Seeded faults: same seed → same faults in the same order; ambiguous faults apply the change.
 
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too
+
 mod common;
 
 use std::time::Duration;
@@ -9,7 +11,13 @@ use fly_sim::SimConfig;
 use serde_json::json;
 
 async fn outcomes(seed: u64) -> Vec<String> {
-    let api = start(SimConfig { fault_rate: 0.4, seed, rate_limits: false, ..SimConfig::default() }).await;
+    let api = start(SimConfig {
+        fault_rate: 0.4,
+        seed,
+        rate_limits: false,
+        ..SimConfig::default()
+    })
+    .await;
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .pool_max_idle_per_host(0)
@@ -53,12 +61,22 @@ async fn same_seed_same_faults_in_the_same_order() {
     assert_ne!(a, c);
     let kinds: std::collections::BTreeSet<&str> = a.iter().chain(&c).map(String::as_str).collect();
     assert!(kinds.contains("404"), "{kinds:?}");
-    assert!(kinds.iter().any(|k| k.starts_with('5') || *k == "429" || *k == "reset"), "{kinds:?}");
+    assert!(
+        kinds
+            .iter()
+            .any(|k| k.starts_with('5') || *k == "429" || *k == "reset"),
+        "{kinds:?}"
+    );
 }
 
 #[tokio::test]
 async fn ambiguous_failures_apply_the_change_then_lose_the_answer() {
-    let api = start(SimConfig { ambiguous_rate: 1.0, rate_limits: false, ..SimConfig::default() }).await;
+    let api = start(SimConfig {
+        ambiguous_rate: 1.0,
+        rate_limits: false,
+        ..SimConfig::default()
+    })
+    .await;
     let r = api
         .http
         .post(format!("{}/v1/apps", api.base))
@@ -80,10 +98,22 @@ async fn ambiguous_failures_apply_the_change_then_lose_the_answer() {
 #[tokio::test]
 async fn a_reset_is_a_transport_error_for_reqwest() {
     // fault_rate 1 with seed 0: find a reset among a few tries and check how it surfaces.
-    let api = start(SimConfig { fault_rate: 1.0, seed: 5, rate_limits: false, ..SimConfig::default() }).await;
+    let api = start(SimConfig {
+        fault_rate: 1.0,
+        seed: 5,
+        rate_limits: false,
+        ..SimConfig::default()
+    })
+    .await;
     let mut saw_reset = false;
     for _ in 0..30 {
-        match api.http.get(format!("{}/v1/apps/x", api.base)).bearer_auth("t").send().await {
+        match api
+            .http
+            .get(format!("{}/v1/apps/x", api.base))
+            .bearer_auth("t")
+            .send()
+            .await
+        {
             Err(_) => saw_reset = true,
             Ok(resp) => {
                 let status = resp.status().as_u16();

@@ -2,6 +2,8 @@
 //! GET costs the same at 10 apps and at 10,000 (hash maps keyed by app and id).
 //! Run `cargo test -p fly-sim --test memory -- --nocapture` to see the figures.
 
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too
+
 mod common;
 
 use std::time::{Duration, Instant};
@@ -48,9 +50,16 @@ async fn time_gets(api: &common::Api, n: usize) -> Duration {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_workspaces_fit_in_200_mb() {
-    let n: usize = std::env::var("FLY_SIM_SCALE_APPS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000);
+    let n: usize = std::env::var("FLY_SIM_SCALE_APPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
     let before = rss_kib().unwrap_or(0);
-    let api = start(SimConfig { rate_limits: false, ..SimConfig::default() }).await;
+    let api = start(SimConfig {
+        rate_limits: false,
+        ..SimConfig::default()
+    })
+    .await;
     fill(&api, 0, 10).await;
     let small = time_gets(&api, 200).await;
     let started = Instant::now();
@@ -68,5 +77,8 @@ async fn ten_thousand_workspaces_fit_in_200_mb() {
     );
     assert!(after < 200 * 1024, "RSS {} MiB ≥ 200 MiB", after / 1024);
     // O(1): the per-GET cost does not grow with the world (generous bound for noisy CI).
-    assert!(large < small * 4 + Duration::from_millis(2), "GET {small:?} → {large:?}");
+    assert!(
+        large < small * 4 + Duration::from_millis(2),
+        "GET {small:?} → {large:?}"
+    );
 }

@@ -1,5 +1,7 @@
 //! The state file: reload, resumed transitions, exclusive lock, mode 0600.
 
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too
+
 mod common;
 
 use common::{code_server_config, start};
@@ -20,7 +22,9 @@ async fn world_survives_a_restart_and_transitions_resume() {
     let api = start(config.clone()).await;
     api.create_app("kept").await;
     let vol = api.create_volume("kept", "data", "ams").await;
-    let id = api.create_machine("kept", code_server_config(json!({}))).await;
+    let id = api
+        .create_machine("kept", code_server_config(json!({})))
+        .await;
     // A second sim on the same file is refused while the first runs.
     match Sim::start(config.clone(), "127.0.0.1:0").await {
         Err(SimError::Locked { .. }) => {}
@@ -38,7 +42,13 @@ async fn world_survives_a_restart_and_transitions_resume() {
 
     let again = start(config).await;
     assert_eq!(again.get("/v1/apps/kept").await.status, 200);
-    assert_eq!(again.get(&format!("/v1/apps/kept/volumes/{vol}")).await.status, 200);
+    assert_eq!(
+        again
+            .get(&format!("/v1/apps/kept/volumes/{vol}"))
+            .await
+            .status,
+        200
+    );
     // The machine was `created` (preparing its image) at shutdown; it resumes and starts.
     again.wait_state("kept", &id, "started").await;
     let stats = again.sim.stats();
@@ -50,7 +60,11 @@ async fn world_survives_a_restart_and_transitions_resume() {
 async fn wait_lock_waits_for_the_holder() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("w.json");
-    let config = SimConfig { state_file: Some(path), wait_lock: true, ..SimConfig::default() };
+    let config = SimConfig {
+        state_file: Some(path),
+        wait_lock: true,
+        ..SimConfig::default()
+    };
     let first = Sim::start(config.clone(), "127.0.0.1:0").await.unwrap();
     let second = tokio::spawn(async move { Sim::start(config, "127.0.0.1:0").await });
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;

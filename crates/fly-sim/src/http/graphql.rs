@@ -63,7 +63,9 @@ fn value_to_json(v: &ast::Value, vars: &Map<String, Value>) -> Value {
             .map(|i| json!(i))
             .unwrap_or(Value::Null),
         ast::Value::Boolean(b) => json!(b),
-        ast::Value::List(items) => Value::Array(items.iter().map(|i| value_to_json(i, vars)).collect()),
+        ast::Value::List(items) => {
+            Value::Array(items.iter().map(|i| value_to_json(i, vars)).collect())
+        }
         ast::Value::Object(fields) => Value::Object(
             fields
                 .iter()
@@ -88,7 +90,12 @@ fn project(
     fragments: &HashMap<String, &ast::FragmentDefinition>,
 ) -> Value {
     match value {
-        Value::Array(items) => Value::Array(items.iter().map(|i| project(i, selection, fragments)).collect()),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|i| project(i, selection, fragments))
+                .collect(),
+        ),
         Value::Object(obj) => {
             let mut out = Map::new();
             project_into(obj, selection, fragments, &mut out);
@@ -180,29 +187,44 @@ fn app_json(w: &World, name: &str) -> Result<Value, GqlError> {
     }))
 }
 
-fn input<'a>(a: &'a Map<String, Value>) -> Result<&'a Map<String, Value>, GqlError> {
+fn input(a: &Map<String, Value>) -> Result<&Map<String, Value>, GqlError> {
     a.get("input")
         .and_then(Value::as_object)
         .ok_or_else(|| bad("Variable $input of type input object was not provided"))
 }
 
 fn text<'a>(obj: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    obj.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+    obj.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 pub async fn handle(State(inner): Shared, body: Bytes) -> Response {
     let Ok(body) = serde_json::from_slice::<Value>(&body) else {
-        return json_response(400, json!({"errors": [{"message": "body must be JSON {\"query\": ..., \"variables\": ...}"}]}));
+        return json_response(
+            400,
+            json!({"errors": [{"message": "body must be JSON {\"query\": ..., \"variables\": ...}"}]}),
+        );
     };
     let Some(query) = body.get("query").and_then(Value::as_str) else {
         return only_error("No query string was present".into(), "BAD_USER_INPUT");
     };
-    let vars = body.get("variables").and_then(Value::as_object).cloned().unwrap_or_default();
-    let op_name = body.get("operationName").and_then(Value::as_str).filter(|s| !s.is_empty());
+    let vars = body
+        .get("variables")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let op_name = body
+        .get("operationName")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty());
     let doc = match ast::Document::parse(query, "query.graphql") {
         Ok(doc) => doc,
         Err(with_errors) => {
-            return only_error(format!("syntax error: {}", with_errors.errors), "GRAPHQL_PARSE_FAILED");
+            return only_error(
+                format!("syntax error: {}", with_errors.errors),
+                "GRAPHQL_PARSE_FAILED",
+            );
         }
     };
     let mut fragments = HashMap::new();
@@ -217,19 +239,31 @@ pub async fn handle(State(inner): Shared, body: Bytes) -> Response {
         }
     }
     let op = match op_name {
-        Some(n) => ops.iter().find(|o| o.name.as_ref().is_some_and(|x| x.as_str() == n)),
+        Some(n) => ops
+            .iter()
+            .find(|o| o.name.as_ref().is_some_and(|x| x.as_str() == n)),
         None if ops.len() == 1 => ops.first(),
         None => None,
     };
     let Some(op) = op else {
-        return only_error("Operation not found (pass operationName)".into(), "BAD_USER_INPUT");
+        return only_error(
+            "Operation not found (pass operationName)".into(),
+            "BAD_USER_INPUT",
+        );
     };
     let is_mutation = op.operation_type == ast::OperationType::Mutation;
     let mut data = Map::new();
     let mut errors = Vec::new();
     for sel in &op.selection_set {
-        let Selection::Field(field) = sel else { continue };
-        let key = field.alias.as_ref().unwrap_or(&field.name).as_str().to_string();
+        let Selection::Field(field) = sel else {
+            continue;
+        };
+        let key = field
+            .alias
+            .as_ref()
+            .unwrap_or(&field.name)
+            .as_str()
+            .to_string();
         let a = args(field, &vars);
         let result = if is_mutation {
             resolve_mutation(&inner, field.name.as_str(), &a).await
@@ -238,25 +272,35 @@ pub async fn handle(State(inner): Shared, body: Bytes) -> Response {
         };
         match result {
             Ok(v) => {
-                let v = if field.selection_set.is_empty() { v } else { project(&v, &field.selection_set, &fragments) };
+                let v = if field.selection_set.is_empty() {
+                    v
+                } else {
+                    project(&v, &field.selection_set, &fragments)
+                };
                 data.insert(key, v);
             }
             Err(e) => {
                 data.insert(key.clone(), Value::Null);
-                errors.push(json!({"message": e.message, "path": [key], "extensions": {"code": e.code}}));
+                errors.push(
+                    json!({"message": e.message, "path": [key], "extensions": {"code": e.code}}),
+                );
             }
         }
     }
     let mut out = json!({"data": data});
-    if !errors.is_empty() {
-        if let Some(obj) = out.as_object_mut() {
-            obj.insert("errors".into(), Value::Array(errors));
-        }
+    if !errors.is_empty()
+        && let Some(obj) = out.as_object_mut()
+    {
+        obj.insert("errors".into(), Value::Array(errors));
     }
     json_response(200, out)
 }
 
-fn resolve_query(inner: &crate::Inner, field: &str, a: &Map<String, Value>) -> Result<Value, GqlError> {
+fn resolve_query(
+    inner: &crate::Inner,
+    field: &str,
+    a: &Map<String, Value>,
+) -> Result<Value, GqlError> {
     inner.read(|w, _| match field {
         "app" => {
             let name = text(a, "name")
@@ -291,15 +335,26 @@ fn resolve_query(inner: &crate::Inner, field: &str, a: &Map<String, Value>) -> R
     })
 }
 
-async fn resolve_mutation(inner: &std::sync::Arc<crate::Inner>, field: &str, a: &Map<String, Value>) -> Result<Value, GqlError> {
+async fn resolve_mutation(
+    inner: &std::sync::Arc<crate::Inner>,
+    field: &str,
+    a: &Map<String, Value>,
+) -> Result<Value, GqlError> {
     match field {
         "allocateIpAddress" => {
             let input = input(a)?;
-            let app = text(input, "appId").ok_or_else(|| bad("input.appId is required"))?.to_string();
-            let kind = text(input, "type").ok_or_else(|| bad("input.type is required (v4, v6, shared_v4, private_v6)"))?.to_string();
+            let app = text(input, "appId")
+                .ok_or_else(|| bad("input.appId is required"))?
+                .to_string();
+            let kind = text(input, "type")
+                .ok_or_else(|| bad("input.type is required (v4, v6, shared_v4, private_v6)"))?
+                .to_string();
             let region = text(input, "region").map(str::to_string);
             let service = text(input, "serviceName").map(str::to_string);
-            let mutation_id = input.get("clientMutationId").cloned().unwrap_or(Value::Null);
+            let mutation_id = input
+                .get("clientMutationId")
+                .cloned()
+                .unwrap_or(Value::Null);
             delay(inner, Knob::IpAllocate).await;
             inner.mutate(|w, clock| {
                 let ip = w.allocate_ip(clock, &app, &kind, region.as_deref(), service.as_deref())?;
@@ -316,7 +371,10 @@ async fn resolve_mutation(inner: &std::sync::Arc<crate::Inner>, field: &str, a: 
             if id.is_none() && ip.is_none() {
                 return Err(bad("input.ipAddressId or input.ip is required"));
             }
-            let mutation_id = input.get("clientMutationId").cloned().unwrap_or(Value::Null);
+            let mutation_id = input
+                .get("clientMutationId")
+                .cloned()
+                .unwrap_or(Value::Null);
             inner.mutate(|w, _| {
                 let owner = w.release_ip(app.as_deref(), id.as_deref(), ip.as_deref())?;
                 Ok(json!({"__typename": "ReleaseIPAddressPayload", "app": app_json(w, &owner)?, "clientMutationId": mutation_id}))
@@ -324,8 +382,13 @@ async fn resolve_mutation(inner: &std::sync::Arc<crate::Inner>, field: &str, a: 
         }
         "setSecrets" | "unsetSecrets" => {
             let input = input(a)?;
-            let app = text(input, "appId").ok_or_else(|| bad("input.appId is required"))?.to_string();
-            let mutation_id = input.get("clientMutationId").cloned().unwrap_or(Value::Null);
+            let app = text(input, "appId")
+                .ok_or_else(|| bad("input.appId is required"))?
+                .to_string();
+            let mutation_id = input
+                .get("clientMutationId")
+                .cloned()
+                .unwrap_or(Value::Null);
             let (changes, replace_all) = if field == "setSecrets" {
                 let list = input
                     .get("secrets")
@@ -333,17 +396,35 @@ async fn resolve_mutation(inner: &std::sync::Arc<crate::Inner>, field: &str, a: 
                     .ok_or_else(|| bad("input.secrets is required: [{key, value}]"))?;
                 let mut changes = Vec::new();
                 for s in list {
-                    let key = s.get("key").and_then(Value::as_str).ok_or_else(|| bad("secrets[].key is required"))?;
-                    let value = s.get("value").and_then(Value::as_str).ok_or_else(|| bad("secrets[].value is required"))?;
+                    let key = s
+                        .get("key")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| bad("secrets[].key is required"))?;
+                    let value = s
+                        .get("value")
+                        .and_then(Value::as_str)
+                        .ok_or_else(|| bad("secrets[].value is required"))?;
                     changes.push((key.to_string(), Some(value.to_string())));
                 }
-                (changes, input.get("replaceAll").and_then(Value::as_bool).unwrap_or(false))
+                (
+                    changes,
+                    input
+                        .get("replaceAll")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                )
             } else {
                 let keys = input
                     .get("keys")
                     .and_then(Value::as_array)
                     .ok_or_else(|| bad("input.keys is required"))?;
-                (keys.iter().filter_map(Value::as_str).map(|k| (k.to_string(), None)).collect(), false)
+                (
+                    keys.iter()
+                        .filter_map(Value::as_str)
+                        .map(|k| (k.to_string(), None))
+                        .collect(),
+                    false,
+                )
             };
             inner.mutate(|w, clock| {
                 w.update_secrets(clock, &app, changes, replace_all)?;
@@ -351,6 +432,9 @@ async fn resolve_mutation(inner: &std::sync::Arc<crate::Inner>, field: &str, a: 
                 Ok(json!({"__typename": typename, "app": app_json(w, &app)?, "release": null, "clientMutationId": mutation_id}))
             })
         }
-        other => Err(GqlError { message: format!("Field '{other}' doesn't exist on type 'Mutation' in fly-sim"), code: "undefinedField" }),
+        other => Err(GqlError {
+            message: format!("Field '{other}' doesn't exist on type 'Mutation' in fly-sim"),
+            code: "undefinedField",
+        }),
     }
 }

@@ -18,13 +18,18 @@ fn timestamp(ms: i64) -> String {
     }
 }
 
-pub async fn handle(State(inner): Shared, Path(app): Path<String>, RawQuery(q): RawQuery) -> HandlerResult {
+pub async fn handle(
+    State(inner): Shared,
+    Path(app): Path<String>,
+    RawQuery(q): RawQuery,
+) -> HandlerResult {
     let q = query_pairs(q.as_deref());
     let after: u64 = query_get(&q, "next_token")
         .filter(|t| !t.is_empty())
         .map(|t| {
-            t.parse()
-                .map_err(|_| crate::world::ApiError::bad_request("next_token: not a token from a previous page"))
+            t.parse().map_err(|_| {
+                crate::world::ApiError::bad_request("next_token: not a token from a previous page")
+            })
         })
         .transpose()?
         .unwrap_or(0);

@@ -102,7 +102,10 @@ pub async fn delay(inner: &Inner, knob: Knob) {
 pub fn router(inner: Arc<Inner>) -> Router {
     let api = Router::new()
         .route("/v1/apps", get(rest::list_apps).post(rest::create_app))
-        .route("/v1/apps/{app}", get(rest::get_app).delete(rest::delete_app))
+        .route(
+            "/v1/apps/{app}",
+            get(rest::get_app).delete(rest::delete_app),
+        )
         .route(
             "/v1/apps/{app}/machines",
             get(rest::list_machines).post(rest::create_machine),
@@ -113,13 +116,34 @@ pub fn router(inner: Arc<Inner>) -> Router {
                 .post(rest::update_machine)
                 .delete(rest::delete_machine),
         )
-        .route("/v1/apps/{app}/machines/{id}/start", post(rest::start_machine))
-        .route("/v1/apps/{app}/machines/{id}/stop", post(rest::stop_machine))
-        .route("/v1/apps/{app}/machines/{id}/restart", post(rest::restart_machine))
-        .route("/v1/apps/{app}/machines/{id}/suspend", post(rest::suspend_machine))
-        .route("/v1/apps/{app}/machines/{id}/cordon", post(rest::cordon_machine))
-        .route("/v1/apps/{app}/machines/{id}/uncordon", post(rest::uncordon_machine))
-        .route("/v1/apps/{app}/machines/{id}/signal", post(rest::signal_machine))
+        .route(
+            "/v1/apps/{app}/machines/{id}/start",
+            post(rest::start_machine),
+        )
+        .route(
+            "/v1/apps/{app}/machines/{id}/stop",
+            post(rest::stop_machine),
+        )
+        .route(
+            "/v1/apps/{app}/machines/{id}/restart",
+            post(rest::restart_machine),
+        )
+        .route(
+            "/v1/apps/{app}/machines/{id}/suspend",
+            post(rest::suspend_machine),
+        )
+        .route(
+            "/v1/apps/{app}/machines/{id}/cordon",
+            post(rest::cordon_machine),
+        )
+        .route(
+            "/v1/apps/{app}/machines/{id}/uncordon",
+            post(rest::uncordon_machine),
+        )
+        .route(
+            "/v1/apps/{app}/machines/{id}/signal",
+            post(rest::signal_machine),
+        )
         .route("/v1/apps/{app}/machines/{id}/wait", get(rest::wait_machine))
         .route(
             "/v1/apps/{app}/machines/{id}/lease",
@@ -127,8 +151,14 @@ pub fn router(inner: Arc<Inner>) -> Router {
                 .post(rest::acquire_lease)
                 .delete(rest::release_lease),
         )
-        .route("/v1/apps/{app}/machines/{id}/events", get(rest::machine_events))
-        .route("/v1/apps/{app}/machines/{id}/versions", get(rest::machine_versions))
+        .route(
+            "/v1/apps/{app}/machines/{id}/events",
+            get(rest::machine_events),
+        )
+        .route(
+            "/v1/apps/{app}/machines/{id}/versions",
+            get(rest::machine_versions),
+        )
         .route(
             "/v1/apps/{app}/machines/{id}/metadata",
             get(rest::get_metadata)
@@ -151,7 +181,10 @@ pub fn router(inner: Arc<Inner>) -> Router {
                 .put(rest::update_volume)
                 .delete(rest::delete_volume),
         )
-        .route("/v1/apps/{app}/volumes/{id}/extend", axum::routing::put(rest::extend_volume))
+        .route(
+            "/v1/apps/{app}/volumes/{id}/extend",
+            axum::routing::put(rest::extend_volume),
+        )
         .route(
             "/v1/apps/{app}/volumes/{id}/snapshots",
             get(rest::list_snapshots).post(rest::create_snapshot),
@@ -192,7 +225,10 @@ async fn not_found() -> Response {
 }
 
 async fn sim_stats(State(inner): Shared) -> Response {
-    json_response(200, serde_json::to_value(inner.stats()).unwrap_or(Value::Null))
+    json_response(
+        200,
+        serde_json::to_value(inner.stats()).unwrap_or(Value::Null),
+    )
 }
 
 async fn sim_world(State(inner): Shared) -> Response {
@@ -213,9 +249,16 @@ fn proxied_app(req: &Request) -> Option<String> {
         .map(str::to_string)
         .or_else(|| req.uri().host().map(str::to_string))?;
     let host = host.rsplit_once(':').map_or(host.as_str(), |(h, port)| {
-        if port.chars().all(|c| c.is_ascii_digit()) { h } else { host.as_str() }
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host.as_str()
+        }
     });
-    let app = host.to_ascii_lowercase().strip_suffix(".fly.dev")?.to_string();
+    let app = host
+        .to_ascii_lowercase()
+        .strip_suffix(".fly.dev")?
+        .to_string();
     (!app.is_empty() && !app.contains('.')).then_some(app)
 }
 
@@ -237,7 +280,10 @@ fn authorized(inner: &Inner, headers: &HeaderMap) -> bool {
         .split(',')
         .map(|t| {
             let t = t.trim();
-            t.strip_prefix("FlyV1 ").or_else(|| t.strip_prefix("Bearer ")).unwrap_or(t).trim()
+            t.strip_prefix("FlyV1 ")
+                .or_else(|| t.strip_prefix("Bearer "))
+                .unwrap_or(t)
+                .trim()
         })
         .filter(|t| !t.is_empty())
         .collect();
@@ -264,7 +310,10 @@ fn reset_response() -> Response {
 }
 
 fn count(inner: &Inner, status: u16) {
-    inner.counters.requests_total.fetch_add(1, Ordering::Relaxed);
+    inner
+        .counters
+        .requests_total
+        .fetch_add(1, Ordering::Relaxed);
     *lock(&inner.counters.by_status).entry(status).or_insert(0) += 1;
 }
 
@@ -294,7 +343,10 @@ async fn fly_api(inner: &Arc<Inner>, req: Request, next: Next) -> Response {
         return match fault {
             Fault::Status(429) => {
                 count(inner, 429);
-                with_retry_after(inner, ApiError::new(429, "rate limit exceeded").into_response())
+                with_retry_after(
+                    inner,
+                    ApiError::new(429, "rate limit exceeded").into_response(),
+                )
             }
             Fault::Status(code) => {
                 count(inner, code);
@@ -330,7 +382,11 @@ async fn fly_api(inner: &Arc<Inner>, req: Request, next: Next) -> Response {
     };
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
-    let resp = if status == 429 { with_retry_after(inner, resp) } else { resp };
+    let resp = if status == 429 {
+        with_retry_after(inner, resp)
+    } else {
+        resp
+    };
     // The change is applied; now lose the answer (mutations that succeeded only).
     if let (Some(loss), true, true) = (loss, mutation, resp.status().is_success()) {
         inner.counters.ambiguous.fetch_add(1, Ordering::Relaxed);

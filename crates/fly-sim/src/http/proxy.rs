@@ -16,11 +16,21 @@ const SESSION_COOKIE: &str = "code-server-session";
 const ALIVE_MS: i64 = 60_000;
 
 fn text(status: StatusCode, body: &str) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/plain; charset=utf-8")], body.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 fn html(status: StatusCode, body: String) -> Response {
-    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 fn login_page(error: Option<&str>) -> Response {
@@ -55,7 +65,10 @@ async fn wait_started(inner: &Arc<Inner>, app: &str, id: &str) -> bool {
             None | Some("destroying" | "destroyed") => return false,
             _ => {}
         }
-        if tokio::time::timeout_at(deadline, changed.changed()).await.is_err() {
+        if tokio::time::timeout_at(deadline, changed.changed())
+            .await
+            .is_err()
+        {
             return false;
         }
     }
@@ -93,16 +106,25 @@ pub async fn handle(inner: Arc<Inner>, app: String, req: Request) -> Response {
     let Some((id, state, autostart)) = inner.read(|w, _| w.proxy_target(&app)) else {
         let exists = inner.read(|w, _| w.apps.contains_key(&app));
         return if exists {
-            text(StatusCode::SERVICE_UNAVAILABLE, "no known healthy instances found for route")
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no known healthy instances found for route",
+            )
         } else {
             text(StatusCode::NOT_FOUND, "404 page not found: unknown app")
         };
     };
     if state != "started" {
         if !autostart {
-            return text(StatusCode::SERVICE_UNAVAILABLE, "no known healthy instances found for route");
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "no known healthy instances found for route",
+            );
         }
-        if matches!(state.as_str(), "stopped" | "suspended" | "created" | "failed") {
+        if matches!(
+            state.as_str(),
+            "stopped" | "suspended" | "created" | "failed"
+        ) {
             // Fly's proxy starts the machine (bypassing leases, as flyd does for it).
             let started = inner.mutate(|w, clock| {
                 let nonce = w
@@ -115,7 +137,10 @@ pub async fn handle(inner: Arc<Inner>, app: String, req: Request) -> Response {
             }
         }
         if !wait_started(&inner, &app, &id).await {
-            return text(StatusCode::SERVICE_UNAVAILABLE, "machine did not start in time");
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "machine did not start in time",
+            );
         }
     }
     serve(&inner, &app, &id, req).await
@@ -125,12 +150,17 @@ async fn serve(inner: &Arc<Inner>, app: &str, id: &str, req: Request) -> Respons
     let path = req.uri().path().to_string();
     if path == "/healthz" || path == "/healthz/" {
         let (now, last) = inner.read(|w, clock| {
-            (clock.now_ms(), w.machine_runtime(app, id).map_or(0, |m| m.last_heartbeat))
+            (
+                clock.now_ms(),
+                w.machine_runtime(app, id).map_or(0, |m| m.last_heartbeat),
+            )
         });
         let alive = last > 0 && now - last < ALIVE_MS;
         return (
             StatusCode::OK,
-            axum::Json(json!({"status": if alive { "alive" } else { "expired" }, "lastHeartbeat": last})),
+            axum::Json(
+                json!({"status": if alive { "alive" } else { "expired" }, "lastHeartbeat": last}),
+            ),
         )
             .into_response();
     }
@@ -167,8 +197,14 @@ async fn serve(inner: &Arc<Inner>, app: &str, id: &str, req: Request) -> Respons
                 .map(|(_, v)| v.into_owned())
                 .unwrap_or_default();
             let (hashed, plain) = inner.read(|w, _| {
-                let env = w.machine_runtime(app, id).map(|m| m.runtime_env.clone()).unwrap_or_default();
-                (env.get("HASHED_PASSWORD").cloned(), env.get("PASSWORD").cloned())
+                let env = w
+                    .machine_runtime(app, id)
+                    .map(|m| m.runtime_env.clone())
+                    .unwrap_or_default();
+                (
+                    env.get("HASHED_PASSWORD").cloned(),
+                    env.get("PASSWORD").cloned(),
+                )
             });
             let ok = tokio::task::spawn_blocking(move || {
                 password_ok(&password, hashed.as_deref(), plain.as_deref())
@@ -193,8 +229,12 @@ async fn serve(inner: &Arc<Inner>, app: &str, id: &str, req: Request) -> Respons
         }
         return login_page(None);
     }
-    let authed = session_of(&req)
-        .is_some_and(|s| inner.read(|w, _| w.machine_runtime(app, id).is_some_and(|m| m.sessions.contains(&s))));
+    let authed = session_of(&req).is_some_and(|s| {
+        inner.read(|w, _| {
+            w.machine_runtime(app, id)
+                .is_some_and(|m| m.sessions.contains(&s))
+        })
+    });
     if !authed {
         return redirect("/login");
     }

@@ -6,17 +6,22 @@ use axum::response::{IntoResponse, Response};
 use http::HeaderMap;
 use serde_json::{Value, json};
 
-use super::{HandlerResult, Shared, delay, json_response, limit, nonce, parse_body, query_bool, query_get, query_pairs};
+use super::{
+    HandlerResult, Shared, delay, json_response, limit, nonce, parse_body, query_bool, query_get,
+    query_pairs,
+};
+use crate::Inner;
 use crate::clock::{Knob, rfc3339};
 use crate::ratelimit::{DEFAULT, DELETE_APP, GET_MACHINE};
 use crate::world::{ApiError, MachineRequest, VolumeRequest, WaitOutcome, parse_go_duration_ms};
-use crate::Inner;
 
 type AppPath = Path<String>;
 type MachinePath = Path<(String, String)>;
 
 fn str_field<'a>(body: &'a Value, key: &str) -> Option<&'a str> {
-    body.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+    body.get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 // ---- apps ----
@@ -39,7 +44,10 @@ pub async fn list_apps(State(inner): Shared, RawQuery(q): RawQuery) -> HandlerRe
     let cursor = query_get(&q, "cursor").unwrap_or_default().to_string();
     inner.read(|w, _| {
         if !w.org_matches(org) {
-            return Err(ApiError::new(404, format!("Could not find Organization \"{org}\"")));
+            return Err(ApiError::new(
+                404,
+                format!("Could not find Organization \"{org}\""),
+            ));
         }
         let mut apps: Vec<_> = w.apps.values().filter(|a| a.org == w.org).collect();
         apps.sort_by(|a, b| a.name.cmp(&b.name));
@@ -47,7 +55,9 @@ pub async fn list_apps(State(inner): Shared, RawQuery(q): RawQuery) -> HandlerRe
         let start = if cursor.is_empty() {
             0
         } else {
-            apps.iter().position(|a| a.name.as_str() > cursor.as_str()).unwrap_or(total)
+            apps.iter()
+                .position(|a| a.name.as_str() > cursor.as_str())
+                .unwrap_or(total)
         };
         let end = limit_n.map_or(total, |n| (start + n).min(total));
         let page: Vec<Value> = apps[start..end]
@@ -55,10 +65,11 @@ pub async fn list_apps(State(inner): Shared, RawQuery(q): RawQuery) -> HandlerRe
             .map(|a| crate::world::render_app(a, &w.org))
             .collect();
         let mut body = json!({"apps": page, "total_apps": total});
-        if limit_n.is_some() && end < total {
-            if let (Some(last), Some(obj)) = (apps.get(end.saturating_sub(1)), body.as_object_mut()) {
-                obj.insert("next_cursor".into(), json!(last.name));
-            }
+        if limit_n.is_some()
+            && end < total
+            && let (Some(last), Some(obj)) = (apps.get(end.saturating_sub(1)), body.as_object_mut())
+        {
+            obj.insert("next_cursor".into(), json!(last.name));
         }
         Ok(json_response(200, body))
     })
@@ -70,14 +81,19 @@ pub async fn create_app(State(inner): Shared, body: Bytes) -> HandlerResult {
         .or_else(|| str_field(&body, "app_name"))
         .ok_or_else(|| ApiError::bad_request("name: required (app_name is accepted too)"))?
         .to_string();
-    let org = str_field(&body, "org_slug").unwrap_or("personal").to_string();
+    let org = str_field(&body, "org_slug")
+        .unwrap_or("personal")
+        .to_string();
     limit(&inner, "create_app", &org, DEFAULT)?;
     delay(&inner, Knob::AppCreate).await;
     let network = str_field(&body, "network").map(str::to_string);
     inner.mutate(|w, clock| {
         let name = w.create_app(clock, &name, &org, network.as_deref())?;
         let app = w.app(&name)?;
-        Ok(json_response(201, json!({"id": app.id, "created_at": app.created_at})))
+        Ok(json_response(
+            201,
+            json!({"id": app.id, "created_at": app.created_at}),
+        ))
     })
 }
 
@@ -97,17 +113,29 @@ pub async fn delete_app(State(inner): Shared, Path(app): AppPath) -> HandlerResu
 
 // ---- machines ----
 
-pub async fn list_machines(State(inner): Shared, Path(app): AppPath, RawQuery(q): RawQuery) -> HandlerResult {
+pub async fn list_machines(
+    State(inner): Shared,
+    Path(app): AppPath,
+    RawQuery(q): RawQuery,
+) -> HandlerResult {
     let q = query_pairs(q.as_deref());
     limit(&inner, "list_machines", &app, GET_MACHINE)?;
     let states: Vec<String> = q
         .iter()
         .filter(|(k, _)| k == "state")
-        .flat_map(|(_, v)| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string))
+        .flat_map(|(_, v)| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        })
         .collect();
     let metadata: Vec<(String, String)> = q
         .iter()
-        .filter_map(|(k, v)| k.strip_prefix("metadata.").map(|k| (k.to_string(), v.clone())))
+        .filter_map(|(k, v)| {
+            k.strip_prefix("metadata.")
+                .map(|k| (k.to_string(), v.clone()))
+        })
         .collect();
     let region = query_get(&q, "region").filter(|r| !r.is_empty());
     let list = inner.read(|w, _| {
@@ -123,7 +151,11 @@ pub async fn list_machines(State(inner): Shared, Path(app): AppPath, RawQuery(q)
     Ok(json_response(200, Value::Array(list)))
 }
 
-pub async fn create_machine(State(inner): Shared, Path(app): AppPath, body: Bytes) -> HandlerResult {
+pub async fn create_machine(
+    State(inner): Shared,
+    Path(app): AppPath,
+    body: Bytes,
+) -> HandlerResult {
     let body = parse_body(&body)?;
     let req = MachineRequest::from_json(&body)?;
     limit(&inner, "create_machine", &app, DEFAULT)?;
@@ -132,7 +164,11 @@ pub async fn create_machine(State(inner): Shared, Path(app): AppPath, body: Byte
     Ok(json_response(200, machine))
 }
 
-pub async fn get_machine(State(inner): Shared, Path((app, id)): MachinePath, RawQuery(q): RawQuery) -> HandlerResult {
+pub async fn get_machine(
+    State(inner): Shared,
+    Path((app, id)): MachinePath,
+    RawQuery(q): RawQuery,
+) -> HandlerResult {
     let q = query_pairs(q.as_deref());
     limit(&inner, "get_machine", &id, GET_MACHINE)?;
     let machine = inner.read(|w, _| w.get_machine(&app, &id, query_bool(&q, "include_leases")))?;
@@ -148,7 +184,8 @@ pub async fn update_machine(
     let body = parse_body(&body)?;
     let req = MachineRequest::from_json(&body)?;
     limit(&inner, "update_machine", &id, DEFAULT)?;
-    let machine = inner.mutate(|w, clock| w.update_machine(clock, &app, &id, nonce(&headers), req))?;
+    let machine =
+        inner.mutate(|w, clock| w.update_machine(clock, &app, &id, nonce(&headers), req))?;
     Ok(json_response(200, machine))
 }
 
@@ -165,7 +202,11 @@ pub async fn delete_machine(
     Ok(json_response(200, json!({"ok": true})))
 }
 
-pub async fn start_machine(State(inner): Shared, Path((app, id)): MachinePath, headers: HeaderMap) -> HandlerResult {
+pub async fn start_machine(
+    State(inner): Shared,
+    Path((app, id)): MachinePath,
+    headers: HeaderMap,
+) -> HandlerResult {
     limit(&inner, "start_machine", &id, DEFAULT)?;
     let previous = inner.mutate(|w, clock| w.start_machine(clock, &app, &id, nonce(&headers)))?;
     Ok(json_response(
@@ -190,35 +231,53 @@ pub async fn stop_machine(
         Some(Value::Number(n)) => n.as_i64().map(|ns| ns / 1_000_000),
         Some(_) => return Err(ApiError::bad_request("timeout: must be a duration string")),
     };
-    if let Some(signal) = body.get("signal").and_then(Value::as_str) {
-        if !signal.starts_with("SIG") {
-            return Err(ApiError::bad_request(format!("signal: unknown signal {signal:?}")));
-        }
+    if let Some(signal) = body.get("signal").and_then(Value::as_str)
+        && !signal.starts_with("SIG")
+    {
+        return Err(ApiError::bad_request(format!(
+            "signal: unknown signal {signal:?}"
+        )));
     }
     limit(&inner, "stop_machine", &id, DEFAULT)?;
     inner.mutate(|w, clock| w.stop_machine(clock, &app, &id, nonce(&headers), timeout))?;
     Ok(json_response(200, json!({"ok": true})))
 }
 
-pub async fn restart_machine(State(inner): Shared, Path((app, id)): MachinePath, headers: HeaderMap) -> HandlerResult {
+pub async fn restart_machine(
+    State(inner): Shared,
+    Path((app, id)): MachinePath,
+    headers: HeaderMap,
+) -> HandlerResult {
     limit(&inner, "restart_machine", &id, DEFAULT)?;
     inner.mutate(|w, clock| w.restart_machine(clock, &app, &id, nonce(&headers)))?;
     Ok(json_response(200, json!({"ok": true})))
 }
 
-pub async fn suspend_machine(State(inner): Shared, Path((app, id)): MachinePath, headers: HeaderMap) -> HandlerResult {
+pub async fn suspend_machine(
+    State(inner): Shared,
+    Path((app, id)): MachinePath,
+    headers: HeaderMap,
+) -> HandlerResult {
     limit(&inner, "suspend_machine", &id, DEFAULT)?;
     inner.mutate(|w, clock| w.suspend_machine(clock, &app, &id, nonce(&headers)))?;
     Ok(json_response(200, json!({"ok": true})))
 }
 
-pub async fn cordon_machine(State(inner): Shared, Path((app, id)): MachinePath, headers: HeaderMap) -> HandlerResult {
+pub async fn cordon_machine(
+    State(inner): Shared,
+    Path((app, id)): MachinePath,
+    headers: HeaderMap,
+) -> HandlerResult {
     limit(&inner, "cordon_machine", &id, DEFAULT)?;
     inner.mutate(|w, clock| w.cordon(clock, &app, &id, nonce(&headers), true))?;
     Ok(json_response(200, json!({"ok": true})))
 }
 
-pub async fn uncordon_machine(State(inner): Shared, Path((app, id)): MachinePath, headers: HeaderMap) -> HandlerResult {
+pub async fn uncordon_machine(
+    State(inner): Shared,
+    Path((app, id)): MachinePath,
+    headers: HeaderMap,
+) -> HandlerResult {
     limit(&inner, "uncordon_machine", &id, DEFAULT)?;
     inner.mutate(|w, clock| w.cordon(clock, &app, &id, nonce(&headers), false))?;
     Ok(json_response(200, json!({"ok": true})))
@@ -238,7 +297,10 @@ pub async fn signal_machine(
         _ => return Err(ApiError::bad_request("signal: required, e.g. \"SIGKILL\"")),
     };
     limit(&inner, "signal_machine", &id, DEFAULT)?;
-    let ends = matches!(signal.as_str(), "SIGKILL" | "9" | "SIGTERM" | "15" | "SIGINT" | "2");
+    let ends = matches!(
+        signal.as_str(),
+        "SIGKILL" | "9" | "SIGTERM" | "15" | "SIGINT" | "2"
+    );
     inner.mutate(|w, clock| {
         if ends {
             w.stop_machine(clock, &app, &id, nonce(&headers), Some(0))
@@ -250,17 +312,34 @@ pub async fn signal_machine(
 }
 
 /// `GET .../wait`: long-polls up to 60 s (model time), 408 on timeout.
-pub async fn wait_machine(State(inner): Shared, Path((app, id)): MachinePath, RawQuery(q): RawQuery) -> HandlerResult {
+pub async fn wait_machine(
+    State(inner): Shared,
+    Path((app, id)): MachinePath,
+    RawQuery(q): RawQuery,
+) -> HandlerResult {
     let q = query_pairs(q.as_deref());
     let mut states: Vec<String> = q
         .iter()
         .filter(|(k, _)| k == "state")
-        .flat_map(|(_, v)| v.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_string))
+        .flat_map(|(_, v)| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        })
         .collect();
     if states.is_empty() {
         states.push("started".into());
     }
-    const KNOWN: &[&str] = &["started", "stopped", "suspended", "destroyed", "failed", "settled", "created"];
+    const KNOWN: &[&str] = &[
+        "started",
+        "stopped",
+        "suspended",
+        "destroyed",
+        "failed",
+        "settled",
+        "created",
+    ];
     if let Some(bad) = states.iter().find(|s| !KNOWN.contains(&s.as_str())) {
         return Err(ApiError::bad_request(format!(
             "state: invalid value {bad:?}, expected one of {}",
@@ -272,7 +351,9 @@ pub async fn wait_machine(State(inner): Shared, Path((app, id)): MachinePath, Ra
         Some(t) => {
             let ms = parse_go_duration_ms(t)
                 .filter(|ms| *ms >= 0)
-                .ok_or_else(|| ApiError::bad_request(format!("timeout: {t:?} is not a number of seconds")))?;
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("timeout: {t:?} is not a number of seconds"))
+                })?;
             (ms / 1000).clamp(1, 60)
         }
     };
@@ -287,7 +368,12 @@ pub async fn wait_machine(State(inner): Shared, Path((app, id)): MachinePath, Ra
     loop {
         changed.borrow_and_update();
         let outcome = inner.read(|w, _| w.wait_check(&app, &id, &states, version.as_deref()))?;
-        if let WaitOutcome::Reached { state, version, event_id } = outcome {
+        if let WaitOutcome::Reached {
+            state,
+            version,
+            event_id,
+        } = outcome
+        {
             return Ok(json_response(
                 200,
                 json!({"ok": true, "state": state, "version": version, "event_id": event_id}),
@@ -324,10 +410,11 @@ pub async fn acquire_lease(
     let q = query_pairs(q.as_deref());
     let body = parse_body(&body)?;
     let ttl = match (body.get("ttl"), query_get(&q, "ttl")) {
-        (Some(v), _) if !v.is_null() => Some(
-            v.as_i64()
-                .ok_or_else(|| ApiError::bad_request("ttl: must be an integer number of seconds"))?,
-        ),
+        (Some(v), _) if !v.is_null() => {
+            Some(v.as_i64().ok_or_else(|| {
+                ApiError::bad_request("ttl: must be an integer number of seconds")
+            })?)
+        }
         (_, Some(t)) => Some(
             t.parse::<i64>()
                 .map_err(|_| ApiError::bad_request("ttl: must be an integer number of seconds"))?,
@@ -336,9 +423,12 @@ pub async fn acquire_lease(
     };
     let description = str_field(&body, "description").map(str::to_string);
     limit(&inner, "lease", &id, DEFAULT)?;
-    let (created, lease) =
-        inner.mutate(|w, clock| w.acquire_lease(clock, &app, &id, ttl, description, nonce(&headers)))?;
-    Ok(json_response(if created { 201 } else { 200 }, lease_body(&lease)))
+    let (created, lease) = inner
+        .mutate(|w, clock| w.acquire_lease(clock, &app, &id, ttl, description, nonce(&headers)))?;
+    Ok(json_response(
+        if created { 201 } else { 200 },
+        lease_body(&lease),
+    ))
 }
 
 pub async fn get_lease(State(inner): Shared, Path((app, id)): MachinePath) -> HandlerResult {
@@ -347,15 +437,29 @@ pub async fn get_lease(State(inner): Shared, Path((app, id)): MachinePath) -> Ha
     Ok(json_response(200, lease_body(&lease)))
 }
 
-pub async fn release_lease(State(inner): Shared, Path((app, id)): MachinePath, headers: HeaderMap) -> HandlerResult {
+pub async fn release_lease(
+    State(inner): Shared,
+    Path((app, id)): MachinePath,
+    headers: HeaderMap,
+) -> HandlerResult {
     limit(&inner, "lease", &id, DEFAULT)?;
     inner.mutate(|w, clock| w.release_lease(clock, &app, &id, nonce(&headers)))?;
-    Ok(json_response(200, json!({"status": "success", "data": {"ok": true}})))
+    Ok(json_response(
+        200,
+        json!({"status": "success", "data": {"ok": true}}),
+    ))
 }
 
-pub async fn machine_events(State(inner): Shared, Path((app, id)): MachinePath, RawQuery(q): RawQuery) -> HandlerResult {
+pub async fn machine_events(
+    State(inner): Shared,
+    Path((app, id)): MachinePath,
+    RawQuery(q): RawQuery,
+) -> HandlerResult {
     let q = query_pairs(q.as_deref());
-    let n = query_get(&q, "limit").and_then(|l| l.parse::<usize>().ok()).unwrap_or(20).clamp(1, 50);
+    let n = query_get(&q, "limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(20)
+        .clamp(1, 50);
     limit(&inner, "get_machine", &id, GET_MACHINE)?;
     let events = inner.read(|w, _| w.machine_events(&app, &id, n))?;
     Ok(json_response(200, Value::Array(events)))
@@ -372,18 +476,28 @@ pub async fn get_metadata(State(inner): Shared, Path((app, id)): MachinePath) ->
     Ok(json_response(200, Value::Object(meta)))
 }
 
-pub async fn patch_metadata(State(inner): Shared, Path((app, id)): MachinePath, body: Bytes) -> HandlerResult {
+pub async fn patch_metadata(
+    State(inner): Shared,
+    Path((app, id)): MachinePath,
+    body: Bytes,
+) -> HandlerResult {
     let body = parse_body(&body)?;
     let meta = body
         .get("metadata")
         .and_then(Value::as_object)
-        .ok_or_else(|| ApiError::bad_request("metadata: required object of key → value (null removes)"))?;
+        .ok_or_else(|| {
+            ApiError::bad_request("metadata: required object of key → value (null removes)")
+        })?;
     let mut changes = Vec::new();
     for (k, v) in meta {
         match v {
             Value::Null => changes.push((k.clone(), None)),
             Value::String(s) => changes.push((k.clone(), Some(s.clone()))),
-            _ => return Err(ApiError::bad_request(format!("metadata.{k}: must be a string or null"))),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "metadata.{k}: must be a string or null"
+                )));
+            }
         }
     }
     let version = str_field(&body, "machine_version").map(str::to_string);
@@ -392,11 +506,17 @@ pub async fn patch_metadata(State(inner): Shared, Path((app, id)): MachinePath, 
     Ok(http::StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn get_metadata_key(State(inner): Shared, Path((app, id, key)): Path<(String, String, String)>) -> HandlerResult {
+pub async fn get_metadata_key(
+    State(inner): Shared,
+    Path((app, id, key)): Path<(String, String, String)>,
+) -> HandlerResult {
     let meta = inner.read(|w, _| w.metadata(&app, &id))?;
     match meta.get(&key) {
         Some(v) => Ok(json_response(200, json!({"value": v}))),
-        None => Err(ApiError::new(404, format!("metadata key {key:?} not found"))),
+        None => Err(ApiError::new(
+            404,
+            format!("metadata key {key:?} not found"),
+        )),
     }
 }
 
@@ -416,7 +536,10 @@ pub async fn set_metadata_key(
     Ok(http::StatusCode::NO_CONTENT.into_response())
 }
 
-pub async fn delete_metadata_key(State(inner): Shared, Path((app, id, key)): Path<(String, String, String)>) -> HandlerResult {
+pub async fn delete_metadata_key(
+    State(inner): Shared,
+    Path((app, id, key)): Path<(String, String, String)>,
+) -> HandlerResult {
     limit(&inner, "update_metadata", &id, DEFAULT)?;
     inner.mutate(|w, clock| w.set_metadata(clock, &app, &id, vec![(key, None)], None))?;
     Ok(http::StatusCode::NO_CONTENT.into_response())
@@ -441,41 +564,67 @@ pub async fn create_volume(State(inner): Shared, Path(app): AppPath, body: Bytes
 
 pub async fn get_volume(State(inner): Shared, Path((app, id)): MachinePath) -> HandlerResult {
     limit(&inner, "get_volume", &id, GET_MACHINE)?;
-    Ok(json_response(200, inner.read(|w, _| w.get_volume(&app, &id))?))
+    Ok(json_response(
+        200,
+        inner.read(|w, _| w.get_volume(&app, &id))?,
+    ))
 }
 
-pub async fn update_volume(State(inner): Shared, Path((app, id)): MachinePath, body: Bytes) -> HandlerResult {
+pub async fn update_volume(
+    State(inner): Shared,
+    Path((app, id)): MachinePath,
+    body: Bytes,
+) -> HandlerResult {
     let body = parse_body(&body)?;
     let backup = body.get("auto_backup_enabled").and_then(Value::as_bool);
     let retention = body.get("snapshot_retention").and_then(Value::as_i64);
     limit(&inner, "update_volume", &id, DEFAULT)?;
-    Ok(json_response(200, inner.mutate(|w, _| w.update_volume(&app, &id, backup, retention))?))
+    Ok(json_response(
+        200,
+        inner.mutate(|w, _| w.update_volume(&app, &id, backup, retention))?,
+    ))
 }
 
 pub async fn delete_volume(State(inner): Shared, Path((app, id)): MachinePath) -> HandlerResult {
     limit(&inner, "delete_volume", &id, DEFAULT)?;
     delay(&inner, Knob::VolumeDelete).await;
-    Ok(json_response(200, inner.mutate(|w, clock| w.delete_volume(clock, &app, &id))?))
+    Ok(json_response(
+        200,
+        inner.mutate(|w, clock| w.delete_volume(clock, &app, &id))?,
+    ))
 }
 
-pub async fn extend_volume(State(inner): Shared, Path((app, id)): MachinePath, body: Bytes) -> HandlerResult {
+pub async fn extend_volume(
+    State(inner): Shared,
+    Path((app, id)): MachinePath,
+    body: Bytes,
+) -> HandlerResult {
     let body = parse_body(&body)?;
     let size = body
         .get("size_gb")
         .and_then(Value::as_i64)
         .ok_or_else(|| ApiError::bad_request("size_gb: required integer (the new total size)"))?;
     limit(&inner, "extend_volume", &id, DEFAULT)?;
-    Ok(json_response(200, inner.mutate(|w, _| w.extend_volume(&app, &id, size))?))
+    Ok(json_response(
+        200,
+        inner.mutate(|w, _| w.extend_volume(&app, &id, size))?,
+    ))
 }
 
 pub async fn list_snapshots(State(inner): Shared, Path((app, id)): MachinePath) -> HandlerResult {
     limit(&inner, "list_snapshots", &id, GET_MACHINE)?;
-    Ok(json_response(200, Value::Array(inner.read(|w, _| w.list_snapshots(&app, &id))?)))
+    Ok(json_response(
+        200,
+        Value::Array(inner.read(|w, _| w.list_snapshots(&app, &id))?),
+    ))
 }
 
 pub async fn create_snapshot(State(inner): Shared, Path((app, id)): MachinePath) -> HandlerResult {
     limit(&inner, "create_snapshot", &id, DEFAULT)?;
-    Ok(json_response(200, inner.mutate(|w, clock| w.create_snapshot(clock, &app, &id))?))
+    Ok(json_response(
+        200,
+        inner.mutate(|w, clock| w.create_snapshot(clock, &app, &id))?,
+    ))
 }
 
 // ---- secrets ----
@@ -491,34 +640,54 @@ fn secret_json(name: &str, s: &crate::world::Secret, show: bool) -> Value {
 fn all_secrets(inner: &Inner, app: &str, show: bool) -> Result<Vec<Value>, ApiError> {
     inner.read(|w, _| {
         let a = w.app(app)?;
-        Ok(a.secrets.iter().map(|(k, s)| secret_json(k, s, show)).collect())
+        Ok(a.secrets
+            .iter()
+            .map(|(k, s)| secret_json(k, s, show))
+            .collect())
     })
 }
 
-pub async fn list_secrets(State(inner): Shared, Path(app): AppPath, RawQuery(q): RawQuery) -> HandlerResult {
+pub async fn list_secrets(
+    State(inner): Shared,
+    Path(app): AppPath,
+    RawQuery(q): RawQuery,
+) -> HandlerResult {
     let q = query_pairs(q.as_deref());
     let secrets = all_secrets(&inner, &app, query_bool(&q, "show_secrets"))?;
     Ok(json_response(200, json!({"secrets": secrets})))
 }
 
-pub async fn update_secrets(State(inner): Shared, Path(app): AppPath, body: Bytes) -> HandlerResult {
+pub async fn update_secrets(
+    State(inner): Shared,
+    Path(app): AppPath,
+    body: Bytes,
+) -> HandlerResult {
     let body = parse_body(&body)?;
     let values = body
         .get("values")
         .and_then(Value::as_object)
-        .ok_or_else(|| ApiError::bad_request("values: required object of NAME → value (null unsets)"))?;
+        .ok_or_else(|| {
+            ApiError::bad_request("values: required object of NAME → value (null unsets)")
+        })?;
     let mut changes = Vec::new();
     for (k, v) in values {
         match v {
             Value::Null => changes.push((k.clone(), None)),
             Value::String(s) => changes.push((k.clone(), Some(s.clone()))),
-            _ => return Err(ApiError::bad_request(format!("values.{k}: must be a string or null"))),
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "values.{k}: must be a string or null"
+                )));
+            }
         }
     }
     limit(&inner, "update_secrets", &app, DEFAULT)?;
     let version = inner.mutate(|w, clock| w.update_secrets(clock, &app, changes, false))?;
     let secrets = all_secrets(&inner, &app, false)?;
-    Ok(json_response(200, json!({"secrets": secrets, "version": version, "Version": version})))
+    Ok(json_response(
+        200,
+        json!({"secrets": secrets, "version": version, "Version": version}),
+    ))
 }
 
 pub async fn get_secret(State(inner): Shared, Path((app, name)): MachinePath) -> HandlerResult {
@@ -532,7 +701,11 @@ pub async fn get_secret(State(inner): Shared, Path((app, name)): MachinePath) ->
     })
 }
 
-pub async fn set_secret(State(inner): Shared, Path((app, name)): MachinePath, body: Bytes) -> HandlerResult {
+pub async fn set_secret(
+    State(inner): Shared,
+    Path((app, name)): MachinePath,
+    body: Bytes,
+) -> HandlerResult {
     let body = parse_body(&body)?;
     let value = body
         .get("value")
@@ -540,10 +713,15 @@ pub async fn set_secret(State(inner): Shared, Path((app, name)): MachinePath, bo
         .ok_or_else(|| ApiError::bad_request("value: required string"))?
         .to_string();
     limit(&inner, "update_secrets", &app, DEFAULT)?;
-    let version = inner.mutate(|w, clock| w.update_secrets(clock, &app, vec![(name.clone(), Some(value))], false))?;
+    let version = inner.mutate(|w, clock| {
+        w.update_secrets(clock, &app, vec![(name.clone(), Some(value))], false)
+    })?;
     let mut body = inner.read(|w, _| {
         let a = w.app(&app)?;
-        let s = a.secrets.get(&name).ok_or_else(|| ApiError::new(404, "secret not found"))?;
+        let s = a
+            .secrets
+            .get(&name)
+            .ok_or_else(|| ApiError::new(404, "secret not found"))?;
         Ok::<_, ApiError>(secret_json(&name, s, false))
     })?;
     if let Some(obj) = body.as_object_mut() {
@@ -558,7 +736,8 @@ pub async fn delete_secret(State(inner): Shared, Path((app, name)): MachinePath)
     if !exists {
         return Err(ApiError::new(404, format!("secret {name:?} not found")));
     }
-    let version = inner.mutate(|w, clock| w.update_secrets(clock, &app, vec![(name, None)], false))?;
+    let version =
+        inner.mutate(|w, clock| w.update_secrets(clock, &app, vec![(name, None)], false))?;
     Ok(json_response(200, json!({"version": version})))
 }
 
@@ -589,12 +768,17 @@ pub async fn assign_ip(State(inner): Shared, Path(app): AppPath, body: Bytes) ->
     let service = str_field(&body, "service_name").map(str::to_string);
     limit(&inner, "assign_ip", &app, DEFAULT)?;
     delay(&inner, Knob::IpAllocate).await;
-    let ip = inner.mutate(|w, clock| w.allocate_ip(clock, &app, &kind, region.as_deref(), service.as_deref()))?;
+    let ip = inner.mutate(|w, clock| {
+        w.allocate_ip(clock, &app, &kind, region.as_deref(), service.as_deref())
+    })?;
     match ip {
         Some(ip) => Ok(json_response(200, assignment(&ip))),
         None => {
             let shared = inner.read(|w, _| w.app(&app).map(|a| a.shared_ip.clone()))?;
-            Ok(json_response(200, json!({"ip": shared, "region": "global", "shared": true, "service_name": ""})))
+            Ok(json_response(
+                200,
+                json!({"ip": shared, "region": "global", "shared": true, "service_name": ""}),
+            ))
         }
     }
 }
@@ -608,8 +792,13 @@ pub async fn remove_ip(State(inner): Shared, Path((app, ip)): MachinePath) -> Ha
 pub async fn regions(State(_inner): Shared) -> Response {
     let regions: Vec<Value> = crate::world::REGIONS
         .iter()
-        .map(|(code, name)| json!({"code": code, "name": name, "gateway_available": true,
-            "requires_paid_plan": false, "deprecated": false}))
+        .map(|(code, name)| {
+            json!({"code": code, "name": name, "gateway_available": true,
+            "requires_paid_plan": false, "deprecated": false})
+        })
         .collect();
-    json_response(200, json!({"nearest": crate::world::DEFAULT_REGION, "regions": regions}))
+    json_response(
+        200,
+        json!({"nearest": crate::world::DEFAULT_REGION, "regions": regions}),
+    )
 }

@@ -127,11 +127,7 @@ impl World {
         replace_all: bool,
     ) -> Result<u64, ApiError> {
         for (key, _) in &values {
-            if key.is_empty()
-                || !key
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            {
+            if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
                 return Err(ApiError::bad_request(format!(
                     "invalid secret name {key:?}: only letters, digits and underscores"
                 )));
@@ -181,10 +177,12 @@ impl World {
                 "invalid IP address type {kind:?}: expected v4, v6, shared_v4 or private_v6"
             )));
         }
-        if let Some(region) = region {
-            if !region.is_empty() && region != "global" && !super::region_known(region) {
-                return Err(ApiError::invalid_region(region));
-            }
+        if let Some(region) = region
+            && !region.is_empty()
+            && region != "global"
+            && !super::region_known(region)
+        {
+            return Err(ApiError::invalid_region(region));
         }
         self.app(app)?;
         self.ip_counter += 1;
@@ -201,7 +199,11 @@ impl World {
         let address = match kind {
             "v4" => format!("137.66.{}.{}", (n / 250) % 250, n % 250 + 1),
             "v6" => format!("2a09:8280:1::{:x}:{:x}", n >> 16, n & 0xffff),
-            _ => format!("fdaa:0:{:x}:a7b:{:x}::2", app_ref.internal_numeric_id & 0xffff, n & 0xffff),
+            _ => format!(
+                "fdaa:0:{:x}:a7b:{:x}::2",
+                app_ref.internal_numeric_id & 0xffff,
+                n & 0xffff
+            ),
         };
         let ip = Ip {
             id,
@@ -269,7 +271,10 @@ mod tests {
         assert!(validate_app_name("my-app-1").is_ok());
         let err = validate_app_name("My_App").unwrap_err();
         assert_eq!(err.status, 422);
-        assert!(err.message().contains("numbers, lowercase letters and dashes"));
+        assert!(
+            err.message()
+                .contains("numbers, lowercase letters and dashes")
+        );
         assert!(validate_app_name(&"a".repeat(64)).is_err());
         assert!(validate_app_name("-x").is_err());
     }

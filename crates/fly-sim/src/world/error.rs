@@ -37,7 +37,9 @@ impl ApiError {
     pub fn forbidden_app(name: &str) -> ApiError {
         ApiError::new(
             403,
-            format!("You are not authorized to access app \"{name}\": it belongs to another organization"),
+            format!(
+                "You are not authorized to access app \"{name}\": it belongs to another organization"
+            ),
         )
     }
 

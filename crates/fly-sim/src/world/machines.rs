@@ -60,7 +60,11 @@ impl MachineRequest {
 /// What a `/wait` check found.
 #[derive(Debug, Clone, PartialEq)]
 pub enum WaitOutcome {
-    Reached { state: String, version: String, event_id: String },
+    Reached {
+        state: String,
+        version: String,
+        event_id: String,
+    },
     NotYet,
 }
 
@@ -116,9 +120,7 @@ fn preset(size: &str) -> Option<(&'static str, i64, i64)> {
 
 /// Checks and fills a machine config the way Fly's API does.
 fn normalize_config(config: &mut Value) -> Result<(), String> {
-    let obj = config
-        .as_object_mut()
-        .ok_or("config: must be an object")?;
+    let obj = config.as_object_mut().ok_or("config: must be an object")?;
     match obj.get("image") {
         Some(Value::String(s)) if !s.trim().is_empty() => {}
         _ => return Err("invalid config.image, image is required".into()),
@@ -140,7 +142,9 @@ fn normalize_config(config: &mut Value) -> Result<(), String> {
             .to_string();
     }
     if let Some(v) = guest.get("cpus") {
-        cpus = v.as_i64().ok_or("invalid config.guest.cpus, must be an integer")?;
+        cpus = v
+            .as_i64()
+            .ok_or("invalid config.guest.cpus, must be an integer")?;
     }
     if let Some(v) = guest.get("memory_mb") {
         mem = v
@@ -154,7 +158,9 @@ fn normalize_config(config: &mut Value) -> Result<(), String> {
     guest.insert("cpus".into(), json!(cpus));
     guest.insert("memory_mb".into(), json!(mem));
     if let Some(env) = obj.get("env") {
-        let env = env.as_object().ok_or("invalid config.env, must be an object")?;
+        let env = env
+            .as_object()
+            .ok_or("invalid config.env, must be an object")?;
         if let Some((k, _)) = env.iter().find(|(_, v)| !v.is_string()) {
             return Err(format!("invalid config.env.{k}, values must be strings"));
         }
@@ -164,7 +170,9 @@ fn normalize_config(config: &mut Value) -> Result<(), String> {
             .as_object()
             .ok_or("invalid config.metadata, must be an object")?;
         if let Some((k, _)) = meta.iter().find(|(_, v)| !v.is_string()) {
-            return Err(format!("invalid config.metadata.{k}, values must be strings"));
+            return Err(format!(
+                "invalid config.metadata.{k}, values must be strings"
+            ));
         }
     }
     if let Some(services) = obj.get_mut("services") {
@@ -198,11 +206,17 @@ fn normalize_config(config: &mut Value) -> Result<(), String> {
             .ok_or("invalid config.mounts, must be an array")?;
         for (i, mount) in mounts.iter().enumerate() {
             if mount.get("volume").and_then(Value::as_str).is_none() {
-                return Err(format!("invalid config.mounts[{i}].volume, a volume id is required"));
+                return Err(format!(
+                    "invalid config.mounts[{i}].volume, a volume id is required"
+                ));
             }
             match mount.get("path").and_then(Value::as_str) {
                 Some(p) if p.starts_with('/') => {}
-                _ => return Err(format!("invalid config.mounts[{i}].path, must be an absolute path")),
+                _ => {
+                    return Err(format!(
+                        "invalid config.mounts[{i}].path, must be an absolute path"
+                    ));
+                }
             }
         }
     }
@@ -260,19 +274,15 @@ fn event_for(state: &str) -> (&'static str, &'static str) {
 
 /// Whether a lease is held and unexpired at `now_secs`.
 fn active_lease(m: &Machine, now_ms: i64) -> Option<&Lease> {
-    m.lease
-        .as_ref()
-        .filter(|l| l.expires_at * 1000 > now_ms)
+    m.lease.as_ref().filter(|l| l.expires_at * 1000 > now_ms)
 }
 
 /// 409 unless the caller holds the machine's lease (or none is held).
 fn check_lease(m: &Machine, nonce: Option<&str>, now_ms: i64) -> Result<(), ApiError> {
     match active_lease(m, now_ms) {
-        Some(lease) if Some(lease.nonce.as_str()) != nonce => Err(ApiError::lease_held(
-            &m.id,
-            &lease.owner,
-            lease.expires_at,
-        )),
+        Some(lease) if Some(lease.nonce.as_str()) != nonce => {
+            Err(ApiError::lease_held(&m.id, &lease.owner, lease.expires_at))
+        }
         _ => Ok(()),
     }
 }
@@ -309,6 +319,7 @@ impl World {
         self.app(app)?
             .machines
             .get(id)
+            .map(|m| &**m)
             .ok_or_else(|| ApiError::machine_not_found(id))
     }
 
@@ -316,6 +327,7 @@ impl World {
         self.app_mut(app)?
             .machines
             .get_mut(id)
+            .map(|m| &mut **m)
             .ok_or_else(|| ApiError::machine_not_found(id))
     }
 
@@ -340,6 +352,10 @@ impl World {
     }
 
     /// Moves a machine into `state` now and optionally queues further steps.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one flat call per transition reads better than a one-use struct"
+    )]
     fn enter(
         &mut self,
         clock: &Clock,
@@ -439,11 +455,11 @@ impl World {
                 for line in lines {
                     self.log(clock, app, id, &region, "app", line.to_string(), at_ms);
                 }
-                if let Some(a) = self.apps.get_mut(app) {
-                    if let Some(m) = a.machines.get_mut(id) {
-                        m.last_heartbeat = 0;
-                        m.activity += 1;
-                    }
+                if let Some(a) = self.apps.get_mut(app)
+                    && let Some(m) = a.machines.get_mut(id)
+                {
+                    m.last_heartbeat = 0;
+                    m.activity += 1;
                 }
                 if let Some(t) = self
                     .apps
@@ -471,11 +487,11 @@ impl World {
                         m.sessions.clear();
                     }
                     for vid in vols {
-                        if let Some(v) = a.volumes.get_mut(&vid) {
-                            if v.attached_machine_id.as_deref() == Some(id) {
-                                v.attached_machine_id = None;
-                                v.claim_until = at_ms + hold;
-                            }
+                        if let Some(v) = a.volumes.get_mut(&vid)
+                            && v.attached_machine_id.as_deref() == Some(id)
+                        {
+                            v.attached_machine_id = None;
+                            v.claim_until = at_ms + hold;
                         }
                     }
                 }
@@ -522,7 +538,9 @@ impl World {
         if m.state != "started" || m.activity != activity {
             return;
         }
-        let Some(timer) = idle_timer(a, m) else { return };
+        let Some(timer) = idle_timer(a, m) else {
+            return;
+        };
         let now = clock.now_ms();
         if timer.at_ms > now + 5 {
             // Activity moved the deadline; wait for the new one.
@@ -556,11 +574,27 @@ impl World {
         if auto_destroy {
             let destroy = clock.draw(Knob::Destroy);
             self.enter(clock, app, id, "stopped", at, vec![], Some(exit));
-            self.enter(clock, app, id, "destroying", at, vec![("destroyed".into(), destroy)], None);
+            self.enter(
+                clock,
+                app,
+                id,
+                "destroying",
+                at,
+                vec![("destroyed".into(), destroy)],
+                None,
+            );
         } else if policy == "always" {
             let boot = clock.draw(Knob::Boot);
             self.enter(clock, app, id, "stopped", at, vec![], Some(exit));
-            self.enter(clock, app, id, "starting", at, vec![("started".into(), boot)], None);
+            self.enter(
+                clock,
+                app,
+                id,
+                "starting",
+                at,
+                vec![("started".into(), boot)],
+                None,
+            );
         } else {
             self.enter(clock, app, id, "stopped", at, vec![], Some(exit));
         }
@@ -633,17 +667,23 @@ impl World {
             return Err(ApiError::invalid_region(&region));
         }
         normalize_config(&mut req.config).map_err(ApiError::bad_request)?;
-        if let Some(ttl) = req.lease_ttl {
-            if ttl <= 0 {
-                return Err(ApiError::bad_request("lease_ttl: must be a positive number of seconds"));
-            }
+        if let Some(ttl) = req.lease_ttl
+            && ttl <= 0
+        {
+            return Err(ApiError::bad_request(
+                "lease_ttl: must be a positive number of seconds",
+            ));
         }
-        if let Some(name) = &req.name {
-            if self.app(app)?.machines.values().any(|m| &m.name == name && m.state != "destroyed") {
-                return Err(ApiError::unprocessable(format!(
-                    "a machine named {name:?} already exists in this app"
-                )));
-            }
+        if let Some(name) = &req.name
+            && self
+                .app(app)?
+                .machines
+                .values()
+                .any(|m| &m.name == name && m.state != "destroyed")
+        {
+            return Err(ApiError::unprocessable(format!(
+                "a machine named {name:?} already exists in this app"
+            )));
         }
         let now = clock.now_ms();
         let id = loop {
@@ -688,7 +728,7 @@ impl World {
             events: VecDeque::new(),
             versions: vec![VersionRecord {
                 version,
-                config: req.config.clone(),
+                config: Value::Null,
                 replaced: false,
             }],
             lease,
@@ -703,17 +743,25 @@ impl World {
             destroyed_at: None,
             mounted_volumes: mounted,
         };
-        self.app_mut(app)?.machines.insert(id.clone(), machine);
+        self.app_mut(app)?
+            .machines
+            .insert(id.clone(), Box::new(machine));
         let prepare = self.prepare_ms(clock, &region, &image_of(&req.config));
         let steps = if req.skip_launch {
             vec![("stopped".to_string(), prepare)]
         } else {
             let boot = clock.draw(Knob::Boot);
-            vec![("starting".to_string(), prepare), ("started".to_string(), boot)]
+            vec![
+                ("starting".to_string(), prepare),
+                ("started".to_string(), boot),
+            ]
         };
         self.enter(clock, app, &id, "created", now, steps, None);
         let a = self.app(app)?;
-        let m = a.machines.get(&id).ok_or_else(|| ApiError::machine_not_found(&id))?;
+        let m = a
+            .machines
+            .get(&id)
+            .ok_or_else(|| ApiError::machine_not_found(&id))?;
         let mut body = super::render::machine(m, false);
         if let (Some(nonce), Some(obj)) = (nonce, body.as_object_mut()) {
             obj.insert("nonce".into(), json!(nonce));
@@ -721,13 +769,11 @@ impl World {
         Ok(body)
     }
 
-    pub fn get_machine(
-        &self,
-        app: &str,
-        id: &str,
-        include_lease: bool,
-    ) -> Result<Value, ApiError> {
-        Ok(super::render::machine(self.machine_ref(app, id)?, include_lease))
+    pub fn get_machine(&self, app: &str, id: &str, include_lease: bool) -> Result<Value, ApiError> {
+        Ok(super::render::machine(
+            self.machine_ref(app, id)?,
+            include_lease,
+        ))
     }
 
     /// `GET /v1/apps/{app}/machines` with Fly's filters.
@@ -744,9 +790,10 @@ impl World {
         let mut machines: Vec<&Machine> = a
             .machines
             .values()
+            .map(|m| &**m)
             .filter(|m| include_deleted || m.state != "destroyed")
             .filter(|m| region.is_none_or(|r| m.region == r))
-            .filter(|m| states.is_empty() || states.iter().any(|s| *s == m.state))
+            .filter(|m| states.is_empty() || states.contains(&m.state))
             .filter(|m| {
                 metadata.iter().all(|(k, v)| {
                     m.config
@@ -787,21 +834,41 @@ impl World {
         match previous.as_str() {
             "started" | "starting" | "restarting" => return Ok(previous),
             "created" if pending_to.as_deref() == Some("starting") => {
-                return if fly { Err(Self::start_refusal("created")) } else { Ok(previous) };
+                return if fly {
+                    Err(Self::start_refusal("created"))
+                } else {
+                    Ok(previous)
+                };
             }
             "replacing" | "updating" => {
-                return if fly { Err(Self::start_refusal(&previous)) } else { Ok(previous) };
+                return if fly {
+                    Err(Self::start_refusal(&previous))
+                } else {
+                    Ok(previous)
+                };
             }
             "stopping" if fly => return Err(Self::start_refusal("stopping")),
             "created" if fly && pending_to.is_some() => return Err(Self::start_refusal("created")),
             "created" | "stopped" | "suspended" | "failed" | "stopping" => {}
             other => return Err(Self::start_refusal(other)),
         }
-        let knob = if previous == "suspended" { Knob::Resume } else { Knob::Boot };
+        let knob = if previous == "suspended" {
+            Knob::Resume
+        } else {
+            Knob::Boot
+        };
         let boot = clock.draw(knob);
         let env = self.runtime_env(app, &self.machine_ref(app, id)?.config.clone());
         self.machine_mut(app, id)?.runtime_env = env;
-        self.enter(clock, app, id, "starting", now, vec![("started".into(), boot)], None);
+        self.enter(
+            clock,
+            app,
+            id,
+            "starting",
+            now,
+            vec![("started".into(), boot)],
+            None,
+        );
         Ok(previous)
     }
 
@@ -827,7 +894,15 @@ impl World {
             "started" | "starting" | "restarting" => {
                 let cap = timeout_ms.or(config_timeout).unwrap_or(5_000).max(0);
                 let dur = clock.draw(Knob::Stop).min(cap);
-                self.enter(clock, app, id, "stopping", now, vec![("stopped".into(), dur)], None);
+                self.enter(
+                    clock,
+                    app,
+                    id,
+                    "stopping",
+                    now,
+                    vec![("stopped".into(), dur)],
+                    None,
+                );
                 Ok(())
             }
             "stopping" | "stopped" | "created" | "failed" => Ok(()),
@@ -859,7 +934,15 @@ impl World {
             )));
         }
         let dur = clock.draw(Knob::Stop).min(5_000) + clock.draw(Knob::Boot);
-        self.enter(clock, app, id, "restarting", now, vec![("started".into(), dur)], None);
+        self.enter(
+            clock,
+            app,
+            id,
+            "restarting",
+            now,
+            vec![("started".into(), dur)],
+            None,
+        );
         Ok(())
     }
 
@@ -876,7 +959,15 @@ impl World {
         match m.state.as_str() {
             "started" => {
                 let dur = clock.draw(Knob::Suspend);
-                self.enter(clock, app, id, "suspending", now, vec![("suspended".into(), dur)], None);
+                self.enter(
+                    clock,
+                    app,
+                    id,
+                    "suspending",
+                    now,
+                    vec![("suspended".into(), dur)],
+                    None,
+                );
                 Ok(())
             }
             "suspending" | "suspended" => Ok(()),
@@ -912,16 +1003,16 @@ impl World {
         let now = clock.now_ms();
         let m = self.machine_ref(app, id)?;
         check_lease(m, nonce, now)?;
-        if let Some(expected) = &req.current_version {
-            if *expected != m.version {
-                return Err(ApiError::new(
-                    409,
-                    format!(
-                        "machine {id} version mismatch: current_version {expected} does not match the current version {}",
-                        m.version
-                    ),
-                ));
-            }
+        if let Some(expected) = &req.current_version
+            && *expected != m.version
+        {
+            return Err(ApiError::new(
+                409,
+                format!(
+                    "machine {id} version mismatch: current_version {expected} does not match the current version {}",
+                    m.version
+                ),
+            ));
         }
         if matches!(m.state.as_str(), "destroying" | "destroyed") {
             return Err(ApiError::precondition(format!(
@@ -929,13 +1020,13 @@ impl World {
                 m.state
             )));
         }
-        if let Some(region) = &req.region {
-            if *region != m.region {
-                return Err(ApiError::bad_request(format!(
-                    "failed to update VM {id}: region cannot be changed ({} → {region})",
-                    m.region
-                )));
-            }
+        if let Some(region) = &req.region
+            && *region != m.region
+        {
+            return Err(ApiError::bad_request(format!(
+                "failed to update VM {id}: region cannot be changed ({} → {region})",
+                m.region
+            )));
         }
         let region = m.region.clone();
         let old_image = image_of(&m.config);
@@ -947,10 +1038,10 @@ impl World {
         {
             let a = self.app_mut(app)?;
             for vid in old_mounts.iter().filter(|v| !mounted.contains(v)) {
-                if let Some(v) = a.volumes.get_mut(vid) {
-                    if v.attached_machine_id.as_deref() == Some(id) {
-                        v.attached_machine_id = None;
-                    }
+                if let Some(v) = a.volumes.get_mut(vid)
+                    && v.attached_machine_id.as_deref() == Some(id)
+                {
+                    v.attached_machine_id = None;
                 }
             }
         }
@@ -962,12 +1053,16 @@ impl World {
         }
         let env = self.runtime_env(app, &req.config);
         let m = self.machine_mut(app, id)?;
+        let old_config = std::mem::replace(&mut m.config, Value::Null);
         for record in &mut m.versions {
+            if record.config.is_null() {
+                record.config = old_config.clone();
+            }
             record.replaced = true;
         }
         m.versions.push(VersionRecord {
             version: version.clone(),
-            config: req.config.clone(),
+            config: Value::Null,
             replaced: false,
         });
         if m.versions.len() > 20 {
@@ -984,7 +1079,10 @@ impl World {
             vec![("stopped".to_string(), replace)]
         } else {
             let boot = clock.draw(Knob::Boot);
-            vec![("starting".to_string(), replace), ("started".to_string(), boot)]
+            vec![
+                ("starting".to_string(), replace),
+                ("started".to_string(), boot),
+            ]
         };
         self.enter(clock, app, id, "replacing", now, steps, None);
         self.get_machine(app, id, false)
@@ -1016,7 +1114,15 @@ impl World {
             }
         }
         let dur = clock.draw(Knob::Destroy);
-        self.enter(clock, app, id, "destroying", now, vec![("destroyed".into(), dur)], None);
+        self.enter(
+            clock,
+            app,
+            id,
+            "destroying",
+            now,
+            vec![("destroyed".into(), dur)],
+            None,
+        );
         Ok(())
     }
 
@@ -1034,7 +1140,9 @@ impl World {
     ) -> Result<(bool, Lease), ApiError> {
         let ttl = ttl.unwrap_or(30);
         if ttl <= 0 {
-            return Err(ApiError::bad_request("ttl: must be a positive number of seconds"));
+            return Err(ApiError::bad_request(
+                "ttl: must be a positive number of seconds",
+            ));
         }
         let now = clock.now_ms();
         let fresh_nonce = self.hex(12);
@@ -1104,9 +1212,19 @@ impl World {
 
     // ---- events, versions, metadata ----
 
-    pub fn machine_events(&self, app: &str, id: &str, limit: usize) -> Result<Vec<Value>, ApiError> {
+    pub fn machine_events(
+        &self,
+        app: &str,
+        id: &str,
+        limit: usize,
+    ) -> Result<Vec<Value>, ApiError> {
         let m = self.machine_ref(app, id)?;
-        Ok(m.events.iter().rev().take(limit).map(super::render::event).collect())
+        Ok(m.events
+            .iter()
+            .rev()
+            .take(limit)
+            .map(super::render::event)
+            .collect())
     }
 
     pub fn machine_versions(&self, app: &str, id: &str) -> Result<Vec<Value>, ApiError> {
@@ -1114,7 +1232,14 @@ impl World {
         Ok(m.versions
             .iter()
             .rev()
-            .map(|v| json!({"version": v.version, "user_config": v.config}))
+            .map(|v| {
+                let config = if v.config.is_null() {
+                    &m.config
+                } else {
+                    &v.config
+                };
+                json!({"version": v.version, "user_config": config})
+            })
             .collect())
     }
 
@@ -1138,13 +1263,16 @@ impl World {
     ) -> Result<(), ApiError> {
         let now = clock.now_ms();
         let m = self.machine_mut(app, id)?;
-        if let Some(v) = machine_version {
-            if v != m.version {
-                return Err(ApiError::new(
-                    412,
-                    format!("machine_version {v} is stale: current version is {}", m.version),
-                ));
-            }
+        if let Some(v) = machine_version
+            && v != m.version
+        {
+            return Err(ApiError::new(
+                412,
+                format!(
+                    "machine_version {v} is stale: current version is {}",
+                    m.version
+                ),
+            ));
         }
         let Some(config) = m.config.as_object_mut() else {
             return Err(ApiError::machine_not_found(id));
@@ -1176,32 +1304,41 @@ impl World {
         version: Option<&str>,
     ) -> Result<WaitOutcome, ApiError> {
         let m = self.machine_ref(app, id)?;
-        if let Some(version) = version {
-            if version != m.version {
-                if m.versions.iter().any(|v| v.version == version) {
-                    // The asked-for version is gone: it counts as stopped/destroyed.
-                    if states.iter().any(|s| s == "stopped" || s == "destroyed") {
-                        return Ok(WaitOutcome::Reached {
-                            state: "replaced".into(),
-                            version: version.into(),
-                            event_id: String::new(),
-                        });
-                    }
-                    return Err(ApiError::bad_request(format!(
-                        "machine {id} version {version} is currently replaced"
-                    )));
+        if let Some(version) = version
+            && version != m.version
+        {
+            if m.versions.iter().any(|v| v.version == version) {
+                // The asked-for version is gone: it counts as stopped/destroyed.
+                if states.iter().any(|s| s == "stopped" || s == "destroyed") {
+                    return Ok(WaitOutcome::Reached {
+                        state: "replaced".into(),
+                        version: version.into(),
+                        event_id: String::new(),
+                    });
                 }
-                return Err(ApiError::new(404, format!("machine {id} version {version} not found")));
+                return Err(ApiError::bad_request(format!(
+                    "machine {id} version {version} is currently replaced"
+                )));
             }
+            return Err(ApiError::new(
+                404,
+                format!("machine {id} version {version} not found"),
+            ));
         }
         let settled = !matches!(
             m.state.as_str(),
-            "creating" | "starting" | "stopping" | "restarting" | "suspending" | "destroying"
-                | "updating" | "replacing"
+            "creating"
+                | "starting"
+                | "stopping"
+                | "restarting"
+                | "suspending"
+                | "destroying"
+                | "updating"
+                | "replacing"
         ) && m.pending.is_none();
-        let hit = states.iter().any(|s| {
-            *s == m.state || (s == "settled" && settled)
-        });
+        let hit = states
+            .iter()
+            .any(|s| *s == m.state || (s == "settled" && settled));
         if hit {
             let event_id = m.events.back().map(|e| e.id.clone()).unwrap_or_default();
             return Ok(WaitOutcome::Reached {
@@ -1221,6 +1358,7 @@ impl World {
         let mut machines: Vec<&Machine> = a
             .machines
             .values()
+            .map(|m| &**m)
             .filter(|m| !matches!(m.state.as_str(), "destroying" | "destroyed"))
             .collect();
         machines.sort_by_key(|m| (m.state != "started", m.created_at));
@@ -1239,8 +1377,12 @@ impl World {
     /// Records a non-healthz request on a machine (code-server's heartbeat).
     pub fn heartbeat(&mut self, clock: &Clock, app: &str, id: &str) {
         let now = clock.now_ms();
-        let Some(a) = self.apps.get_mut(app) else { return };
-        let Some(m) = a.machines.get_mut(id) else { return };
+        let Some(a) = self.apps.get_mut(app) else {
+            return;
+        };
+        let Some(m) = a.machines.get_mut(id) else {
+            return;
+        };
         m.last_heartbeat = now;
         m.activity += 1;
         let timer = self
@@ -1253,7 +1395,10 @@ impl World {
     }
 
     pub fn machine_runtime(&self, app: &str, id: &str) -> Option<&Machine> {
-        self.apps.get(app).and_then(|a| a.machines.get(id))
+        self.apps
+            .get(app)
+            .and_then(|a| a.machines.get(id))
+            .map(|m| &**m)
     }
 
     pub fn add_session(&mut self, app: &str, id: &str, token: String) {

@@ -19,8 +19,8 @@ use serde_json::Value;
 
 use crate::clock::Clock;
 
-pub use error::ApiError;
 pub use apps::validate_app_name;
+pub use error::ApiError;
 pub use machines::{MachineRequest, WaitOutcome, guest_error, parse_go_duration_ms};
 pub use render::{app as render_app, ip as render_ip};
 pub use volumes::VolumeRequest;
@@ -84,7 +84,11 @@ pub enum TimerKind {
     /// Finish an app deletion.
     AppDeleted { app: String },
     /// code-server's idle timer.
-    Idle { app: String, id: String, activity: u64 },
+    Idle {
+        app: String,
+        id: String,
+        activity: u64,
+    },
 }
 
 /// One step a machine takes on its own.
@@ -122,6 +126,7 @@ pub struct Lease {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VersionRecord {
     pub version: String,
+    /// `Null` for the current version (its config is the machine's): one copy, not two.
     pub config: Value,
     pub replaced: bool,
 }
@@ -236,8 +241,9 @@ pub struct App {
     pub internal_numeric_id: u64,
     pub created_at: i64,
     pub deleting: bool,
-    pub machines: HashMap<String, Machine>,
-    pub volumes: HashMap<String, Volume>,
+    // Boxed: a map with one entry still reserves several slots.
+    pub machines: HashMap<String, Box<Machine>>,
+    pub volumes: HashMap<String, Box<Volume>>,
     pub ips: Vec<Ip>,
     pub shared_ip: Option<String>,
     pub secrets: BTreeMap<String, Secret>,
@@ -321,10 +327,10 @@ impl World {
                         },
                     });
                 }
-                if m.state == "started" {
-                    if let Some(t) = machines::idle_timer(app, m) {
-                        timers.push(t);
-                    }
+                if m.state == "started"
+                    && let Some(t) = machines::idle_timer(app, m)
+                {
+                    timers.push(t);
                 }
             }
             for v in app.volumes.values() {
@@ -394,6 +400,10 @@ impl World {
 
     // ---- logs ----
 
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "a log line's fields, all required"
+    )]
     pub fn log(
         &mut self,
         clock: &Clock,
@@ -516,7 +526,7 @@ mod hex_files {
     }
 
     fn decode(text: &str) -> Result<Vec<u8>, String> {
-        if text.len() % 2 != 0 {
+        if !text.len().is_multiple_of(2) {
             return Err("odd-length hex".into());
         }
         (0..text.len())

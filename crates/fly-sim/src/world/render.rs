@@ -25,7 +25,9 @@ fn image_ref(image: &str) -> Value {
         None => (image, None),
     };
     let (registry, rest) = match name.split_once('/') {
-        Some((first, rest)) if first.contains('.') || first.contains(':') => (first, rest.to_string()),
+        Some((first, rest)) if first.contains('.') || first.contains(':') => {
+            (first, rest.to_string())
+        }
         _ => ("docker-hub-mirror.fly.io", name.to_string()),
     };
     let (repository, tag) = match rest.rsplit_once(':') {
@@ -43,13 +45,21 @@ fn image_ref(image: &str) -> Value {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
-        format!("sha256:{h:016x}{:016x}{h:016x}{:016x}", h.rotate_left(13), h.rotate_left(29))
+        format!(
+            "sha256:{h:016x}{:016x}{h:016x}{:016x}",
+            h.rotate_left(13),
+            h.rotate_left(29)
+        )
     });
     json!({"registry": registry, "repository": repository, "tag": tag, "digest": digest, "labels": {}})
 }
 
 pub fn machine(m: &Machine, include_lease: bool) -> Value {
-    let image = m.config.get("image").and_then(Value::as_str).unwrap_or_default();
+    let image = m
+        .config
+        .get("image")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let mut v = json!({
         "id": m.id,
         "name": m.name,
@@ -70,13 +80,11 @@ pub fn machine(m: &Machine, include_lease: bool) -> Value {
         if m.cordoned {
             obj.insert("cordoned".into(), json!(true));
         }
-        if include_lease {
-            if let Some(l) = &m.lease {
-                obj.insert(
-                    "lease".into(),
-                    json!({"owner": l.owner, "expires_at": l.expires_at, "description": l.description}),
-                );
-            }
+        if include_lease && let Some(l) = &m.lease {
+            obj.insert(
+                "lease".into(),
+                json!({"owner": l.owner, "expires_at": l.expires_at, "description": l.description}),
+            );
         }
     }
     v
@@ -129,7 +137,11 @@ pub fn snapshot(s: &Snapshot, retention: i64) -> Value {
 }
 
 pub fn app(a: &App, org_name: &str) -> Value {
-    let machines = a.machines.values().filter(|m| m.state != "destroyed").count();
+    let machines = a
+        .machines
+        .values()
+        .filter(|m| m.state != "destroyed")
+        .count();
     let status = if a.deleting {
         "suspended"
     } else if a.machines.values().any(|m| m.state == "started") {
@@ -167,9 +179,9 @@ pub fn dump(w: &World) -> Value {
     let apps: Vec<Value> = apps
         .into_iter()
         .map(|a| {
-            let mut machines: Vec<&Machine> = a.machines.values().collect();
+            let mut machines: Vec<&Machine> = a.machines.values().map(|m| &**m).collect();
             machines.sort_by_key(|m| (m.created_at, m.id.clone()));
-            let mut volumes: Vec<&Volume> = a.volumes.values().collect();
+            let mut volumes: Vec<&Volume> = a.volumes.values().map(|v| &**v).collect();
             volumes.sort_by_key(|v| (v.created_at, v.id.clone()));
             let mut summary = app(a, &w.org);
             if let Some(obj) = summary.as_object_mut() {

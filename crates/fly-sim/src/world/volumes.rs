@@ -25,7 +25,12 @@ impl VolumeRequest {
         let obj = body
             .as_object()
             .ok_or_else(|| ApiError::bad_request("request body must be a JSON object"))?;
-        let text = |k: &str| obj.get(k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+        let text = |k: &str| {
+            obj.get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
         let int = |k: &str| -> Result<Option<i64>, ApiError> {
             match obj.get(k) {
                 None | Some(Value::Null) => Ok(None),
@@ -73,6 +78,7 @@ impl World {
             .volumes
             .get(id)
             .filter(|v| v.state != "destroyed")
+            .map(|v| &**v)
             .ok_or_else(|| ApiError::volume_not_found(id))
     }
 
@@ -81,6 +87,7 @@ impl World {
             .volumes
             .get_mut(id)
             .filter(|v| v.state != "destroyed")
+            .map(|v| &mut **v)
             .ok_or_else(|| ApiError::volume_not_found(id))
     }
 
@@ -144,7 +151,11 @@ impl World {
         let now = clock.now_ms();
         let id = format!("vol_{}", self.alnum(16));
         let zone = format!("{:x}", 0x1000 + (self.next_numeric_id % 0xe000));
-        let hydrate = if hydrating { clock.draw(Knob::Hydrate) } else { 0 };
+        let hydrate = if hydrating {
+            clock.draw(Knob::Hydrate)
+        } else {
+            0
+        };
         let volume = Volume {
             id: id.clone(),
             name: req.name,
@@ -152,7 +163,12 @@ impl World {
             zone,
             size_gb: size,
             encrypted: req.encrypted.unwrap_or(true),
-            state: if hydrating && hydrate > 0 { "hydrating" } else { "created" }.into(),
+            state: if hydrating && hydrate > 0 {
+                "hydrating"
+            } else {
+                "created"
+            }
+            .into(),
             attached_machine_id: None,
             claim_until: 0,
             created_at: now,
@@ -164,7 +180,9 @@ impl World {
             files,
         };
         let pending_at = volume.pending.as_ref().map(|(at, _)| *at);
-        self.app_mut(app)?.volumes.insert(id.clone(), volume);
+        self.app_mut(app)?
+            .volumes
+            .insert(id.clone(), Box::new(volume));
         if let Some(at) = pending_at {
             self.schedule(
                 at,
@@ -187,6 +205,7 @@ impl World {
         let mut vols: Vec<&Volume> = a
             .volumes
             .values()
+            .map(|v| &**v)
             .filter(|v| v.state != "destroyed")
             .collect();
         vols.sort_by(|x, y| x.created_at.cmp(&y.created_at).then(x.id.cmp(&y.id)));
@@ -269,12 +288,12 @@ impl World {
         auto_backup_enabled: Option<bool>,
         snapshot_retention: Option<i64>,
     ) -> Result<Value, ApiError> {
-        if let Some(r) = snapshot_retention {
-            if !(1..=60).contains(&r) {
-                return Err(ApiError::bad_request(format!(
-                    "invalid snapshot_retention {r}: must be between 1 and 60 days"
-                )));
-            }
+        if let Some(r) = snapshot_retention
+            && !(1..=60).contains(&r)
+        {
+            return Err(ApiError::bad_request(format!(
+                "invalid snapshot_retention {r}: must be between 1 and 60 days"
+            )));
         }
         let v = self.volume_mut(app, id)?;
         if let Some(b) = auto_backup_enabled {
@@ -286,7 +305,12 @@ impl World {
         Ok(super::render::volume(v))
     }
 
-    pub fn create_snapshot(&mut self, clock: &Clock, app: &str, id: &str) -> Result<Value, ApiError> {
+    pub fn create_snapshot(
+        &mut self,
+        clock: &Clock,
+        app: &str,
+        id: &str,
+    ) -> Result<Value, ApiError> {
         let now = clock.now_ms();
         let snap_id = format!("vs_{}", self.alnum(16));
         let digest = self.hex(32);
@@ -317,7 +341,7 @@ impl World {
     fn mounted_volume(&mut self, app: &str, machine: &str) -> Option<&mut Volume> {
         let a = self.apps.get_mut(app)?;
         let vid = a.machines.get(machine)?.mounted_volumes.first()?.clone();
-        a.volumes.get_mut(&vid)
+        a.volumes.get_mut(&vid).map(|v| &mut **v)
     }
 
     pub fn write_file(&mut self, app: &str, machine: &str, path: &str, content: Vec<u8>) -> bool {

@@ -1,5 +1,6 @@
 //! Shared helpers for the sim's integration tests (plain reqwest, real HTTP on loopback).
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too
 
 use std::time::Duration;
 
@@ -66,9 +67,14 @@ impl Api {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| json!(String::from_utf8_lossy(&bytes)))
         };
-        Reply { status, body, headers }
+        Reply {
+            status,
+            body,
+            headers,
+        }
     }
 
     pub async fn get(&self, path: &str) -> Reply {
@@ -111,7 +117,9 @@ impl Api {
 
     pub async fn wait_state(&self, app: &str, id: &str, state: &str) {
         let r = self
-            .get(&format!("/v1/apps/{app}/machines/{id}/wait?state={state}&timeout=30"))
+            .get(&format!(
+                "/v1/apps/{app}/machines/{id}/wait?state={state}&timeout=30"
+            ))
             .await;
         assert_eq!(r.status, 200, "wait {state}: {}", r.body);
     }
@@ -123,7 +131,10 @@ impl Api {
             if cond(&self.sim.world()) {
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}"
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

@@ -423,12 +423,10 @@ pub async fn acquire_lease(
     };
     let description = str_field(&body, "description").map(str::to_string);
     limit(&inner, "lease", &id, DEFAULT)?;
-    let (created, lease) = inner
+    // The spec documents 201 for acquire and refresh alike.
+    let (_created, lease) = inner
         .mutate(|w, clock| w.acquire_lease(clock, &app, &id, ttl, description, nonce(&headers)))?;
-    Ok(json_response(
-        if created { 201 } else { 200 },
-        lease_body(&lease),
-    ))
+    Ok(json_response(201, lease_body(&lease)))
 }
 
 pub async fn get_lease(State(inner): Shared, Path((app, id)): MachinePath) -> HandlerResult {

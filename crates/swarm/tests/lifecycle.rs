@@ -269,3 +269,142 @@ async fn private_mode_and_a_busy_workspace() {
     assert_sim_empty(&sim);
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_failure_mid_create_is_compensated() {
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A region our config offers but Fly refuses: the volume create fails for good
+    // after the app exists.
+    let mut config = common::test_config(&sim.base_url());
+    config.regions.push("xyz".to_owned());
+    let swarm = common::swarm_with(&sim.base_url(), &dir.path().join("swarm.db"), config).await;
+    let mut opts = options("doomed");
+    opts.region = Some("xyz".to_owned());
+    let error = swarm
+        .create(&opts)
+        .await
+        .expect_err("Fly refuses the region");
+    let text = error.to_string();
+    assert!(matches!(error, Error::CreateFailed { .. }), "{text}");
+    assert_eq!(error.exit_code(), 1);
+    assert!(text.contains("invalid region"), "{text}");
+    assert!(
+        text.contains("removed what was made") && text.contains("app doomed"),
+        "{text}"
+    );
+    assert_sim_empty(&sim);
+    assert!(swarm.list().await.expect("list").is_empty());
+    let all = swarm::Store::list_workspaces(swarm.store(), true)
+        .await
+        .expect("records");
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].status, WorkspaceStatus::Deleted);
+    assert!(
+        all[0]
+            .last_error
+            .as_deref()
+            .is_some_and(|e| e.contains("invalid region"))
+    );
+    assert!(
+        swarm
+            .reconcile()
+            .await
+            .expect("reconcile")
+            .actions
+            .is_empty()
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_fixes_drift_and_reports_orphans() {
+    let sim = start_sim().await;
+    let url = sim.base_url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let swarm = swarm_at(&url, &dir.path().join("swarm.db")).await;
+    let drifting = swarm
+        .create(&options("drifty"))
+        .await
+        .expect("create")
+        .workspace;
+    let orphaned = swarm
+        .create(&options("orphan"))
+        .await
+        .expect("create")
+        .workspace;
+
+    // The machine stops behind our back (code-server's idle exit does this).
+    let fly = common::client(&url);
+    let machine_id = drifting.machine_id.clone().expect("machine");
+    fly.machines("drifty")
+        .stop(&machine_id, &fly_api::models::StopRequest::default(), None)
+        .await
+        .expect("stop");
+    fly.machines("drifty")
+        .wait_for_state(
+            &machine_id,
+            &[fly_api::models::MachineState::Stopped],
+            None,
+            Duration::from_secs(30),
+        )
+        .await
+        .expect("stopped");
+    // A record marked deleted while its app lives on.
+    let mut forgotten = orphaned.clone();
+    forgotten.status = WorkspaceStatus::Deleted;
+    swarm::Store::update_workspace(swarm.store(), &forgotten)
+        .await
+        .expect("update");
+
+    let report = swarm.reconcile().await.expect("reconcile");
+    assert!(report.converged(), "{report:?}");
+    assert!(
+        report
+            .actions
+            .contains(&swarm::ReconcileAction::StatusDrift {
+                name: "drifty".to_owned(),
+                from: WorkspaceStatus::Running,
+                to: WorkspaceStatus::Stopped,
+                reason: "Fly reports the machine stopped".to_owned(),
+            }),
+        "{report:?}"
+    );
+    assert_eq!(
+        swarm.show("drifty").await.expect("show").status,
+        WorkspaceStatus::Stopped
+    );
+    assert!(
+        report
+            .actions
+            .iter()
+            .any(|a| matches!(a, swarm::ReconcileAction::OrphanApp { app, .. } if app == "orphan")),
+        "{report:?}"
+    );
+    // Another store (another user's machine) sees both workspaces' machines as orphans.
+    let stranger = swarm_at(&url, &dir.path().join("other.db")).await;
+    let seen = stranger.reconcile().await.expect("reconcile");
+    let orphan_machines: Vec<_> = seen
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            swarm::ReconcileAction::OrphanMachine { workspace_id, .. } => {
+                Some(workspace_id.clone())
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        orphan_machines.contains(&drifting.id.to_string()),
+        "{seen:?}"
+    );
+    assert!(
+        orphan_machines.contains(&orphaned.id.to_string()),
+        "{seen:?}"
+    );
+    // Orphans are reported, never deleted: a second run reports the same, changes nothing.
+    let again = swarm.reconcile().await.expect("reconcile");
+    assert_eq!(again.actions.len(), 1, "{again:?}");
+    assert_eq!(sim.stats().apps, 2);
+    sim.shutdown().await;
+}

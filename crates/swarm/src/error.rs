@@ -155,6 +155,25 @@ impl From<LockError> for Error {
     }
 }
 
+/// For callers that use `fly-api` directly (e.g. building the client): a missing
+/// token becomes [`Error::NoToken`], the rest maps like provider failures.
+impl From<fly_api::Error> for Error {
+    fn from(error: fly_api::Error) -> Self {
+        if let fly_api::Error::Config(message) = &error
+            && message.to_ascii_lowercase().contains("token")
+        {
+            return Self::NoToken;
+        }
+        let error = crate::provider::fly::map_error(error);
+        match error.kind {
+            ProviderErrorKind::Unauthorized => Self::Unauthorized {
+                message: error.message,
+            },
+            _ => Self::Provider(error),
+        }
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
@@ -198,5 +217,16 @@ mod tests {
         };
         assert_eq!(wrapped.exit_code(), 2);
         assert!(Error::NoToken.to_string().contains("fly auth login"));
+        let missing = Error::from(fly_api::Error::Config("no Fly API token found".to_owned()));
+        assert!(matches!(missing, Error::NoToken), "{missing}");
+        let refused = Error::from(fly_api::Error::Api(fly_api::ApiError {
+            status: 401,
+            code: None,
+            message: "unauthorized".to_owned(),
+            request_id: None,
+            retry_after: None,
+        }));
+        assert!(matches!(refused, Error::Unauthorized { .. }), "{refused}");
+        assert_eq!(refused.exit_code(), 1);
     }
 }

@@ -120,7 +120,7 @@ impl FlyProvider {
     }
 }
 
-fn map_error(error: FlyError) -> ProviderError {
+pub(crate) fn map_error(error: FlyError) -> ProviderError {
     let kind = if error.is_name_taken() {
         ProviderErrorKind::NameTaken
     } else if error.status() == Some(401) || matches!(error, FlyError::Config(_)) {

@@ -5,7 +5,7 @@
 //! with journaling, adoption and compensation written once. [`FlyProvider`] is the
 //! Fly.io implementation over `fly-api`.
 
-mod fly;
+pub(crate) mod fly;
 
 use std::collections::BTreeMap;
 use std::fmt;

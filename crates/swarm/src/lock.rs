@@ -30,7 +30,7 @@ fn holder_is_dead(holder: &LockHolder) -> bool {
         && !std::path::Path::new(&format!("/proc/{}", holder.pid)).exists()
 }
 
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|name| name.trim().replace(':', "_"))
         .unwrap_or_else(|_| "localhost".to_owned())

@@ -709,4 +709,59 @@ mod tests {
         }
         assert!(!store.renew_lock("carol", "dead", ttl).await.expect("renew"));
     }
+
+    #[tokio::test]
+    async fn the_lock_of_a_crashed_local_process_is_taken_over_at_once() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = std::sync::Arc::new(
+            SqliteStore::open(dir.path().join("swarm.db"), "local")
+                .await
+                .expect("open"),
+        );
+        // A process that has exited: its pid is free.
+        let mut child = std::process::Command::new("true").spawn().expect("spawn");
+        let dead_pid = child.id();
+        child.wait().expect("wait");
+        let owner = format!("{}:{dead_pid}:x", crate::lock::host_name());
+        let far = unix_ms(now()) + 3_600_000;
+        sqlx::query(
+            "INSERT INTO locks (name, owner, pid, operation, acquired_at, expires_at_ms) VALUES ('alice', ?1, ?2, 'create', ?3, ?4)",
+        )
+        .bind(&owner)
+        .bind(i64::from(dead_pid))
+        .bind(rfc3339(now()))
+        .bind(far)
+        .execute(&store.pool)
+        .await
+        .expect("insert");
+        let started = std::time::Instant::now();
+        let lock = crate::lock::WorkspaceLock::acquire(
+            std::sync::Arc::clone(&store),
+            "alice",
+            "reconcile",
+            Duration::from_secs(30),
+            Duration::ZERO,
+        )
+        .await
+        .expect("a dead holder's lock is taken over without waiting for its hour-long lease");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        lock.release().await.expect("release");
+        // A live holder (this process) is respected.
+        assert!(
+            store
+                .try_lock("bob", "someone", "stop", Duration::from_secs(30))
+                .await
+                .expect("lock")
+                .is_none()
+        );
+        let busy = crate::lock::WorkspaceLock::acquire(
+            store,
+            "bob",
+            "start",
+            Duration::from_secs(30),
+            Duration::ZERO,
+        )
+        .await;
+        assert!(busy.is_err());
+    }
 }

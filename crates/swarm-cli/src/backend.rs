@@ -1,0 +1,284 @@
+//! Which Fly.io to talk to: the real one (a token was found) or the local one (fly-sim
+//! in-process, its world persisted beside the store). Records of the two never mix:
+//! each has its own store file, and the store refuses an endpoint it was not made for.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use fly_api::{FlyClient, Token, TokenSource};
+use fly_sim::{Latency, Sim, SimConfig, SimHandle};
+use swarm::{FlyProvider, SqliteStore, Swarm};
+
+use crate::settings::{Env, Settings, SettingsError};
+
+/// The workspace manager as the CLI uses it.
+pub type App = Swarm<SqliteStore, FlyProvider>;
+
+/// Label stored with local records (the sim's port changes on every run).
+pub const LOCAL_ENDPOINT: &str = "local-fly-sim";
+
+/// Where the Fly API is, and with what token.
+#[derive(Debug)]
+pub enum Target {
+    /// Real Fly.io (or any Fly-compatible API named by the env vars).
+    Fly {
+        token: Token,
+        source: TokenSource,
+        machines_url: String,
+        api_url: String,
+    },
+    /// The embedded local Fly.
+    Local { reason: LocalReason },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalReason {
+    NoToken,
+    Forced,
+}
+
+impl Target {
+    pub fn resolve(force_local: bool, env: &Env) -> Self {
+        if force_local {
+            return Self::Local {
+                reason: LocalReason::Forced,
+            };
+        }
+        match fly_api::discover_token_with(|name| env.get(name).cloned(), None) {
+            Some((token, source)) => Self::Fly {
+                token,
+                source,
+                machines_url: env_or(env, "FLY_FLAPS_BASE_URL", "https://api.machines.dev"),
+                api_url: env_or(env, "FLY_API_BASE_URL", "https://api.fly.io"),
+            },
+            None => Self::Local {
+                reason: LocalReason::NoToken,
+            },
+        }
+    }
+
+    pub fn is_local(&self) -> bool {
+        matches!(self, Self::Local { .. })
+    }
+}
+
+fn env_or(env: &Env, name: &str, default: &str) -> String {
+    env.get(name)
+        .filter(|v| !v.is_empty())
+        .cloned()
+        .unwrap_or_else(|| default.to_owned())
+}
+
+/// Our files: `$XDG_STATE_HOME/swarm` (or the platform's equivalent).
+pub fn state_dir() -> anyhow::Result<PathBuf> {
+    let dirs = directories::ProjectDirs::from("", "", "swarm")
+        .context("cannot find the user's home folder to keep swarm's state in; pass --db")?;
+    Ok(dirs
+        .state_dir()
+        .unwrap_or_else(|| dirs.data_local_dir())
+        .to_path_buf())
+}
+
+/// The store's path: `--db`/`SWARM_DB`/config, else one file per Fly under the state dir.
+pub fn store_path(settings: &Settings, target: &Target) -> anyhow::Result<PathBuf> {
+    if let Some(url) = &settings.db.value {
+        return sqlite_path(url).map_err(|e| anyhow::Error::new(e).context("--db"));
+    }
+    let file = if target.is_local() {
+        "local.db"
+    } else {
+        "swarm.db"
+    };
+    Ok(state_dir()?.join(file))
+}
+
+/// Accepts `sqlite://PATH`, `sqlite:PATH` or a bare path. No `..` tricks: the path is
+/// used as given, but must name a file, not a folder.
+pub fn sqlite_path(url: &str) -> Result<PathBuf, SettingsError> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    if url.contains("://") && !url.starts_with("sqlite://") {
+        return Err(SettingsError(format!(
+            "invalid db {url:?}: only sqlite://PATH is supported (PostgreSQL is planned)"
+        )));
+    }
+    if path.is_empty() || path.ends_with('/') || path.contains('\0') {
+        return Err(SettingsError(format!(
+            "invalid db {url:?}: give a file path, e.g. sqlite:///home/me/swarm.db"
+        )));
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// A connected manager, plus the embedded Fly when there is one.
+#[derive(Debug)]
+pub struct Backend {
+    pub app: App,
+    pub sim: Option<SimHandle>,
+}
+
+impl Backend {
+    pub async fn connect(settings: &Settings, target: &Target, env: &Env) -> anyhow::Result<Self> {
+        let mut config = settings.swarm_config()?;
+        let store_path = store_path(settings, target)?;
+        if let Some(parent) = store_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create the folder {}", parent.display()))?;
+        }
+        let (client, sim) = match target {
+            Target::Fly {
+                token,
+                machines_url,
+                api_url,
+                ..
+            } => {
+                config.fly_endpoint = machines_url.clone();
+                // A Fly-compatible API on this machine (a fly-sim) also serves the app proxy.
+                if is_loopback(machines_url) {
+                    config.probe_base_url = Some(machines_url.clone());
+                }
+                if let Some(url) = env.get("SWARM_PROBE_URL").filter(|v| !v.is_empty()) {
+                    config.probe_base_url = Some(url.clone());
+                }
+                let client = FlyClient::builder()
+                    .token(token.clone())
+                    .machines_base_url(machines_url)
+                    .api_base_url(api_url)
+                    .user_agent(concat!("swarm/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .context("cannot set up the Fly.io client")?;
+                (client, None)
+            }
+            Target::Local { .. } => {
+                let sim = start_local_fly(&store_path, env).await?;
+                config.fly_endpoint = LOCAL_ENDPOINT.to_owned();
+                config.probe_base_url = Some(sim.base_url());
+                let client = FlyClient::builder()
+                    .token(Token::new("local-fly-sim"))
+                    .machines_base_url(sim.base_url())
+                    .api_base_url(sim.base_url())
+                    .build()
+                    .context("cannot set up the client for the local Fly")?;
+                (client, Some(sim))
+            }
+        };
+        let store = SqliteStore::open(&store_path, &config.fly_endpoint)
+            .await
+            .with_context(|| format!("cannot open the store {}", store_path.display()))?;
+        let provider = FlyProvider::new(client, &config);
+        Ok(Self {
+            app: Swarm::new(store, provider, config),
+            sim,
+        })
+    }
+
+    /// Persists the local Fly's world (if any). Call on every exit path.
+    pub async fn close(self) {
+        self.app.store().close().await;
+        if let Some(sim) = self.sim {
+            sim.shutdown().await;
+        }
+    }
+}
+
+fn is_loopback(url: &str) -> bool {
+    let host = url
+        .split("://")
+        .nth(1)
+        .unwrap_or(url)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("");
+    host == "localhost" || host.starts_with("127.") || url.contains("://[::1]")
+}
+
+/// The local Fly's world lives beside the store: `local.db` → `local.fly.json`.
+pub fn local_world_path(store_path: &Path) -> PathBuf {
+    store_path.with_extension("fly.json")
+}
+
+async fn start_local_fly(store_path: &Path, env: &Env) -> anyhow::Result<SimHandle> {
+    let latency = match env.get("SWARM_LOCAL_LATENCY").map(String::as_str) {
+        None | Some("" | "fly") => Latency::Fly,
+        Some("zero") => Latency::Zero,
+        Some(other) => {
+            return Err(SettingsError(format!(
+                "invalid SWARM_LOCAL_LATENCY {other:?}: use fly (Fly's real timings) or zero"
+            ))
+            .into());
+        }
+    };
+    let config = SimConfig {
+        latency,
+        state_file: Some(local_world_path(store_path)),
+        wait_lock: true,
+        ..SimConfig::default()
+    };
+    Sim::start(config, "127.0.0.1:0")
+        .await
+        .context("cannot start the local Fly (fly-sim)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn db_urls() {
+        assert_eq!(
+            sqlite_path("sqlite:///tmp/a.db").unwrap(),
+            PathBuf::from("/tmp/a.db")
+        );
+        assert_eq!(
+            sqlite_path("sqlite:rel.db").unwrap(),
+            PathBuf::from("rel.db")
+        );
+        assert_eq!(
+            sqlite_path("/tmp/b.db").unwrap(),
+            PathBuf::from("/tmp/b.db")
+        );
+        assert!(
+            sqlite_path("postgres://x")
+                .unwrap_err()
+                .0
+                .contains("sqlite://")
+        );
+        assert!(sqlite_path("sqlite://").is_err());
+        assert!(sqlite_path("/tmp/dir/").is_err());
+    }
+
+    #[test]
+    fn token_decides_the_target() {
+        let mut env = Env::new();
+        assert!(Target::resolve(false, &env).is_local() || dirs_have_flyctl_token());
+        env.insert("FLY_API_TOKEN".into(), "t".into());
+        env.insert("FLY_FLAPS_BASE_URL".into(), "http://127.0.0.1:9".into());
+        match Target::resolve(false, &env) {
+            Target::Fly {
+                machines_url,
+                api_url,
+                source,
+                ..
+            } => {
+                assert_eq!(machines_url, "http://127.0.0.1:9");
+                assert_eq!(api_url, "https://api.fly.io");
+                assert_eq!(source, TokenSource::FlyApiToken);
+            }
+            other => panic!("expected Fly, got {other:?}"),
+        }
+        assert!(Target::resolve(true, &env).is_local());
+    }
+
+    fn dirs_have_flyctl_token() -> bool {
+        fly_api::discover_token_with(|_| None, None).is_some()
+    }
+
+    #[test]
+    fn loopback_detection() {
+        assert!(is_loopback("http://127.0.0.1:4280"));
+        assert!(is_loopback("http://localhost:1"));
+        assert!(!is_loopback("https://api.machines.dev"));
+    }
+}

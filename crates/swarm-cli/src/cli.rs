@@ -1,0 +1,196 @@
+//! The command line: every flag and subcommand, with help text and examples.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const AFTER_HELP: &str = "\
+Examples:
+  swarm create alice                      # a workspace in the default region
+  swarm create bob --region fra --cpus 2  # 2 performance CPUs (memory rises to 4096 MB)
+  swarm list
+  swarm logs alice -f
+
+With no Fly token (FLY_ACCESS_TOKEN, FLY_API_TOKEN or ~/.fly/config.yml), swarm runs
+against a local Fly.io on this machine and says so on stderr. `--local` forces it.";
+
+/// Private VS Code (code-server) workspaces on Fly.io.
+#[derive(Debug, Parser)]
+#[command(name = "swarm", version, about, after_help = AFTER_HELP, propagate_version = true)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Print one JSON document on stdout (nothing else goes there).
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Use the local Fly.io (fly-sim, in-process) even when a Fly token is set.
+    #[arg(long, global = true)]
+    pub local: bool,
+    /// Fly organization slug [env: FLY_ORG] [default: personal].
+    #[arg(long, global = true, value_name = "SLUG")]
+    pub org: Option<String>,
+    /// The store: sqlite://PATH [env: SWARM_DB] [default: under the user's state dir].
+    #[arg(long, global = true, value_name = "URL")]
+    pub db: Option<String>,
+    /// Config file [env: SWARM_CONFIG] [default: ~/.config/swarm/config.toml].
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// More log output on stderr (-v info, -vv debug, -vvv trace). Secrets are never logged.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a workspace: a Fly app with a machine, a volume and IP addresses.
+    #[command(after_help = "\
+Examples:
+  swarm create alice
+  swarm create alice --region sea --cpus 2 --memory 4096 --storage 20
+  swarm create alice --image codercom/code-server:4.96.4 --env GIT_AUTHOR_NAME=Alice
+  swarm create alice --ip private --idle-timeout 30m
+
+The password is printed once and never stored: keep it.")]
+    Create(CreateArgs),
+    /// List workspaces.
+    #[command(after_help = "Examples:\n  swarm list\n  swarm list --json | jq '.[].name'")]
+    List,
+    /// Show one workspace in full.
+    #[command(after_help = "Example:\n  swarm show alice")]
+    Show(NameArg),
+    /// Start a stopped workspace (waits until it runs).
+    #[command(after_help = "Example:\n  swarm start alice")]
+    Start(NameArg),
+    /// Stop a workspace (its machine and volume are kept).
+    #[command(after_help = "Examples:\n  swarm stop alice\n  swarm stop alice --force   # SIGKILL")]
+    Stop(StopArgs),
+    /// Delete a workspace and everything it holds on Fly.io.
+    #[command(
+        after_help = "Examples:\n  swarm delete alice          # asks first on a terminal\n  swarm delete alice --yes"
+    )]
+    Delete(DeleteArgs),
+    /// Health: machine state plus a probe of code-server's /healthz.
+    #[command(after_help = "Example:\n  swarm health alice")]
+    Health(NameArg),
+    /// Logs of a workspace's machine.
+    #[command(
+        after_help = "Examples:\n  swarm logs alice -n 50\n  swarm logs alice -f    # follow; Ctrl-C ends"
+    )]
+    Logs(LogsArgs),
+    /// Bring records and Fly.io into agreement: finish or undo interrupted operations.
+    #[command(after_help = "Example:\n  swarm reconcile")]
+    Reconcile,
+    /// Show the effective configuration and where each value came from.
+    #[command(after_help = "Example:\n  swarm config")]
+    Config,
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Example:\n  swarm completions bash > ~/.local/share/bash-completion/completions/swarm"
+    )]
+    Completions(CompletionsArgs),
+}
+
+impl Command {
+    /// The workspace a command names, if any (validated before anything else runs).
+    pub fn workspace_name(&self) -> Option<&str> {
+        match self {
+            Self::Create(a) => Some(&a.name),
+            Self::Show(a) | Self::Start(a) | Self::Health(a) => Some(&a.name),
+            Self::Stop(a) => Some(&a.name),
+            Self::Delete(a) => Some(&a.name),
+            Self::Logs(a) => Some(&a.name),
+            Self::List | Self::Reconcile | Self::Config | Self::Completions(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct NameArg {
+    /// Workspace name.
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Workspace name: lowercase letters, digits and dashes; becomes <name>.fly.dev.
+    pub name: String,
+    /// Fly region code (e.g. ams, fra, sea).
+    #[arg(long, value_name = "R")]
+    pub region: Option<String>,
+    /// Number of CPUs (1, 2, 4, 6, 8, ...).
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<u32>,
+    /// CPU kind: shared or performance [default: shared for 1 CPU, performance above].
+    #[arg(long, value_name = "K")]
+    pub cpu_kind: Option<String>,
+    /// Memory in MB.
+    #[arg(long, value_name = "MB")]
+    pub memory: Option<u32>,
+    /// Volume size in GB (1 to 500).
+    #[arg(long, value_name = "GB")]
+    pub storage: Option<u32>,
+    /// Container image (pin a tag; `latest` moves under you).
+    #[arg(long, value_name = "REF")]
+    pub image: Option<String>,
+    /// Environment variable for code-server (repeatable).
+    #[arg(long = "env", value_name = "K=V")]
+    pub env: Vec<String>,
+    /// Public addressing: shared (shared IPv4 + IPv6), dedicated (own IPv4), private (WireGuard only).
+    #[arg(long, value_name = "MODE")]
+    pub ip: Option<String>,
+    /// Stop after this much inactivity (e.g. 30m, 2h; more than 60s).
+    #[arg(long, value_name = "DUR")]
+    pub idle_timeout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Workspace name.
+    pub name: String,
+    /// Kill at once (SIGKILL) instead of a graceful stop.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Workspace name.
+    pub name: String,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Workspace name.
+    pub name: String,
+    /// Number of lines to show.
+    #[arg(short = 'n', long = "lines", default_value_t = 100, value_name = "N",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub lines: u32,
+    /// Keep printing new lines until Ctrl-C.
+    #[arg(short, long)]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    pub shell: Shell,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+    Elvish,
+    Powershell,
+}

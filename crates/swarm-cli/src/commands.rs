@@ -1,0 +1,549 @@
+//! One function per command: call `swarm`, print the result.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, IsTerminal as _, Write as _};
+
+use anyhow::Context as _;
+use futures::StreamExt as _;
+use serde_json::json;
+use swarm::{CreateOptions, CreateStep, Health, ReconcileAction, WorkspaceRecord};
+
+use crate::Failure;
+use crate::backend::{Backend, Target};
+use crate::cli::{CreateArgs, DeleteArgs, LogsArgs, StopArgs};
+use crate::output::{self, Output};
+use crate::settings::{Settings, SettingsError};
+
+pub async fn create(backend: &Backend, out: &Output, args: CreateArgs) -> Result<(), Failure> {
+    let options = create_options(&args)?;
+    let validated = backend.app.validate(&options)?;
+    for note in &validated.notes {
+        out.note(format!("note: {note}"));
+    }
+    let bar = out.spinner(format!("creating workspace {}", options.name));
+    let progress = |step: &CreateStep| {
+        let (done, next) = match step {
+            CreateStep::IntentRecorded { .. } => {
+                ("recorded the workspace".to_owned(), "creating the Fly app")
+            }
+            CreateStep::App { name, adopted } => (
+                format!("app {name}{}", adopted_note(*adopted)),
+                "volume and IPs",
+            ),
+            CreateStep::Volume { id, adopted } => {
+                (format!("volume {id}{}", adopted_note(*adopted)), "IPs")
+            }
+            CreateStep::Ips { addresses } => (format!("IPs {}", addresses.join(", ")), "machine"),
+            CreateStep::Machine { id, adopted } => (
+                format!("machine {id}{}", adopted_note(*adopted)),
+                "waiting for code-server to start",
+            ),
+            CreateStep::Started { machine_id } => (format!("machine {machine_id} started"), "done"),
+        };
+        out.step(&bar, done);
+        bar.set_message(next);
+    };
+    let result = backend.app.create_with_progress(&options, &progress).await;
+    bar.finish_and_clear();
+    let created = result?;
+    if out.json {
+        out.json(&created)?;
+        return Ok(());
+    }
+    let ws = &created.workspace;
+    out.line(format!("Workspace {} is running.", ws.name.as_str()));
+    out.line(format!("  URL:       {}", ws.url));
+    out.line(format!("  Password:  {}", created.password.expose()));
+    out.line(format!("  Size:      {}", size(ws)));
+    out.note("The password is shown only this once and is not stored anywhere: keep it now.");
+    if backend.sim.is_some() {
+        out.note(
+            "This workspace lives on the local Fly.io (a simulation on this machine): its URL is not served on the internet. \
+             Set FLY_API_TOKEN to create real workspaces.",
+        );
+    }
+    Ok(())
+}
+
+fn adopted_note(adopted: bool) -> &'static str {
+    if adopted {
+        " (found from an earlier attempt)"
+    } else {
+        ""
+    }
+}
+
+pub fn create_options(args: &CreateArgs) -> Result<CreateOptions, Failure> {
+    let mut env = BTreeMap::new();
+    for pair in &args.env {
+        let Some((key, value)) = pair.split_once('=') else {
+            return Err(Failure::usage(format!(
+                "invalid env {pair:?}: use KEY=VALUE, e.g. --env GIT_AUTHOR_NAME=Alice"
+            )));
+        };
+        if env.insert(key.to_owned(), value.to_owned()).is_some() {
+            return Err(Failure::usage(format!("invalid env {key:?}: given twice")));
+        }
+    }
+    Ok(CreateOptions {
+        name: args.name.clone(),
+        region: args.region.clone(),
+        cpus: args.cpus,
+        cpu_kind: args.cpu_kind.clone(),
+        memory_mb: args.memory,
+        storage_gb: args.storage,
+        image: args.image.clone(),
+        env,
+        ip: args.ip.clone(),
+        idle_timeout: args.idle_timeout.clone(),
+        ..CreateOptions::default()
+    })
+}
+
+fn size(ws: &WorkspaceRecord) -> String {
+    let g = &ws.spec.guest;
+    format!(
+        "{} × {} CPU, {} memory, {} GB volume, region {}",
+        g.cpus,
+        g.cpu_kind,
+        output::memory(g.memory_mb),
+        ws.spec.storage_gb,
+        ws.spec.region
+    )
+}
+
+pub async fn list(backend: &Backend, out: &Output) -> Result<(), Failure> {
+    let workspaces = backend.app.list().await?;
+    if out.json {
+        out.json(&workspaces)?;
+        return Ok(());
+    }
+    if workspaces.is_empty() {
+        out.note("No workspaces yet. Create one with `swarm create NAME`.");
+        return Ok(());
+    }
+    let rows = workspaces
+        .iter()
+        .map(|ws| {
+            let g = &ws.spec.guest;
+            vec![
+                ws.name.as_str().to_owned(),
+                ws.status.to_string(),
+                ws.spec.region.clone(),
+                format!("{}x{} {}", g.cpus, g.cpu_kind, output::memory(g.memory_mb)),
+                format!("{} GB", ws.spec.storage_gb),
+                ws.url.clone(),
+            ]
+        })
+        .collect();
+    out.table(&["name", "status", "region", "size", "volume", "url"], rows);
+    Ok(())
+}
+
+pub async fn show(backend: &Backend, out: &Output, name: &str) -> Result<(), Failure> {
+    let ws = backend.app.show(name).await?;
+    if out.json {
+        out.json(&ws)?;
+        return Ok(());
+    }
+    let fmt_time = |t: time::OffsetDateTime| {
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_else(|_| t.to_string())
+    };
+    let mut rows = vec![
+        ("name", ws.name.as_str().to_owned()),
+        ("status", ws.status.to_string()),
+        ("url", ws.url.clone()),
+        ("size", size(&ws)),
+        ("image", ws.spec.image.clone()),
+        ("ip", ws.spec.ip_mode.to_string()),
+        ("idle timeout", output::duration(ws.spec.idle_timeout_secs)),
+        ("app", ws.app.clone().unwrap_or_else(|| "-".into())),
+        (
+            "machine",
+            ws.machine_id.clone().unwrap_or_else(|| "-".into()),
+        ),
+        ("volume", ws.volume_id.clone().unwrap_or_else(|| "-".into())),
+        (
+            "addresses",
+            ws.ips
+                .iter()
+                .map(|ip| format!("{} ({})", ip.address, ip.kind.as_str()))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+        ("id", ws.id.to_string()),
+        ("created", fmt_time(ws.created_at)),
+        ("updated", fmt_time(ws.updated_at)),
+    ];
+    if !ws.spec.env.is_empty() {
+        rows.push((
+            "env",
+            ws.spec.env.keys().cloned().collect::<Vec<_>>().join(", "),
+        ));
+    }
+    if let Some(error) = &ws.last_error {
+        rows.push(("last error", error.clone()));
+    }
+    for (key, value) in rows {
+        out.line(format!("{:<13} {value}", format!("{key}:")));
+    }
+    Ok(())
+}
+
+pub async fn start(backend: &Backend, out: &Output, name: &str) -> Result<(), Failure> {
+    let bar = out.spinner(format!("starting {name}"));
+    let result = backend.app.start(name).await;
+    bar.finish_and_clear();
+    let change = result?;
+    if out.json {
+        out.json(&change)?;
+    } else if change.changed {
+        out.line(format!(
+            "Workspace {name} started: {}",
+            change.workspace.url
+        ));
+    } else {
+        out.line(format!(
+            "Workspace {name} was already running: {}",
+            change.workspace.url
+        ));
+    }
+    Ok(())
+}
+
+pub async fn stop(backend: &Backend, out: &Output, args: StopArgs) -> Result<(), Failure> {
+    let bar = out.spinner(format!("stopping {}", args.name));
+    let result = backend.app.stop(&args.name, args.force).await;
+    bar.finish_and_clear();
+    let change = result?;
+    if out.json {
+        out.json(&change)?;
+    } else if change.changed {
+        out.line(format!(
+            "Workspace {} stopped. Its files are kept; `swarm start {}` resumes it.",
+            args.name, args.name
+        ));
+    } else {
+        out.line(format!("Workspace {} was already stopped.", args.name));
+    }
+    Ok(())
+}
+
+pub async fn delete(backend: &Backend, out: &Output, args: DeleteArgs) -> Result<(), Failure> {
+    // Existence first, so a typo is an error before any question is asked.
+    let ws = backend.app.show(&args.name).await?;
+    if !args.yes {
+        if !std::io::stdin().is_terminal() || out.json {
+            return Err(Failure::usage(format!(
+                "delete {} needs confirmation: pass --yes (nothing was deleted)",
+                args.name
+            )));
+        }
+        eprint!(
+            "Delete workspace {} and its volume with all its files? This cannot be undone. Type the name to confirm: ",
+            args.name
+        );
+        std::io::stderr().flush().ok();
+        let mut answer = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut answer)
+            .context("reading the confirmation")?;
+        if answer.trim() != args.name {
+            out.note("Not deleted.");
+            return Err(Failure {
+                code: 1,
+                message: "not confirmed; nothing was deleted".into(),
+            });
+        }
+    }
+    let bar = out.spinner(format!("deleting {}", ws.name.as_str()));
+    let result = backend.app.delete(&args.name).await;
+    bar.finish_and_clear();
+    let deleted = result?;
+    if out.json {
+        out.json(&deleted)?;
+    } else if deleted.changed {
+        out.line(format!(
+            "Workspace {} deleted ({}).",
+            args.name,
+            deleted.removed.join(", ")
+        ));
+    } else {
+        out.line(format!("Workspace {} was already deleted.", args.name));
+    }
+    Ok(())
+}
+
+pub async fn health(backend: &Backend, out: &Output, name: &str) -> Result<(), Failure> {
+    let health: Health = backend.app.health(name).await?;
+    if out.json {
+        out.json(&health)?;
+        return Ok(());
+    }
+    let status = serde_json::to_value(health.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned));
+    out.line(format!("{}: {}", name, status.unwrap_or_default()));
+    out.line(format!("  {}", health.summary));
+    if let Some(uptime) = health.uptime_secs {
+        out.line(format!("  uptime: {}", output::duration(uptime)));
+    }
+    if let Some(idle) = health.idle_since {
+        let idle = idle
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        out.line(format!("  idle since: {idle}"));
+    }
+    Ok(())
+}
+
+pub async fn logs(backend: &Backend, out: &Output, args: LogsArgs) -> Result<(), Failure> {
+    let lines = backend.app.logs(&args.name, args.lines as usize).await?;
+    if !args.follow {
+        if out.json {
+            out.json(&lines)?;
+        } else {
+            for line in &lines {
+                out.line(format_log(line));
+            }
+        }
+        return Ok(());
+    }
+    // Following: JSON lines (one document per line) under --json, ended by Ctrl-C.
+    for line in &lines {
+        print_log(out, line)?;
+    }
+    let mut stream = backend.app.follow_logs(&args.name).await?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => return Ok(()),
+            next = stream.next() => match next {
+                Some(Ok(line)) => print_log(out, &line)?,
+                Some(Err(error)) => return Err(error.into()),
+                None => return Ok(()),
+            },
+        }
+    }
+}
+
+fn print_log(out: &Output, line: &swarm::LogLine) -> anyhow::Result<()> {
+    if out.json {
+        println!("{}", serde_json::to_string(line)?);
+    } else {
+        out.line(format_log(line));
+    }
+    Ok(())
+}
+
+fn format_log(line: &swarm::LogLine) -> String {
+    format!(
+        "{} {} [{}] {}",
+        line.timestamp, line.instance, line.level, line.message
+    )
+}
+
+pub async fn reconcile(backend: &Backend, out: &Output) -> Result<(), Failure> {
+    let bar = out.spinner("reconciling");
+    let result = backend.app.reconcile().await;
+    bar.finish_and_clear();
+    let report = result?;
+    let converged = report.converged();
+    if out.json {
+        out.json(&report)?;
+    } else {
+        out.line(format!(
+            "Checked {} workspace(s); {} change(s) or finding(s).",
+            report.checked,
+            report.actions.len()
+        ));
+        for action in &report.actions {
+            out.line(format!("  {}", describe(action)));
+        }
+    }
+    if converged {
+        Ok(())
+    } else {
+        Err(Failure {
+            code: 1,
+            message: "some workspaces could not be reconciled; run `swarm reconcile` again".into(),
+        })
+    }
+}
+
+fn describe(action: &ReconcileAction) -> String {
+    match action {
+        ReconcileAction::FinishedCreate { name, .. } => {
+            format!("{name}: finished an interrupted create")
+        }
+        ReconcileAction::UndidCreate { name, removed, .. } => {
+            format!(
+                "{name}: undid an interrupted create (removed {})",
+                list_or_nothing(removed)
+            )
+        }
+        ReconcileAction::FinishedDelete { name, removed, .. } => {
+            format!(
+                "{name}: finished an interrupted delete (removed {})",
+                list_or_nothing(removed)
+            )
+        }
+        ReconcileAction::SettledOperation {
+            name,
+            operation,
+            status,
+        } => {
+            format!("{name}: settled an interrupted {operation}; now {status}")
+        }
+        ReconcileAction::StatusDrift {
+            name,
+            from,
+            to,
+            reason,
+        } => format!("{name}: {from} → {to} ({reason})"),
+        ReconcileAction::OrphanApp { app, reason } => format!("orphan app {app}: {reason}"),
+        ReconcileAction::OrphanMachine {
+            app,
+            machine_id,
+            workspace_id,
+        } => {
+            format!(
+                "orphan machine {machine_id} in app {app} (workspace id {workspace_id} unknown here)"
+            )
+        }
+        ReconcileAction::Failed { name, error } => format!("{name}: FAILED: {error}"),
+        #[allow(unreachable_patterns)]
+        other => format!("{other:?}"),
+    }
+}
+
+fn list_or_nothing(items: &[String]) -> String {
+    if items.is_empty() {
+        "nothing".into()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// `swarm config`: every effective value and where it came from. Never the token itself.
+pub fn config(out: &Output, settings: &Settings, target: &Target) -> Result<(), Failure> {
+    let store = crate::backend::store_path(settings, target).map(|p| p.display().to_string());
+    let (fly, token) = match target {
+        Target::Fly {
+            source,
+            machines_url,
+            api_url,
+            ..
+        } => (
+            json!({"mode": "fly", "machines_api": machines_url, "graphql_api": api_url}),
+            json!({"set": true, "source": source.to_string()}),
+        ),
+        Target::Local { reason } => (
+            json!({"mode": "local", "reason": match reason {
+                crate::backend::LocalReason::NoToken => "no Fly.io token found",
+                crate::backend::LocalReason::Forced => "--local",
+            }}),
+            json!({"set": false}),
+        ),
+    };
+    if out.json {
+        out.json(&json!({"settings": settings, "fly": fly, "token": token, "store": store.as_ref().ok()}))?;
+        return Ok(());
+    }
+    let mut rows = vec![
+        row("org", &settings.org.value, &settings.org.source),
+        row("region", &settings.region.value, &settings.region.source),
+        row(
+            "regions",
+            &settings.regions.value.join(" "),
+            &settings.regions.source,
+        ),
+        row("image", &settings.image.value, &settings.image.source),
+        row(
+            "cpus",
+            &settings.cpus.value.to_string(),
+            &settings.cpus.source,
+        ),
+        row(
+            "cpu_kind",
+            settings.cpu_kind.value.as_deref().unwrap_or("(by cpus)"),
+            &settings.cpu_kind.source,
+        ),
+        row(
+            "memory",
+            &format!("{} MB", settings.memory.value),
+            &settings.memory.source,
+        ),
+        row(
+            "storage",
+            &format!("{} GB", settings.storage.value),
+            &settings.storage.source,
+        ),
+        row(
+            "idle_timeout",
+            &settings.idle_timeout.value,
+            &settings.idle_timeout.source,
+        ),
+        row("ip", &settings.ip.value, &settings.ip.source),
+        vec![
+            "db".into(),
+            store.unwrap_or_else(|e| format!("({e})")),
+            settings.db.source.to_string(),
+        ],
+        vec![
+            "config file".into(),
+            settings
+                .config_file
+                .value
+                .as_ref()
+                .map_or("(none)".into(), |p| p.display().to_string()),
+            settings.config_file.source.to_string(),
+        ],
+    ];
+    match target {
+        Target::Fly {
+            source,
+            machines_url,
+            api_url,
+            ..
+        } => {
+            rows.push(vec!["fly".into(), "Fly.io API".into(), String::new()]);
+            rows.push(vec![
+                "machines api".into(),
+                machines_url.clone(),
+                "env FLY_FLAPS_BASE_URL or default".into(),
+            ]);
+            rows.push(vec![
+                "graphql api".into(),
+                api_url.clone(),
+                "env FLY_API_BASE_URL or default".into(),
+            ]);
+            rows.push(vec![
+                "token".into(),
+                "(set, hidden)".into(),
+                source.to_string(),
+            ]);
+        }
+        Target::Local { .. } => {
+            rows.push(vec![
+                "fly".into(),
+                "local (fly-sim, in-process)".into(),
+                fly["reason"].as_str().unwrap_or("").into(),
+            ]);
+            rows.push(vec!["token".into(), "(none)".into(), String::new()]);
+        }
+    }
+    out.table(&["setting", "value", "source"], rows);
+    Ok(())
+}
+
+fn row(key: &str, value: &str, source: &crate::settings::Source) -> Vec<String> {
+    vec![key.to_owned(), value.to_owned(), source.to_string()]
+}
+
+impl From<SettingsError> for Failure {
+    fn from(error: SettingsError) -> Self {
+        Failure::usage(error.0)
+    }
+}

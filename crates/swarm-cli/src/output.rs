@@ -1,0 +1,181 @@
+//! Printing: aligned tables and plain sentences for people, one JSON document for
+//! scripts. stdout carries the result only; progress and notes go to stderr, and
+//! spinners only when stderr is a terminal.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    pub json: bool,
+    /// stderr is a terminal: spinners and prompts are allowed.
+    pub interactive: bool,
+    /// NO_COLOR unset and a terminal.
+    pub color: bool,
+}
+
+impl Output {
+    pub fn new(json: bool, no_color: bool) -> Self {
+        let interactive = std::io::stderr().is_terminal();
+        Self {
+            json,
+            interactive,
+            color: interactive && !no_color,
+        }
+    }
+
+    /// The one JSON document of a `--json` run.
+    pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> anyhow::Result<()> {
+        let mut out = std::io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, value)?;
+        writeln!(out)?;
+        Ok(())
+    }
+
+    /// A line of the human result, on stdout.
+    pub fn line(&self, text: impl AsRef<str>) {
+        println!("{}", text.as_ref());
+    }
+
+    /// A note for people (skipped under --json, whose document carries it), on stderr.
+    pub fn note(&self, text: impl AsRef<str>) {
+        if !self.json {
+            eprintln!("{}", text.as_ref());
+        }
+    }
+
+    /// A warning: always on stderr, also under --json (stdout stays one document).
+    pub fn warn(&self, text: impl AsRef<str>) {
+        let prefix = if self.color {
+            "\x1b[33mwarning:\x1b[0m"
+        } else {
+            "warning:"
+        };
+        eprintln!("{prefix} {}", text.as_ref());
+    }
+
+    pub fn error(&self, text: impl AsRef<str>) {
+        let prefix = if self.color {
+            "\x1b[31merror:\x1b[0m"
+        } else {
+            "error:"
+        };
+        eprintln!("{prefix} {}", text.as_ref());
+    }
+
+    /// Columns padded to the widest cell, two spaces apart (like kubectl and gh).
+    pub fn table(&self, header: &[&str], rows: Vec<Vec<String>>) {
+        for line in render_table(header, &rows) {
+            println!("{line}");
+        }
+    }
+
+    /// A spinner on stderr for a terminal; a hidden one otherwise.
+    pub fn spinner(&self, message: impl Into<String>) -> ProgressBar {
+        if !self.interactive || self.json {
+            return ProgressBar::hidden();
+        }
+        let bar = ProgressBar::new_spinner();
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} {elapsed:.dim}") {
+            bar.set_style(style);
+        }
+        bar.set_message(message.into());
+        bar.enable_steady_tick(Duration::from_millis(100));
+        bar
+    }
+
+    /// A finished step, shown above the spinner on a terminal.
+    pub fn step(&self, bar: &ProgressBar, text: impl AsRef<str>) {
+        if self.interactive && !self.json {
+            let mark = if self.color {
+                "\x1b[32m✓\x1b[0m"
+            } else {
+                "✓"
+            };
+            bar.println(format!("{mark} {}", text.as_ref()));
+        }
+    }
+}
+
+fn render_table(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
+    let header: Vec<String> = header.iter().map(|h| h.to_uppercase()).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            if let Some(width) = widths.get_mut(i) {
+                *width = (*width).max(cell.chars().count());
+            }
+        }
+    }
+    std::iter::once(&header)
+        .chain(rows)
+        .map(|row| {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            cells.join("  ").trim_end().to_owned()
+        })
+        .collect()
+}
+
+/// `2048` → `2 GB`, `1536` → `1536 MB`.
+pub fn memory(mb: u32) -> String {
+    if mb.is_multiple_of(1024) {
+        format!("{} GB", mb / 1024)
+    } else {
+        format!("{mb} MB")
+    }
+}
+
+/// Seconds as `3d 4h`, `2h 5m`, `4m 10s` or `12s`.
+pub fn duration(secs: u64) -> String {
+    let (d, h, m, s) = (
+        secs / 86_400,
+        secs % 86_400 / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{s}s"),
+        (0, 0, _) if s == 0 => format!("{m}m"),
+        (0, 0, _) => format!("{m}m {s}s"),
+        (0, _, _) => format!("{h}h {m}m"),
+        _ => format!("{d}d {h}h"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_columns() {
+        let lines = render_table(
+            &["name", "status"],
+            &[
+                vec!["a".into(), "running".into()],
+                vec!["long-name".into(), "x".into()],
+            ],
+        );
+        assert_eq!(
+            lines,
+            ["NAME       STATUS", "a          running", "long-name  x"]
+        );
+    }
+
+    #[test]
+    fn human_units() {
+        assert_eq!(memory(2048), "2 GB");
+        assert_eq!(memory(1536), "1536 MB");
+        assert_eq!(duration(12), "12s");
+        assert_eq!(duration(250), "4m 10s");
+        assert_eq!(duration(1800), "30m");
+        assert_eq!(duration(7500), "2h 5m");
+        assert_eq!(duration(273_600), "3d 4h");
+    }
+}

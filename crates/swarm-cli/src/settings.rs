@@ -1,0 +1,418 @@
+//! Configuration: flags > env > config file > defaults, each value remembering where it
+//! came from so `swarm config` can say so.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use swarm::SwarmConfig;
+use swarm::validate::{
+    ValidationError, parse_cpu_kind, parse_idle_timeout, parse_ip_mode, validate_region,
+};
+
+use crate::cli::GlobalArgs;
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "name")]
+pub enum Source {
+    Flag(&'static str),
+    Env(&'static str),
+    File(PathBuf),
+    Default,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Flag(flag) => write!(f, "flag {flag}"),
+            Self::Env(var) => write!(f, "env {var}"),
+            Self::File(path) => write!(f, "file {}", path.display()),
+            Self::Default => f.write_str("default"),
+        }
+    }
+}
+
+/// The config file's keys. Unknown keys are an error, so a typo is not silently ignored.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub org: Option<String>,
+    pub region: Option<String>,
+    pub regions: Option<Vec<String>>,
+    pub image: Option<String>,
+    pub cpus: Option<u32>,
+    pub cpu_kind: Option<String>,
+    pub memory: Option<u32>,
+    pub storage: Option<u32>,
+    pub idle_timeout: Option<String>,
+    pub ip: Option<String>,
+    pub db: Option<String>,
+}
+
+/// A configuration problem: bad input, exit 2, nothing changed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SettingsError(pub String);
+
+impl From<ValidationError> for SettingsError {
+    fn from(error: ValidationError) -> Self {
+        Self(error.to_string())
+    }
+}
+
+/// One resolved value and its origin.
+#[derive(Debug, Clone, Serialize)]
+pub struct Setting<T> {
+    pub value: T,
+    pub source: Source,
+}
+
+/// The effective configuration (without the Fly token, which `backend` resolves).
+#[derive(Debug, Clone, Serialize)]
+pub struct Settings {
+    pub config_file: Setting<Option<PathBuf>>,
+    pub org: Setting<String>,
+    pub region: Setting<String>,
+    pub regions: Setting<Vec<String>>,
+    pub image: Setting<String>,
+    pub cpus: Setting<u32>,
+    pub cpu_kind: Setting<Option<String>>,
+    pub memory: Setting<u32>,
+    pub storage: Setting<u32>,
+    pub idle_timeout: Setting<String>,
+    pub ip: Setting<String>,
+    pub db: Setting<Option<String>>,
+}
+
+/// Reads the environment through a map so tests can pass their own.
+pub type Env = BTreeMap<String, String>;
+
+pub fn process_env() -> Env {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+/// The default config file: `$XDG_CONFIG_HOME/swarm/config.toml` (or the platform's).
+pub fn default_config_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "swarm")
+        .map(|dirs| dirs.config_dir().join("config.toml"))
+}
+
+fn pick<T: Clone>(
+    flag: Option<(T, &'static str)>,
+    env: Option<(T, &'static str)>,
+    file: Option<T>,
+    file_path: &Path,
+    default: T,
+) -> Setting<T> {
+    if let Some((value, name)) = flag {
+        return Setting {
+            value,
+            source: Source::Flag(name),
+        };
+    }
+    if let Some((value, name)) = env {
+        return Setting {
+            value,
+            source: Source::Env(name),
+        };
+    }
+    if let Some(value) = file {
+        return Setting {
+            value,
+            source: Source::File(file_path.to_owned()),
+        };
+    }
+    Setting {
+        value: default,
+        source: Source::Default,
+    }
+}
+
+fn env_str(env: &Env, name: &'static str) -> Option<(String, &'static str)> {
+    env.get(name)
+        .filter(|v| !v.is_empty())
+        .map(|v| (v.clone(), name))
+}
+
+fn env_u32(env: &Env, name: &'static str) -> Result<Option<(u32, &'static str)>, SettingsError> {
+    match env_str(env, name) {
+        None => Ok(None),
+        Some((text, _)) => text
+            .trim()
+            .parse::<u32>()
+            .map(|n| Some((n, name)))
+            .map_err(|_| SettingsError(format!("invalid {name} {text:?}: must be a whole number"))),
+    }
+}
+
+impl Settings {
+    /// Resolves every setting. Errors name the flag, variable or file key at fault.
+    pub fn resolve(global: &GlobalArgs, env: &Env) -> Result<Self, SettingsError> {
+        let defaults = SwarmConfig::default();
+        let (config_path, config_source) = match (&global.config, env.get("SWARM_CONFIG")) {
+            (Some(path), _) => (Some(path.clone()), Source::Flag("--config")),
+            (None, Some(path)) if !path.is_empty() => {
+                (Some(PathBuf::from(path)), Source::Env("SWARM_CONFIG"))
+            }
+            _ => (default_config_path(), Source::Default),
+        };
+        let explicit = config_source != Source::Default;
+        let file = match &config_path {
+            Some(path) => read_file(path, explicit)?,
+            None => FileConfig::default(),
+        };
+        let path = config_path.clone().unwrap_or_default();
+
+        let regions = pick(
+            None,
+            env_str(env, "SWARM_REGIONS").map(|(v, n)| (split_list(&v), n)),
+            file.regions.clone(),
+            &path,
+            defaults.regions.clone(),
+        );
+        if regions.value.is_empty() {
+            return Err(SettingsError(format!(
+                "invalid regions ({}): list at least one region",
+                regions.source
+            )));
+        }
+        for region in &regions.value {
+            if region.len() != 3 || !region.bytes().all(|b| b.is_ascii_lowercase()) {
+                return Err(SettingsError(format!(
+                    "invalid regions ({}): {region:?} is not a Fly region code (three lowercase letters, e.g. ams)",
+                    regions.source
+                )));
+            }
+        }
+        let settings = Self {
+            config_file: Setting {
+                value: config_path.filter(|p| p.is_file()),
+                source: config_source,
+            },
+            org: pick(
+                global.org.clone().map(|v| (v, "--org")),
+                env_str(env, "FLY_ORG"),
+                file.org.clone(),
+                &path,
+                defaults.org.clone(),
+            ),
+            region: pick(
+                None,
+                env_str(env, "SWARM_REGION"),
+                file.region.clone(),
+                &path,
+                defaults.default_region,
+            ),
+            regions,
+            image: pick(
+                None,
+                env_str(env, "SWARM_IMAGE"),
+                file.image.clone(),
+                &path,
+                defaults.default_image,
+            ),
+            cpus: pick(
+                None,
+                env_u32(env, "SWARM_CPUS")?,
+                file.cpus,
+                &path,
+                defaults.default_cpus,
+            ),
+            cpu_kind: pick(
+                None,
+                env_str(env, "SWARM_CPU_KIND").map(|(v, n)| (Some(v), n)),
+                file.cpu_kind.clone().map(Some),
+                &path,
+                None,
+            ),
+            memory: pick(
+                None,
+                env_u32(env, "SWARM_MEMORY")?,
+                file.memory,
+                &path,
+                defaults.default_memory_mb,
+            ),
+            storage: pick(
+                None,
+                env_u32(env, "SWARM_STORAGE")?,
+                file.storage,
+                &path,
+                defaults.default_storage_gb,
+            ),
+            idle_timeout: pick(
+                None,
+                env_str(env, "SWARM_IDLE_TIMEOUT"),
+                file.idle_timeout.clone(),
+                &path,
+                format!("{}s", defaults.default_idle_timeout_secs),
+            ),
+            ip: pick(
+                None,
+                env_str(env, "SWARM_IP"),
+                file.ip.clone(),
+                &path,
+                "shared".to_owned(),
+            ),
+            db: pick(
+                global.db.clone().map(|v| (Some(v), "--db")),
+                env_str(env, "SWARM_DB").map(|(v, n)| (Some(v), n)),
+                file.db.clone().map(Some),
+                &path,
+                None,
+            ),
+        };
+        settings.check()?;
+        Ok(settings)
+    }
+
+    /// The defaults themselves must obey the same rules as flags.
+    fn check(&self) -> Result<(), SettingsError> {
+        let at =
+            |source: &Source, e: ValidationError| SettingsError(format!("{e} (from {source})"));
+        let config = SwarmConfig {
+            regions: self.regions.value.clone(),
+            ..SwarmConfig::default()
+        };
+        validate_region(&self.region.value, &config).map_err(|e| at(&self.region.source, e))?;
+        if let Some(kind) = &self.cpu_kind.value {
+            parse_cpu_kind(kind).map_err(|e| at(&self.cpu_kind.source, e))?;
+        }
+        parse_idle_timeout(&self.idle_timeout.value)
+            .map_err(|e| at(&self.idle_timeout.source, e))?;
+        parse_ip_mode(&self.ip.value).map_err(|e| at(&self.ip.source, e))?;
+        swarm::validate::validate_image(&self.image.value)
+            .map_err(|e| at(&self.image.source, e))?;
+        swarm::validate::validate_storage(self.storage.value)
+            .map_err(|e| at(&self.storage.source, e))?;
+        if self.org.value.is_empty()
+            || !self
+                .org
+                .value
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            return Err(SettingsError(format!(
+                "invalid org {:?} (from {}): an organization slug has lowercase letters, digits and dashes",
+                self.org.value, self.org.source
+            )));
+        }
+        Ok(())
+    }
+
+    /// The domain configuration these settings describe.
+    pub fn swarm_config(&self) -> Result<SwarmConfig, SettingsError> {
+        Ok(SwarmConfig {
+            org: self.org.value.clone(),
+            default_region: self.region.value.clone(),
+            regions: self.regions.value.clone(),
+            default_image: self.image.value.clone(),
+            default_cpus: self.cpus.value,
+            default_memory_mb: self.memory.value,
+            default_storage_gb: self.storage.value,
+            default_idle_timeout_secs: parse_idle_timeout(&self.idle_timeout.value)?,
+            ..SwarmConfig::default()
+        })
+    }
+}
+
+fn split_list(text: &str) -> Vec<String> {
+    text.split([',', ' '])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn read_file(path: &Path, explicit: bool) -> Result<FileConfig, SettingsError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+            return Ok(FileConfig::default());
+        }
+        Err(e) => {
+            return Err(SettingsError(format!(
+                "cannot read config file {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    toml::from_str(&text).map_err(|e| {
+        SettingsError(format!(
+            "invalid config file {}: {}",
+            path.display(),
+            e.to_string().trim_end()
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn global(config: Option<PathBuf>) -> GlobalArgs {
+        GlobalArgs {
+            json: false,
+            local: false,
+            org: None,
+            db: None,
+            config,
+            verbose: 0,
+        }
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file_beat_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "region = \"fra\"\norg = \"file-org\"\nstorage = 20\n",
+        )
+        .unwrap();
+        let mut env = Env::new();
+        env.insert("FLY_ORG".into(), "env-org".into());
+        let mut args = global(Some(path.clone()));
+        let s = Settings::resolve(&args, &env).unwrap();
+        assert_eq!(s.region.value, "fra");
+        assert_eq!(s.region.source, Source::File(path.clone()));
+        assert_eq!(s.org.value, "env-org");
+        assert_eq!(s.org.source, Source::Env("FLY_ORG"));
+        assert_eq!(s.storage.value, 20);
+        assert_eq!(s.cpus.source, Source::Default);
+        args.org = Some("flag-org".into());
+        let s = Settings::resolve(&args, &env).unwrap();
+        assert_eq!(
+            (s.org.value.as_str(), s.org.source),
+            ("flag-org", Source::Flag("--org"))
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_culprit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "regoin = \"fra\"\n").unwrap();
+        let err = Settings::resolve(&global(Some(path.clone())), &Env::new()).unwrap_err();
+        assert!(err.0.contains("regoin"), "{err}");
+        std::fs::write(&path, "region = \"xyz\"\n").unwrap();
+        let err = Settings::resolve(&global(Some(path.clone())), &Env::new()).unwrap_err();
+        assert!(
+            err.0.contains("region") && err.0.contains("xyz") && err.0.contains("file"),
+            "{err}"
+        );
+        let mut env = Env::new();
+        env.insert("SWARM_CPUS".into(), "two".into());
+        let err = Settings::resolve(&global(None), &env).unwrap_err();
+        assert!(err.0.contains("SWARM_CPUS"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_explicit_config_file_is_an_error_but_a_missing_default_is_not() {
+        let err = Settings::resolve(&global(Some("/nonexistent/swarm.toml".into())), &Env::new())
+            .unwrap_err();
+        assert!(err.0.contains("/nonexistent/swarm.toml"), "{err}");
+    }
+}

@@ -1,0 +1,615 @@
+#![allow(clippy::unwrap_used)] // test helpers: a failed unwrap is a failed test
+//! The `swarm` binary as users run it: real processes, a real SQLite file, real HTTP to a
+//! local Fly (embedded, or a fly-sim in this test process reached through the env vars).
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use fly_sim::{Sim, SimConfig, SimHandle};
+use serde_json::Value;
+
+const CANARY_TOKEN: &str = "fm2_canary-token-0123456789abcdef";
+
+/// A user's machine: its own home, config and state folders, and no Fly token.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    fn swarm(&self) -> Command {
+        let mut cmd = Command::cargo_bin("swarm").unwrap();
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.path())
+            .env("XDG_CONFIG_HOME", self.path().join("config"))
+            .env("XDG_STATE_HOME", self.path().join("state"))
+            .env("XDG_DATA_HOME", self.path().join("data"))
+            .env("SWARM_LOCAL_LATENCY", "zero")
+            .env("NO_COLOR", "1");
+        cmd
+    }
+
+    /// `swarm` pointed at a separately started Fly through flyctl's env vars.
+    fn swarm_at(&self, sim: &SimHandle) -> Command {
+        let mut cmd = self.swarm();
+        cmd.env("FLY_API_TOKEN", CANARY_TOKEN)
+            .env("FLY_FLAPS_BASE_URL", sim.base_url())
+            .env("FLY_API_BASE_URL", sim.base_url())
+            .env("SWARM_DB", format!("sqlite://{}", self.db().display()));
+        cmd
+    }
+
+    fn db(&self) -> PathBuf {
+        self.path().join("swarm.db")
+    }
+}
+
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout is not one JSON document ({e}):\n{}\nstderr:\n{}",
+                self.stdout, self.stderr
+            )
+        })
+    }
+
+    fn ok(self) -> Self {
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+}
+
+fn run(mut cmd: impl std::borrow::BorrowMut<Command>, args: &[&str]) -> Run {
+    let output = cmd.borrow_mut().args(args).output().unwrap();
+    let run = Run {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    assert!(
+        !run.stderr.contains("panicked"),
+        "swarm panicked on {args:?}:\n{}",
+        run.stderr
+    );
+    assert!(
+        !run.stdout.contains(CANARY_TOKEN) && !run.stderr.contains(CANARY_TOKEN),
+        "token leaked on {args:?}"
+    );
+    run
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn start_sim(rt: &tokio::runtime::Runtime) -> SimHandle {
+    rt.block_on(Sim::start(SimConfig::default(), "127.0.0.1:0"))
+        .unwrap()
+}
+
+/// The whole life of a workspace, each step a separate invocation, both output modes.
+fn lifecycle(home: &Home, swarm: &dyn Fn() -> Command) {
+    let created = run(swarm(), &["create", "demo", "--json"]).ok().json();
+    let password = created["password"]
+        .as_str()
+        .expect("password in JSON")
+        .to_owned();
+    assert!(password.len() >= 20, "password too short: {password}");
+    assert_eq!(created["workspace"]["name"], "demo");
+    assert_eq!(created["workspace"]["status"], "running");
+    assert_eq!(created["workspace"]["url"], "https://demo.fly.dev");
+
+    // The password is never stored.
+    for entry in walk(home.path()) {
+        let bytes = std::fs::read(&entry).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(&password),
+            "the password is written in {}",
+            entry.display()
+        );
+    }
+
+    let human = run(
+        swarm(),
+        &["create", "demo2", "--region", "fra", "--cpus", "2"],
+    )
+    .ok();
+    assert!(
+        human.stdout.contains("Workspace demo2 is running."),
+        "{}",
+        human.stdout
+    );
+    assert!(human.stdout.contains("Password:"), "{}", human.stdout);
+    assert!(
+        human.stdout.contains("performance"),
+        "2 CPUs are performance: {}",
+        human.stdout
+    );
+
+    let list = run(swarm(), &["list", "--json"]).ok().json();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["demo", "demo2"]);
+    let table = run(swarm(), &["list"]).ok();
+    let mut lines = table.stdout.lines();
+    assert!(
+        lines.next().unwrap().starts_with("NAME"),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        table.stdout.contains("demo2") && table.stdout.contains("fra"),
+        "{}",
+        table.stdout
+    );
+
+    let shown = run(swarm(), &["show", "demo", "--json"]).ok().json();
+    assert_eq!(shown["spec"]["region"], "ams");
+    assert!(
+        run(swarm(), &["show", "demo"])
+            .ok()
+            .stdout
+            .contains("https://demo.fly.dev")
+    );
+
+    let health = run(swarm(), &["health", "demo", "--json"]).ok().json();
+    assert_eq!(health["status"], "healthy", "{health}");
+    assert!(
+        run(swarm(), &["health", "demo"])
+            .ok()
+            .stdout
+            .starts_with("demo: healthy")
+    );
+
+    let logs = run(swarm(), &["logs", "demo", "-n", "5", "--json"])
+        .ok()
+        .json();
+    assert!(
+        !logs.as_array().unwrap().is_empty(),
+        "a started machine has log lines"
+    );
+    assert!(logs.as_array().unwrap().len() <= 5);
+    assert!(
+        !run(swarm(), &["logs", "demo", "-n", "5"])
+            .ok()
+            .stdout
+            .is_empty()
+    );
+
+    let stopped = run(swarm(), &["stop", "demo", "--json"]).ok().json();
+    assert_eq!(stopped["workspace"]["status"], "stopped");
+    assert!(
+        run(swarm(), &["stop", "demo"])
+            .ok()
+            .stdout
+            .contains("already stopped")
+    );
+    let health = run(swarm(), &["health", "demo", "--json"]).ok().json();
+    assert_eq!(health["status"], "unhealthy");
+
+    let started = run(swarm(), &["start", "demo", "--json"]).ok().json();
+    assert_eq!(started["workspace"]["status"], "running");
+    assert!(
+        run(swarm(), &["start", "demo"])
+            .ok()
+            .stdout
+            .contains("already running")
+    );
+    assert!(
+        run(swarm(), &["stop", "demo2", "--force"])
+            .ok()
+            .stdout
+            .contains("stopped")
+    );
+
+    let report = run(swarm(), &["reconcile", "--json"]).ok().json();
+    assert_eq!(report["checked"], 2, "{report}");
+    assert!(
+        run(swarm(), &["reconcile"])
+            .ok()
+            .stdout
+            .contains("Checked 2")
+    );
+
+    let deleted = run(swarm(), &["delete", "demo", "--yes", "--json"])
+        .ok()
+        .json();
+    assert_eq!(deleted["changed"], true);
+    assert!(
+        run(swarm(), &["delete", "demo2", "--yes"])
+            .ok()
+            .stdout
+            .contains("deleted")
+    );
+    assert_eq!(
+        run(swarm(), &["list", "--json"]).ok().json(),
+        serde_json::json!([])
+    );
+    assert!(
+        run(swarm(), &["list"])
+            .ok()
+            .stderr
+            .contains("No workspaces yet")
+    );
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn without_a_token_the_local_fly_runs_the_whole_lifecycle_across_invocations() {
+    let home = Home::new();
+    let first = run(home.swarm(), &["list"]).ok();
+    assert!(
+        first.stderr.contains("using the local Fly.io"),
+        "{}",
+        first.stderr
+    );
+    lifecycle(&home, &|| home.swarm());
+    // The local Fly's world and the local store live apart from real records.
+    let state = home.path().join("state/swarm");
+    assert!(
+        state.join("local.db").is_file(),
+        "local store in {}",
+        state.display()
+    );
+    assert!(
+        state.join("local.fly.json").is_file(),
+        "local Fly world in {}",
+        state.display()
+    );
+    assert!(
+        !state.join("swarm.db").exists(),
+        "no real store was touched"
+    );
+    let world: Value =
+        serde_json::from_slice(&std::fs::read(state.join("local.fly.json")).unwrap()).unwrap();
+    let text = world.to_string();
+    assert!(
+        !text.contains("\"demo\""),
+        "the local Fly still holds demo after delete: {text:.400}"
+    );
+}
+
+#[test]
+fn pointed_at_a_separate_fly_sim_through_flyctl_env_vars_the_same_commands_work() {
+    let rt = runtime();
+    let sim = start_sim(&rt);
+    let home = Home::new();
+    let first = run(home.swarm_at(&sim), &["list"]).ok();
+    assert!(
+        !first.stderr.contains("local Fly"),
+        "a token means the real path: {}",
+        first.stderr
+    );
+    lifecycle(&home, &|| home.swarm_at(&sim));
+    let stats = sim.stats();
+    assert_eq!(
+        (stats.apps, stats.machines, stats.volumes, stats.ips),
+        (0, 0, 0, 0),
+        "{stats:?}"
+    );
+    assert!(stats.requests_total > 20);
+    rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn config_shows_values_with_their_sources_and_never_the_token() {
+    let home = Home::new();
+    let dir = home.path().join("config/swarm");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("config.toml"), "region = \"fra\"\nstorage = 20\n").unwrap();
+    let out = run(
+        home.swarm()
+            .env("FLY_API_TOKEN", CANARY_TOKEN)
+            .env("FLY_ORG", "acme"),
+        &["config"],
+    )
+    .ok();
+    assert!(
+        out.stdout.contains("fra") && out.stdout.contains("config.toml"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("env FLY_ORG"), "{}", out.stdout);
+    assert!(out.stdout.contains("env FLY_API_TOKEN"), "{}", out.stdout);
+    let json = run(
+        home.swarm().env("FLY_API_TOKEN", CANARY_TOKEN),
+        &["config", "--json", "--region-x"],
+    );
+    assert_eq!(json.code, 2, "unknown flag");
+    let json = run(
+        home.swarm().env("FLY_API_TOKEN", CANARY_TOKEN),
+        &["config", "--json"],
+    )
+    .ok()
+    .json();
+    assert_eq!(json["settings"]["region"]["value"], "fra");
+    assert_eq!(json["token"]["set"], true);
+    let local = run(home.swarm(), &["config", "--json"]).ok().json();
+    assert_eq!(local["fly"]["mode"], "local");
+}
+
+#[test]
+fn every_command_has_help_with_an_example_and_completions_print() {
+    let home = Home::new();
+    for cmd in [
+        "create",
+        "list",
+        "show",
+        "start",
+        "stop",
+        "delete",
+        "health",
+        "logs",
+        "reconcile",
+        "config",
+        "completions",
+    ] {
+        let out = run(home.swarm(), &[cmd, "--help"]).ok();
+        assert!(
+            out.stdout.contains("Example"),
+            "`swarm {cmd} --help` has no example:\n{}",
+            out.stdout
+        );
+    }
+    let bash = run(home.swarm(), &["completions", "bash"]).ok();
+    assert!(
+        bash.stdout.contains("swarm") && bash.stdout.contains("complete"),
+        "{}",
+        bash.stdout
+    );
+    assert_eq!(run(home.swarm(), &["completions", "tcsh"]).code, 2);
+}
+
+#[test]
+fn a_wrong_token_is_a_failure_that_says_what_to_do() {
+    let rt = runtime();
+    let sim = rt
+        .block_on(Sim::start(
+            SimConfig {
+                token: Some("the-right-one".into()),
+                ..SimConfig::default()
+            },
+            "127.0.0.1:0",
+        ))
+        .unwrap();
+    let home = Home::new();
+    let out = run(home.swarm_at(&sim), &["create", "demo"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("fly auth login") || out.stderr.contains("FLY_API_TOKEN"),
+        "{}",
+        out.stderr
+    );
+    // The create was undone: nothing is left on Fly, and the record is not running.
+    assert_eq!(sim.stats().apps, 0);
+    rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn delete_without_yes_off_a_terminal_refuses_and_keeps_the_workspace() {
+    let rt = runtime();
+    let sim = start_sim(&rt);
+    let home = Home::new();
+    run(home.swarm_at(&sim), &["create", "keep"]).ok();
+    let out = run(home.swarm_at(&sim), &["delete", "keep"]);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("--yes"), "{}", out.stderr);
+    assert_eq!(sim.stats().machines, 1);
+    run(home.swarm_at(&sim), &["delete", "keep", "--yes"]).ok();
+    rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn name_taken_on_fly_is_a_clear_error() {
+    let rt = runtime();
+    let sim = rt
+        .block_on(Sim::start(
+            SimConfig {
+                taken_names: vec!["popular".into()],
+                ..SimConfig::default()
+            },
+            "127.0.0.1:0",
+        ))
+        .unwrap();
+    let home = Home::new();
+    let out = run(home.swarm_at(&sim), &["create", "popular"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("already taken") && out.stderr.contains("another name"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(sim.stats().apps, 0, "nothing left behind");
+    rt.block_on(sim.shutdown());
+}
+
+/// Bad input: exit 2, a message naming the problem, no panic, no API call, no store.
+#[test]
+fn invalid_inputs_exit_2_name_the_problem_and_change_nothing() {
+    let rt = runtime();
+    let sim = start_sim(&rt);
+    let home = Home::new();
+    let long_name = "a".repeat(64);
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["create", "Alice"], "name"),
+        (vec!["create", "-alice"], "name"),
+        (vec!["create", "alice-"], "name"),
+        (vec!["create", "al_ice"], "name"),
+        (vec!["create", "al.ice"], "name"),
+        (vec!["create", ""], "name"),
+        (vec!["create", &long_name], "name"),
+        (vec!["create", "ålice"], "name"),
+        (vec!["create", "a\u{7}b"], "name"),
+        (vec!["create", "../etc"], "name"),
+        (vec!["create", "9lives"], "name"),
+        (vec!["create", "alice", "--region", "xyz"], "region"),
+        (vec!["create", "alice", "--region", "AMS"], "region"),
+        (vec!["create", "alice", "--region", ""], "region"),
+        (vec!["create", "alice", "--cpus", "0"], "cpus"),
+        (vec!["create", "alice", "--cpus", "3"], "cpus"),
+        (vec!["create", "alice", "--cpus", "-1"], "-1"),
+        (vec!["create", "alice", "--cpus", "two"], "cpus"),
+        (vec!["create", "alice", "--cpus", "99999999999"], "cpus"),
+        (vec!["create", "alice", "--memory", "100"], "memory"),
+        (vec!["create", "alice", "--memory", "4096"], "memory"),
+        (vec!["create", "alice", "--memory", "1000"], "memory"),
+        (
+            vec![
+                "create",
+                "alice",
+                "--cpus",
+                "2",
+                "--cpu-kind",
+                "performance",
+                "--memory",
+                "2048",
+            ],
+            "memory",
+        ),
+        (vec!["create", "alice", "--cpu-kind", "turbo"], "cpu"),
+        (vec!["create", "alice", "--storage", "0"], "storage"),
+        (vec!["create", "alice", "--storage", "501"], "storage"),
+        (vec!["create", "alice", "--storage", "1e3"], "storage"),
+        (vec!["create", "alice", "--env", "FLY_APP_NAME=x"], "FLY_"),
+        (vec!["create", "alice", "--env", "1BAD=x"], "env"),
+        (vec!["create", "alice", "--env", "NOEQUALS"], "env"),
+        (
+            vec!["create", "alice", "--env", "A=1", "--env", "A=2"],
+            "env",
+        ),
+        (
+            vec!["create", "alice", "--env", "HASHED_PASSWORD=x"],
+            "HASHED_PASSWORD",
+        ),
+        (vec!["create", "alice", "--env", "BAD-KEY=x"], "env"),
+        (vec!["create", "alice", "--image", ""], "image"),
+        (vec!["create", "alice", "--image", "has space:1"], "image"),
+        (vec!["create", "alice", "--image", "UPPER/case:1"], "image"),
+        (vec!["create", "alice", "--image", "img:"], "image"),
+        (vec!["create", "alice", "--ip", "v5"], "ip"),
+        (
+            vec!["create", "alice", "--idle-timeout", "30"],
+            "idle_timeout",
+        ),
+        (
+            vec!["create", "alice", "--idle-timeout", "soon"],
+            "idle_timeout",
+        ),
+        (
+            vec!["create", "alice", "--idle-timeout", "99999d"],
+            "idle_timeout",
+        ),
+        (vec!["create", "alice", "--bogus"], "--bogus"),
+        (vec!["create"], "NAME"),
+        (vec!["show", "Bad_Name"], "name"),
+        (vec!["start", "-x"], "-x"),
+        (vec!["stop", "UPPER"], "name"),
+        (vec!["delete", "a b", "--yes"], "name"),
+        (vec!["logs", "alice", "-n", "-5"], "-5"),
+        (vec!["logs", "alice", "-n", "0"], "lines"),
+        (vec!["frobnicate"], "frobnicate"),
+        (vec!["list", "--db", "postgres://nope"], "sqlite"),
+        (vec!["list", "--db", "/tmp/"], "db"),
+        (vec!["list", "--org", "Bad Org"], "org"),
+        (
+            vec!["list", "--config", "/nonexistent/config.toml"],
+            "/nonexistent/config.toml",
+        ),
+    ];
+    assert!(cases.len() >= 30);
+    for (args, needle) in &cases {
+        for json in [false, true] {
+            let before = sim.stats().requests_total;
+            let mut args = args.clone();
+            if json {
+                args.push("--json");
+            }
+            let out = run(home.swarm_at(&sim), &args);
+            assert_eq!(
+                out.code, 2,
+                "`swarm {args:?}` should exit 2\nstdout:{}\nstderr:{}",
+                out.stdout, out.stderr
+            );
+            assert!(
+                out.stderr.to_lowercase().contains(&needle.to_lowercase()),
+                "`swarm {args:?}`: message should name {needle:?}:\n{}",
+                out.stderr
+            );
+            assert_eq!(
+                sim.stats().requests_total,
+                before,
+                "`swarm {args:?}` called the Fly API"
+            );
+            assert!(!home.db().exists(), "`swarm {args:?}` created the store");
+        }
+    }
+    rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn a_bad_config_file_is_refused_with_exit_2() {
+    let home = Home::new();
+    let dir = home.path().join("config/swarm");
+    std::fs::create_dir_all(&dir).unwrap();
+    for (text, needle) in [
+        ("region = ", "config file"),
+        ("region = 5", "region"),
+        ("regoin = \"ams\"", "regoin"),
+        ("storage = 9999", "storage"),
+        ("idle_timeout = \"1s\"", "idle_timeout"),
+        ("regions = []", "regions"),
+        ("regions = [\"../../etc\"]", "regions"),
+        ("cpu_kind = \"gpu\"", "cpu"),
+    ] {
+        std::fs::write(dir.join("config.toml"), text).unwrap();
+        let out = run(home.swarm(), &["list"]);
+        assert_eq!(out.code, 2, "{text}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(needle),
+            "{text}: message should name {needle}:\n{}",
+            out.stderr
+        );
+    }
+    assert!(!home.path().join("state").exists(), "nothing was created");
+}

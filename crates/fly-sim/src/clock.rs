@@ -106,7 +106,8 @@ impl Clock {
         if model_ms <= 0 {
             return Duration::ZERO;
         }
-        Duration::from_secs_f64((model_ms as f64 / 1000.0) * self.time_scale.max(0.0))
+        Duration::try_from_secs_f64((model_ms as f64 / 1000.0) * self.time_scale.max(0.0))
+            .unwrap_or(Duration::MAX)
     }
 
     /// Sleeps for a model duration.

@@ -64,7 +64,7 @@ impl ApiError {
 
     /// 409 while another lease is held (REFERENCE S1).
     pub fn lease_held(machine_id: &str, owner: &str, expires_at_secs: i64) -> ApiError {
-        let when = crate::clock::rfc3339(expires_at_secs * 1000);
+        let when = crate::clock::rfc3339(expires_at_secs.saturating_mul(1000));
         ApiError {
             status: 409,
             body: json!({

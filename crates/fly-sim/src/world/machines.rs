@@ -274,7 +274,9 @@ fn event_for(state: &str) -> (&'static str, &'static str) {
 
 /// Whether a lease is held and unexpired at `now_secs`.
 fn active_lease(m: &Machine, now_ms: i64) -> Option<&Lease> {
-    m.lease.as_ref().filter(|l| l.expires_at * 1000 > now_ms)
+    m.lease
+        .as_ref()
+        .filter(|l| l.expires_at.saturating_mul(1000) > now_ms)
 }
 
 /// 409 unless the caller holds the machine's lease (or none is held).
@@ -305,7 +307,9 @@ pub(super) fn idle_timer(app: &App, m: &Machine) -> Option<Timer> {
         m.updated_at
     };
     Some(Timer {
-        at_ms: base.max(m.last_heartbeat) + secs * 1000,
+        at_ms: base
+            .max(m.last_heartbeat)
+            .saturating_add(secs.saturating_mul(1000)),
         kind: TimerKind::Idle {
             app: app.name.clone(),
             id: m.id.clone(),
@@ -710,7 +714,7 @@ impl World {
                 nonce: nonce.clone(),
                 owner: lease_owner(&self.org),
                 description: String::new(),
-                expires_at: now / 1000 + ttl,
+                expires_at: (now / 1000).saturating_add(ttl),
                 version: version.clone(),
             }),
             _ => None,
@@ -1155,7 +1159,7 @@ impl World {
         match held {
             Some(lease) if Some(lease.nonce.as_str()) == nonce => {
                 let refreshed = Lease {
-                    expires_at: now / 1000 + ttl,
+                    expires_at: (now / 1000).saturating_add(ttl),
                     description: description.unwrap_or(lease.description.clone()),
                     version: m.version.clone(),
                     ..lease
@@ -1169,7 +1173,7 @@ impl World {
                     nonce: fresh_nonce,
                     owner: lease_owner(&org),
                     description: description.unwrap_or_default(),
-                    expires_at: now / 1000 + ttl,
+                    expires_at: (now / 1000).saturating_add(ttl),
                     version: m.version.clone(),
                 };
                 m.lease = Some(lease.clone());

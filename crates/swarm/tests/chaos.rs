@@ -76,7 +76,11 @@ async fn twenty_workspaces_converge_under_faults_without_duplicates_or_leaks() {
         latency: Latency::Zero,
         fault_rate: 0.2,
         ambiguous_rate: 0.05,
-        seed: 4,
+        // Replay another run with SWARM_CHAOS_SEED=N.
+        seed: std::env::var("SWARM_CHAOS_SEED")
+            .ok()
+            .and_then(|seed| seed.parse().ok())
+            .unwrap_or(4),
         ..SimConfig::default()
     })
     .await;

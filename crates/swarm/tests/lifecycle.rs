@@ -118,7 +118,25 @@ async fn lifecycle_create_health_stop_start_delete_leaves_nothing() {
     swarm.start("alice").await.expect("start after kill");
 
     let logs = swarm.logs("alice", 5).await.expect("logs");
-    assert!(logs.len() <= 5);
+    assert!(!logs.is_empty() && logs.len() <= 5, "{logs:?}");
+    let all = swarm.logs("alice", 10_000).await.expect("logs");
+    assert!(all.len() >= logs.len());
+    assert_eq!(
+        all[all.len() - logs.len()..],
+        logs[..],
+        "tail is the last lines"
+    );
+    let mut follow = swarm.follow_logs("alice").await.expect("follow");
+    let first = tokio::time::timeout(
+        Duration::from_secs(10),
+        futures::StreamExt::next(&mut follow),
+    )
+    .await
+    .expect("a line within 10 s")
+    .expect("stream open")
+    .expect("line");
+    assert!(!first.message.is_empty());
+    drop(follow);
 
     let deleted = swarm.delete("alice").await.expect("delete");
     assert!(deleted.changed);

@@ -136,7 +136,8 @@ pub async fn list(backend: &Backend, out: &Output) -> Result<(), Failure> {
             ]
         })
         .collect();
-    out.table(&["name", "status", "region", "size", "volume", "url"], rows);
+    out.table(&["name", "status", "region", "size", "volume", "url"], rows)
+        .context("writing the list")?;
     Ok(())
 }
 
@@ -330,7 +331,7 @@ pub async fn logs(backend: &Backend, out: &Output, args: LogsArgs) -> Result<(),
 
 fn print_log(out: &Output, line: &swarm::LogLine) -> anyhow::Result<()> {
     if out.json {
-        println!("{}", serde_json::to_string(line)?);
+        out.line(serde_json::to_string(line)?);
     } else {
         out.line(format_log(line));
     }
@@ -534,7 +535,8 @@ pub fn config(out: &Output, settings: &Settings, target: &Target) -> Result<(), 
             rows.push(vec!["token".into(), "(none)".into(), String::new()]);
         }
     }
-    out.table(&["setting", "value", "source"], rows);
+    out.table(&["setting", "value", "source"], rows)
+        .context("writing the configuration")?;
     Ok(())
 }
 

@@ -29,15 +29,19 @@ impl Output {
 
     /// The one JSON document of a `--json` run.
     pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> anyhow::Result<()> {
-        let mut out = std::io::stdout().lock();
-        serde_json::to_writer_pretty(&mut out, value)?;
-        writeln!(out)?;
-        Ok(())
+        // Buffered: stdout flushes at every newline, and pretty JSON has many.
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let written = serde_json::to_writer_pretty(&mut out, value)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
+            .and_then(|()| out.flush());
+        Ok(reader_gone_is_fine(written)?)
     }
 
     /// A line of the human result, on stdout.
     pub fn line(&self, text: impl AsRef<str>) {
-        println!("{}", text.as_ref());
+        // `swarm list | head` closes the pipe early; that is not an error worth a word.
+        let _ = writeln!(std::io::stdout(), "{}", text.as_ref());
     }
 
     /// A note for people (skipped under --json, whose document carries it), on stderr.
@@ -67,10 +71,13 @@ impl Output {
     }
 
     /// Columns padded to the widest cell, two spaces apart (like kubectl and gh).
-    pub fn table(&self, header: &[&str], rows: Vec<Vec<String>>) {
-        for line in render_table(header, &rows) {
-            println!("{line}");
-        }
+    pub fn table(&self, header: &[&str], rows: Vec<Vec<String>>) -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let written = render_table(header, &rows)
+            .iter()
+            .try_for_each(|line| writeln!(out, "{line}"))
+            .and_then(|()| out.flush());
+        reader_gone_is_fine(written)
     }
 
     /// A spinner on stderr for a terminal; a hidden one otherwise.
@@ -97,6 +104,14 @@ impl Output {
             };
             bar.println(format!("{mark} {}", text.as_ref()));
         }
+    }
+}
+
+/// A closed stdout (the reader exited, as `head` does) ends output quietly.
+fn reader_gone_is_fine(result: std::io::Result<()>) -> std::io::Result<()> {
+    match result {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
     }
 }
 

@@ -27,7 +27,11 @@ impl Home {
     }
 
     fn swarm(&self) -> Command {
-        let mut cmd = Command::cargo_bin("swarm").unwrap();
+        Command::from_std(self.std_swarm())
+    }
+
+    fn std_swarm(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("swarm"));
         cmd.env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.path())
@@ -41,7 +45,11 @@ impl Home {
 
     /// `swarm` pointed at a separately started Fly through flyctl's env vars.
     fn swarm_at(&self, sim: &SimHandle) -> Command {
-        let mut cmd = self.swarm();
+        Command::from_std(self.std_swarm_at(sim))
+    }
+
+    fn std_swarm_at(&self, sim: &SimHandle) -> std::process::Command {
+        let mut cmd = self.std_swarm();
         cmd.env("FLY_API_TOKEN", CANARY_TOKEN)
             .env("FLY_FLAPS_BASE_URL", sim.base_url())
             .env("FLY_API_BASE_URL", sim.base_url())
@@ -612,4 +620,67 @@ fn a_bad_config_file_is_refused_with_exit_2() {
         );
     }
     assert!(!home.path().join("state").exists(), "nothing was created");
+}
+
+/// Ctrl-C in the middle of a create: exit 130, and `reconcile` then either finishes the
+/// workspace or removes every trace of it. Nothing is leaked on Fly either way.
+#[test]
+fn ctrl_c_during_create_leaves_a_state_reconcile_settles() {
+    let rt = runtime();
+    let config = SimConfig {
+        latency: fly_sim::Latency::Fly,
+        time_scale: 0.3,
+        ..SimConfig::default()
+    };
+    let sim = rt.block_on(Sim::start(config, "127.0.0.1:0")).unwrap();
+    let home = Home::new();
+    let mut child = home
+        .std_swarm_at(&sim)
+        .args(["create", "interrupted"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Interrupt once the app exists on Fly, i.e. in the middle of provisioning.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while sim.stats().apps == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "create never reached Fly"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("swarm reconcile"), "{stderr}");
+
+    let report = run(home.swarm_at(&sim), &["reconcile", "--json"])
+        .ok()
+        .json();
+    let stats = sim.stats();
+    let list = run(home.swarm_at(&sim), &["list", "--json"]).ok().json();
+    match list.as_array().unwrap().as_slice() {
+        [] => assert_eq!(
+            (stats.apps, stats.machines, stats.volumes, stats.ips),
+            (0, 0, 0, 0),
+            "{report}"
+        ),
+        [ws] => {
+            assert_eq!(ws["status"], "running", "{report}");
+            assert_eq!(
+                (stats.apps, stats.machines, stats.volumes),
+                (1, 1, 1),
+                "{report}"
+            );
+            run(home.swarm_at(&sim), &["delete", "interrupted", "--yes"]).ok();
+        }
+        more => panic!("one create made {} records", more.len()),
+    }
+    rt.block_on(sim.shutdown());
 }

@@ -141,14 +141,20 @@ impl Spec {
             .match_path(method, path)
             .ok_or_else(|| format!("{method} {path}: no such operation in Fly's spec"))?;
         self.doc
-            .pointer(&format!("/paths/{}/{}", escape(&tpl), method.to_lowercase()))
+            .pointer(&format!(
+                "/paths/{}/{}",
+                escape(&tpl),
+                method.to_lowercase()
+            ))
             .ok_or_else(|| format!("{method} {tpl}: no such operation"))
     }
 
     /// The schema of a request body, or `None` when the operation takes none.
     pub fn request_schema(&self, method: &str, path: &str) -> Result<Option<Value>, String> {
         let op = self.operation(method, path)?;
-        Ok(op.pointer("/requestBody/content/application~1json/schema").cloned())
+        Ok(op
+            .pointer("/requestBody/content/application~1json/schema")
+            .cloned())
     }
 
     /// The schema of a response body for `status`, `None` when the spec gives no body.
@@ -209,7 +215,11 @@ impl Spec {
 
     /// Validates a named component schema, e.g. `"Machine"`.
     pub fn validate_named(&self, name: &str, body: &Value, mode: Mode) -> Result<(), String> {
-        if self.doc.pointer(&format!("/components/schemas/{}", escape(name))).is_none() {
+        if self
+            .doc
+            .pointer(&format!("/components/schemas/{}", escape(name)))
+            .is_none()
+        {
             return Err(format!("no schema named {name} in Fly's spec"));
         }
         let schema = serde_json::json!({"$ref": format!("#/components/schemas/{name}")});
@@ -277,7 +287,9 @@ fn to_json_schema(v: &Value, strict: bool) -> Value {
             }
             Value::Object(out)
         }
-        Value::Array(items) => Value::Array(items.iter().map(|i| to_json_schema(i, strict)).collect()),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|i| to_json_schema(i, strict)).collect())
+        }
         other => other.clone(),
     }
 }
@@ -313,15 +325,23 @@ impl GraphqlSchema {
     pub fn check_operation(&self, query: &str) -> Result<(), String> {
         apollo_compiler::ExecutableDocument::parse_and_validate(&self.schema, query, "op.graphql")
             .map(|_| ())
-            .map_err(|e| format!("GraphQL operation invalid against Fly's schema:\n{}", e.errors))
+            .map_err(|e| {
+                format!(
+                    "GraphQL operation invalid against Fly's schema:\n{}",
+                    e.errors
+                )
+            })
     }
 
     /// Validates a JSON response's `data` against the operation's selection: each
     /// selected field must be present with a value of the right shape.
     pub fn check_response(&self, query: &str, response: &Value) -> Result<(), String> {
-        let doc =
-            apollo_compiler::ExecutableDocument::parse_and_validate(&self.schema, query, "op.graphql")
-                .map_err(|e| format!("operation invalid: {}", e.errors))?;
+        let doc = apollo_compiler::ExecutableDocument::parse_and_validate(
+            &self.schema,
+            query,
+            "op.graphql",
+        )
+        .map_err(|e| format!("operation invalid: {}", e.errors))?;
         let op = doc
             .operations
             .iter()
@@ -336,7 +356,9 @@ impl GraphqlSchema {
             }
             return Ok(());
         }
-        let data = response.get("data").ok_or("response has neither data nor errors")?;
+        let data = response
+            .get("data")
+            .ok_or("response has neither data nor errors")?;
         check_selection(&self.schema, &op.selection_set, data, "data")
     }
 }
@@ -395,7 +417,9 @@ fn check_scalar(
         return Ok(());
     }
     if ty.is_list() {
-        let items = v.as_array().ok_or_else(|| format!("{path}: expected a list"))?;
+        let items = v
+            .as_array()
+            .ok_or_else(|| format!("{path}: expected a list"))?;
         return items
             .iter()
             .try_for_each(|i| check_scalar(schema, ty.item_type(), i, path));
@@ -429,7 +453,10 @@ mod tests {
     fn strict_mode_catches_a_misspelt_field_that_lenient_lets_through() {
         let Some(spec) = Spec::load() else { return };
         let body = json!({"name": "a", "org_slug": "personal", "orgslug": "x"});
-        assert!(spec.validate_named("CreateAppRequest", &body, Mode::Lenient).is_ok());
+        assert!(
+            spec.validate_named("CreateAppRequest", &body, Mode::Lenient)
+                .is_ok()
+        );
         let err = spec
             .validate_named("CreateAppRequest", &body, Mode::Strict)
             .unwrap_err();
@@ -440,18 +467,23 @@ mod tests {
     fn wrong_types_fail_even_leniently() {
         let Some(spec) = Spec::load() else { return };
         let machine = json!({"id": 5, "state": "started"});
-        assert!(spec.validate_named("Machine", &machine, Mode::Lenient).is_err());
+        assert!(
+            spec.validate_named("Machine", &machine, Mode::Lenient)
+                .is_err()
+        );
     }
 
     #[test]
     fn paths_match_the_most_specific_template() {
         let Some(spec) = Spec::load() else { return };
         assert_eq!(
-            spec.match_path("POST", "/v1/apps/a/machines/123/lease").as_deref(),
+            spec.match_path("POST", "/v1/apps/a/machines/123/lease")
+                .as_deref(),
             Some("/v1/apps/{app_name}/machines/{machine_id}/lease")
         );
         assert_eq!(
-            spec.match_path("GET", "/v1/apps/a/machines/123?x=1").as_deref(),
+            spec.match_path("GET", "/v1/apps/a/machines/123?x=1")
+                .as_deref(),
             Some("/v1/apps/{app_name}/machines/{machine_id}")
         );
         assert!(spec.match_path("GET", "/v1/nope").is_none());
@@ -461,12 +493,18 @@ mod tests {
     fn undocumented_status_is_an_error() {
         let Some(spec) = Spec::load() else { return };
         assert!(spec.response_schema("DELETE", "/v1/apps/a", 418).is_err());
-        assert!(spec.response_schema("DELETE", "/v1/apps/a", 202).unwrap().is_none());
+        assert!(
+            spec.response_schema("DELETE", "/v1/apps/a", 202)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
     fn graphql_operations_are_checked_against_the_schema() {
-        let Some(schema) = GraphqlSchema::load() else { return };
+        let Some(schema) = GraphqlSchema::load() else {
+            return;
+        };
         let good = "mutation($input: AllocateIPAddressInput!) { allocateIpAddress(input: $input) { ipAddress { id address type region createdAt } } }";
         schema.check_operation(good).unwrap();
         let bad = "mutation($input: AllocateIPAddressInput!) { allocateIpAddress(input: $input) { ipAddress { id adress } } }";
@@ -475,7 +513,9 @@ mod tests {
 
     #[test]
     fn graphql_responses_are_checked_against_the_selection() {
-        let Some(schema) = GraphqlSchema::load() else { return };
+        let Some(schema) = GraphqlSchema::load() else {
+            return;
+        };
         let q = "query($n: String!) { app(name: $n) { sharedIpAddress ipAddresses { nodes { id type } } } }";
         let ok = json!({"data": {"app": {"sharedIpAddress": "1.2.3.4",
             "ipAddresses": {"nodes": [{"id": "ip_1", "type": "v6"}]}}}});

@@ -25,6 +25,11 @@ pub const DELETE_POINTS: [&str; 6] = [
     "after_app",
 ];
 
+/// Crash points of `password --rotate`, in order.
+pub const PASSWORD_POINTS: [&str; 2] = ["after_intent", "after_machine"];
+/// Crash points of `resize`, in order (each only when that part changes).
+pub const RESIZE_POINTS: [&str; 3] = ["after_intent", "after_machine", "after_volume"];
+
 /// Aborts the process if `SWARM_CRASH_AT` names this point of `operation`.
 pub fn crash_point(operation: &str, point: &str) {
     let Ok(wanted) = std::env::var(CRASH_AT_ENV) else {

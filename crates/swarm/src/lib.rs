@@ -14,6 +14,7 @@ pub mod config;
 pub mod error;
 pub mod failpoint;
 mod journal;
+mod lifecycle;
 pub mod lock;
 pub mod model;
 pub mod password;

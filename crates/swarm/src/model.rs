@@ -472,6 +472,50 @@ pub struct LogLine {
     pub message: String,
 }
 
+/// `resize` input: the raw CLI/REST fields; `None` keeps the current value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ResizeOptions {
+    pub cpus: Option<u32>,
+    pub cpu_kind: Option<String>,
+    /// Memory in MB (`--memory`).
+    #[serde(rename = "memory")]
+    pub memory_mb: Option<u32>,
+    /// Volume size in GB (`--storage`); grows only.
+    #[serde(rename = "storage")]
+    pub storage_gb: Option<u32>,
+}
+
+/// A validated resize: the target guest and volume size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResizePlan {
+    pub guest: GuestSize,
+    pub storage_gb: u32,
+    pub notes: Vec<String>,
+}
+
+/// What `resize` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Resized {
+    pub workspace: WorkspaceRecord,
+    pub previous_guest: GuestSize,
+    pub previous_storage_gb: u32,
+    /// False when the workspace already had this size.
+    pub changed: bool,
+    /// Whether the machine was restarted so it sees the grown volume.
+    pub restarted_for_volume: bool,
+    pub notes: Vec<String>,
+}
+
+/// What `password --rotate` returns. Serialising it includes the new password (shown
+/// once); `Debug` never prints it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PasswordRotated {
+    pub workspace: WorkspaceRecord,
+    #[serde(serialize_with = "serialize_password")]
+    pub password: OneTimePassword,
+}
+
 /// What a start/stop did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StateChange {

@@ -149,7 +149,45 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 journal.finish("finished by reconcile").await?;
                 Ok(Some(ReconcileAction::FinishedDelete { name, id, removed }))
             }
-            OperationKind::Start | OperationKind::Stop => {
+            OperationKind::Resize => {
+                let steps = self.store().operation_steps(operation.id).await?;
+                let plan = steps
+                    .iter()
+                    .find(|step| step.step == crate::lifecycle::RESIZE_PLAN_STEP)
+                    .and_then(|step| {
+                        Some(crate::model::ResizePlan {
+                            guest: serde_json::from_value(step.detail.get("guest")?.clone())
+                                .ok()?,
+                            storage_gb: u32::try_from(step.detail.get("storage_gb")?.as_u64()?)
+                                .ok()?,
+                            notes: Vec::new(),
+                        })
+                    });
+                let status = self.observed_status(&record).await?;
+                if let (Some(plan), Some(app), Some(machine_id)) =
+                    (plan, record.app.clone(), record.machine_id.clone())
+                    && status != WorkspaceStatus::Failed
+                {
+                    // Roll forward: the record shows which steps were committed.
+                    let mut current = record.clone();
+                    current.status = status;
+                    self.apply_resize(&journal, &current, &app, &machine_id, &plan, false)
+                        .await?;
+                }
+                let status = self.observed_status(&record).await?;
+                journal
+                    .step("settled_by_reconcile", json!({}), None, |record| {
+                        record.status = status
+                    })
+                    .await?;
+                journal.finish("finished by reconcile").await?;
+                Ok(Some(ReconcileAction::SettledOperation {
+                    name,
+                    operation: operation.kind.as_str().to_owned(),
+                    status,
+                }))
+            }
+            OperationKind::Start | OperationKind::Stop | OperationKind::RotatePassword => {
                 let status = self.observed_status(&record).await?;
                 journal
                     .step("settled_by_reconcile", json!({}), None, |record| {

@@ -76,7 +76,7 @@ pub(crate) fn persistent_env(mount_path: &str) -> [(&'static str, String); 2] {
     ]
 }
 
-fn owner_id() -> String {
+pub(crate) fn owner_id() -> String {
     format!("pid {}", std::process::id())
 }
 
@@ -146,7 +146,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     }
 
     /// Runs an idempotent provider call, retrying retryable failures with backoff.
-    async fn retry<T, F, Fut>(&self, what: &str, mut call: F) -> ProviderResult<T>
+    pub(crate) async fn retry<T, F, Fut>(&self, what: &str, mut call: F) -> ProviderResult<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = ProviderResult<T>>,
@@ -715,7 +715,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
 
     /// Waits for a machine state, turning transient failures into retries and the
     /// deadline into [`Error::Timeout`].
-    async fn wait_for(
+    pub(crate) async fn wait_for(
         &self,
         record: &WorkspaceRecord,
         app: &str,
@@ -1050,7 +1050,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
 
     // ---------------------------------------------------------------- start / stop
 
-    fn require_machine(
+    pub(crate) fn require_machine(
         &self,
         record: &WorkspaceRecord,
         operation: &'static str,

@@ -111,6 +111,23 @@ impl Provider for Timed {
         self.time("stop_machine", self.inner.stop_machine(app, id, force))
             .await
     }
+    async fn update_machine(
+        &self,
+        app: &str,
+        id: &str,
+        change: &swarm::provider::MachineChange,
+    ) -> ProviderResult<MachineInfo> {
+        self.time("update_machine", self.inner.update_machine(app, id, change))
+            .await
+    }
+    async fn extend_volume(&self, app: &str, id: &str, size_gb: u32) -> ProviderResult<bool> {
+        self.time("extend_volume", self.inner.extend_volume(app, id, size_gb))
+            .await
+    }
+    async fn restart_machine(&self, app: &str, id: &str) -> ProviderResult<()> {
+        self.time("restart_machine", self.inner.restart_machine(app, id))
+            .await
+    }
     async fn destroy_machine(&self, app: &str, id: &str) -> ProviderResult<()> {
         self.time("destroy_machine", self.inner.destroy_machine(app, id))
             .await

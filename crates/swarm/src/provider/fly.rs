@@ -7,15 +7,15 @@ use fly_api::models::{
     Autostop, CreateAppRequest, CreateMachineRequest, CreateVolumeRequest, IpAddressType,
     IpRelease, ListMachines, LogQuery, Machine, MachineCheck, MachineConfig, MachineGuest,
     MachineMount, MachinePort, MachineRestart, MachineService, RestartPolicy, StopConfig,
-    StopRequest, Volume,
+    StopRequest, UpdateMachineRequest, Volume,
 };
 use fly_api::{Error as FlyError, FlyClient};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use super::{
-    AppInfo, MachineInfo, MachineRequest, Provider, ProviderError, ProviderErrorKind,
-    ProviderResult, VolumeInfo, VolumeRequest,
+    AppInfo, MachineChange, MachineInfo, MachineRequest, Provider, ProviderError,
+    ProviderErrorKind, ProviderResult, VolumeInfo, VolumeRequest,
 };
 use crate::config::SwarmConfig;
 use crate::model::{IpKind, IpRecord, LogLine, MachineState, ProbeResult};
@@ -417,6 +417,67 @@ impl Provider for FlyProvider {
             .await
             .map_err(map_error)?;
         Ok(machine_info(machine))
+    }
+
+    async fn update_machine(
+        &self,
+        app: &str,
+        id: &str,
+        change: &MachineChange,
+    ) -> ProviderResult<MachineInfo> {
+        let machines = self.client.machines(app);
+        let machine = machines.get(id).await.map_err(map_error)?;
+        let Some(mut config) = machine.config().cloned() else {
+            return Err(ProviderError::new(
+                ProviderErrorKind::Other,
+                format!("machine {id} has no config to update"),
+            ));
+        };
+        config
+            .env
+            .extend(change.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        if let Some(image) = &change.image {
+            config.image = image.clone();
+        }
+        if let Some(guest) = &change.guest {
+            let mut current = config.guest.take().unwrap_or_default();
+            current.cpu_kind = Some(guest.cpu_kind.as_str().to_owned());
+            current.cpus = Some(guest.cpus);
+            current.memory_mb = Some(guest.memory_mb);
+            config.guest = Some(current);
+        }
+        let running = matches!(machine.state.as_str(), "started" | "starting");
+        let update = UpdateMachineRequest {
+            name: Some(machine.name.clone()),
+            region: Some(machine.region.clone()),
+            config,
+            skip_launch: (!running).then_some(true),
+            // Someone else changed it since our read: the caller's retry reads again.
+            current_version: machine.version.clone(),
+            ..UpdateMachineRequest::default()
+        };
+        let updated = machines
+            .update(id, &update, None)
+            .await
+            .map_err(map_error)?;
+        Ok(machine_info(updated))
+    }
+
+    async fn extend_volume(&self, app: &str, id: &str, size_gb: u32) -> ProviderResult<bool> {
+        self.client
+            .volumes(app)
+            .extend(id, size_gb)
+            .await
+            .map(|response| response.needs_restart)
+            .map_err(map_error)
+    }
+
+    async fn restart_machine(&self, app: &str, id: &str) -> ProviderResult<()> {
+        self.client
+            .machines(app)
+            .restart(id, None)
+            .await
+            .map_err(map_error)
     }
 
     async fn start_machine(&self, app: &str, id: &str) -> ProviderResult<()> {

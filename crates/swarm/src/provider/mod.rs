@@ -186,6 +186,28 @@ impl fmt::Debug for MachineRequest {
     }
 }
 
+/// Changes to a machine's config. The provider applies them to the config as the cloud
+/// has it and sends the whole result (Fly replaces configs, never patches them), so
+/// every setting not named here stays exactly as it is.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct MachineChange {
+    /// Env keys to set (others are kept).
+    pub env: BTreeMap<String, String>,
+    pub image: Option<String>,
+    pub guest: Option<GuestSize>,
+}
+
+impl fmt::Debug for MachineChange {
+    // Env values may hold the password hash.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MachineChange")
+            .field("env_keys", &self.env.keys().collect::<Vec<_>>())
+            .field("image", &self.image)
+            .field("guest", &self.guest)
+            .finish()
+    }
+}
+
 /// The cloud primitives a workspace is made of. Every method is one provider call (or
 /// a short wait loop); retries after ambiguous failures and compensation are the
 /// caller's ([`crate::Swarm`]) business, so they are written once for any provider.
@@ -259,6 +281,27 @@ pub trait Provider: Send + Sync + 'static {
     ) -> impl Future<Output = ProviderResult<()>> + Send;
     /// Destroys the machine whatever its state. Ok when already gone.
     fn destroy_machine(
+        &self,
+        app: &str,
+        id: &str,
+    ) -> impl Future<Output = ProviderResult<()>> + Send;
+    /// Applies `change` to the machine's current config and replaces it. A started
+    /// machine restarts with the new config; a stopped one stays stopped.
+    fn update_machine(
+        &self,
+        app: &str,
+        id: &str,
+        change: &MachineChange,
+    ) -> impl Future<Output = ProviderResult<MachineInfo>> + Send;
+    /// Grows the volume to `size_gb`; returns whether the machine must restart to see it.
+    fn extend_volume(
+        &self,
+        app: &str,
+        id: &str,
+        size_gb: u32,
+    ) -> impl Future<Output = ProviderResult<bool>> + Send;
+    /// Restarts the machine (e.g. after a volume extension).
+    fn restart_machine(
         &self,
         app: &str,
         id: &str,

@@ -45,6 +45,8 @@ pub enum OperationKind {
     Start,
     Stop,
     Delete,
+    RotatePassword,
+    Resize,
 }
 
 impl OperationKind {
@@ -54,6 +56,8 @@ impl OperationKind {
             Self::Start => "start",
             Self::Stop => "stop",
             Self::Delete => "delete",
+            Self::RotatePassword => "password",
+            Self::Resize => "resize",
         }
     }
 
@@ -63,6 +67,8 @@ impl OperationKind {
             "start" => Self::Start,
             "stop" => Self::Stop,
             "delete" => Self::Delete,
+            "password" => Self::RotatePassword,
+            "resize" => Self::Resize,
             _ => return None,
         })
     }

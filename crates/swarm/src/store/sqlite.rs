@@ -277,7 +277,7 @@ impl Store for SqliteStore {
         .fetch_one(&self.pool)
         .await?;
         let mut records = Self::decode_records(&array)?;
-        records.sort_by(|a, b| (a.created_at, a.id).cmp(&(b.created_at, b.id)));
+        records.sort_by_key(|a| (a.created_at, a.id));
         Ok(records)
     }
 

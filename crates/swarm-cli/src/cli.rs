@@ -83,6 +83,24 @@ The password is printed once and never stored: keep it.")]
         after_help = "Examples:\n  swarm logs alice -n 50\n  swarm logs alice -f    # follow; Ctrl-C ends"
     )]
     Logs(LogsArgs),
+    /// Give a workspace a new password (the old one stops working at once).
+    #[command(after_help = "\
+Example:
+  swarm password alice --rotate
+
+The new password is printed once and never stored: keep it. Only its argon2id hash
+goes to the machine; the rest of the machine's config is kept as it is.")]
+    Password(PasswordArgs),
+    /// Change a workspace's CPUs, memory or volume size (the volume only grows).
+    #[command(after_help = "\
+Examples:
+  swarm resize alice --cpus 2                 # performance CPUs; memory kept or raised to fit
+  swarm resize alice --memory 2048
+  swarm resize alice --storage 20             # grow the volume to 20 GB (never shrinks)
+
+Sizes follow the same rules as `swarm create`. Files on the volume are kept; a
+running workspace restarts with its new size.")]
+    Resize(ResizeArgs),
     /// Bring records and Fly.io into agreement: finish or undo interrupted operations.
     #[command(after_help = "Example:\n  swarm reconcile")]
     Reconcile,
@@ -105,6 +123,8 @@ impl Command {
             Self::Stop(a) => Some(&a.name),
             Self::Delete(a) => Some(&a.name),
             Self::Logs(a) => Some(&a.name),
+            Self::Password(a) => Some(&a.name),
+            Self::Resize(a) => Some(&a.name),
             Self::List | Self::Reconcile | Self::Config | Self::Completions(_) => None,
         }
     }
@@ -165,6 +185,34 @@ pub struct DeleteArgs {
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PasswordArgs {
+    /// Workspace name.
+    pub name: String,
+    /// Replace the password with a new random one (required: passwords are never stored,
+    /// so there is nothing to show).
+    #[arg(long)]
+    pub rotate: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ResizeArgs {
+    /// Workspace name.
+    pub name: String,
+    /// Number of CPUs (shared: 1, 2, 4, 6, 8; performance: 1 to 16, even above 1).
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<u32>,
+    /// CPU kind: shared or performance [default: kept; with --cpus, shared for 1 CPU, performance above].
+    #[arg(long, value_name = "K")]
+    pub cpu_kind: Option<String>,
+    /// Memory in MB (multiples of 256, within the CPU kind's range).
+    #[arg(long, value_name = "MB")]
+    pub memory: Option<u32>,
+    /// New volume size in GB (at least the current size; at most 500).
+    #[arg(long, value_name = "GB")]
+    pub storage: Option<u32>,
 }
 
 #[derive(Debug, Args)]

@@ -10,7 +10,7 @@ use swarm::{CreateOptions, CreateStep, Health, ReconcileAction, WorkspaceRecord}
 
 use crate::Failure;
 use crate::backend::{Backend, Target};
-use crate::cli::{CreateArgs, DeleteArgs, LogsArgs, StopArgs};
+use crate::cli::{CreateArgs, DeleteArgs, LogsArgs, PasswordArgs, ResizeArgs, StopArgs};
 use crate::output::{self, Output};
 use crate::settings::{Settings, SettingsError};
 
@@ -61,6 +61,62 @@ pub async fn create(backend: &Backend, out: &Output, args: CreateArgs) -> Result
             "This workspace lives on the local Fly.io (a simulation on this machine): its URL is not served on the internet. \
              Set FLY_API_TOKEN to create real workspaces.",
         );
+    }
+    Ok(())
+}
+
+pub async fn password(backend: &Backend, out: &Output, args: PasswordArgs) -> Result<(), Failure> {
+    let bar = out.spinner(format!("rotating the password of {}", args.name));
+    let result = backend.app.rotate_password(&args.name).await;
+    bar.finish_and_clear();
+    let rotated = result?;
+    if out.json {
+        out.json(&rotated)?;
+        return Ok(());
+    }
+    let ws = &rotated.workspace;
+    out.line(format!(
+        "Workspace {} has a new password; the old one no longer works.",
+        ws.name.as_str()
+    ));
+    out.line(format!("  URL:       {}", ws.url));
+    out.line(format!("  Password:  {}", rotated.password.expose()));
+    out.note("The password is shown only this once and is not stored anywhere: keep it now.");
+    Ok(())
+}
+
+pub async fn resize(backend: &Backend, out: &Output, args: ResizeArgs) -> Result<(), Failure> {
+    let options = swarm::ResizeOptions {
+        cpus: args.cpus,
+        cpu_kind: args.cpu_kind.clone(),
+        memory_mb: args.memory,
+        storage_gb: args.storage,
+    };
+    // Bad sizes are refused before any Fly call.
+    let plan = backend.app.validate_resize(&args.name, &options).await?;
+    for note in &plan.notes {
+        out.note(format!("note: {note}"));
+    }
+    let bar = out.spinner(format!("resizing {}", args.name));
+    let result = backend.app.resize(&args.name, &options).await;
+    bar.finish_and_clear();
+    let resized = result?;
+    if out.json {
+        out.json(&resized)?;
+        return Ok(());
+    }
+    let ws = &resized.workspace;
+    if resized.changed {
+        out.line(format!("Workspace {} resized.", ws.name.as_str()));
+    } else {
+        out.line(format!(
+            "Workspace {} already has this size; nothing changed.",
+            ws.name.as_str()
+        ));
+    }
+    out.line(format!("  Size:      {}", size(ws)));
+    if resized.restarted_for_volume {
+        out.note("The machine was restarted so it sees the grown volume.");
     }
     Ok(())
 }

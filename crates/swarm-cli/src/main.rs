@@ -151,6 +151,14 @@ async fn run(cli: Cli, env: &settings::Env, out: &Output) -> Result<(), Failure>
         swarm::validate::validate_create(&options, &settings.swarm_config()?)
             .map_err(|errors| Failure::from(swarm::Error::Invalid(errors)))?;
     }
+    if let Command::Password(args) = &cli.command
+        && !args.rotate
+    {
+        return Err(Failure::usage(format!(
+            "password: give --rotate (e.g. `swarm password {} --rotate`); passwords are never stored, so only a new one can be shown",
+            args.name
+        )));
+    }
     let backend = Backend::connect(&settings, &target, env).await?;
     let result = tokio::select! {
         result = dispatch(&backend, out, cli.command) => result,
@@ -173,6 +181,8 @@ async fn dispatch(backend: &Backend, out: &Output, command: Command) -> Result<(
         Command::Delete(args) => commands::delete(backend, out, args).await,
         Command::Health(args) => commands::health(backend, out, &args.name).await,
         Command::Logs(args) => commands::logs(backend, out, args).await,
+        Command::Password(args) => commands::password(backend, out, args).await,
+        Command::Resize(args) => commands::resize(backend, out, args).await,
         Command::Reconcile => commands::reconcile(backend, out).await,
         Command::Config | Command::Completions(_) => Ok(()),
     }

@@ -556,6 +556,11 @@ fn invalid_inputs_exit_2_name_the_problem_and_change_nothing() {
         (vec!["delete", "a b", "--yes"], "name"),
         (vec!["logs", "alice", "-n", "-5"], "-5"),
         (vec!["logs", "alice", "-n", "0"], "lines"),
+        (vec!["password", "alice"], "--rotate"),
+        (vec!["password", "Bad_Name", "--rotate"], "name"),
+        (vec!["resize", "UPPER", "--cpus", "2"], "name"),
+        (vec!["resize", "alice", "--cpus", "two"], "cpus"),
+        (vec!["resize", "alice", "--storage", "-3"], "-3"),
         (vec!["frobnicate"], "frobnicate"),
         (vec!["list", "--db", "postgres://nope"], "sqlite"),
         (vec!["list", "--db", "/tmp/"], "db"),
@@ -634,7 +639,7 @@ fn ctrl_c_during_create_leaves_a_state_reconcile_settles() {
     };
     let sim = rt.block_on(Sim::start(config, "127.0.0.1:0")).unwrap();
     let home = Home::new();
-    let mut child = home
+    let child = home
         .std_swarm_at(&sim)
         .args(["create", "interrupted"])
         .stdout(std::process::Stdio::null())
@@ -682,5 +687,195 @@ fn ctrl_c_during_create_leaves_a_state_reconcile_settles() {
         }
         more => panic!("one create made {} records", more.len()),
     }
+    rt.block_on(sim.shutdown());
+}
+
+/// True when the sim's code-server login accepts `password` for `app`.
+fn login_accepts(rt: &tokio::runtime::Runtime, sim: &SimHandle, app: &str, password: &str) -> bool {
+    rt.block_on(async {
+        let response = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(format!("{}/login", sim.base_url()))
+            .header(reqwest::header::HOST, format!("{app}.fly.dev"))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(format!("password={password}"))
+            .send()
+            .await
+            .unwrap();
+        response.status().is_redirection()
+            && response
+                .headers()
+                .get(reqwest::header::SET_COOKIE)
+                .is_some()
+    })
+}
+
+fn sim_file(
+    rt: &tokio::runtime::Runtime,
+    sim: &SimHandle,
+    app: &str,
+    path: &str,
+    put: Option<&str>,
+) -> Option<String> {
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let url = format!("{}/__sim/fs/{path}", sim.base_url());
+        let host = format!("{app}.fly.dev");
+        if let Some(body) = put {
+            let response = http
+                .put(&url)
+                .header(reqwest::header::HOST, &host)
+                .body(body.to_owned())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 204);
+        }
+        let response = http
+            .get(&url)
+            .header(reqwest::header::HOST, &host)
+            .send()
+            .await
+            .unwrap();
+        if response.status() == 200 {
+            Some(response.text().await.unwrap())
+        } else {
+            None
+        }
+    })
+}
+
+fn password_line(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Password:"))
+        .unwrap_or_else(|| panic!("no password line in:\n{stdout}"))
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn password_rotate_and_resize_work_in_both_output_modes_and_keep_files() {
+    let rt = runtime();
+    let sim = start_sim(&rt);
+    let home = Home::new();
+    let created = run(home.swarm_at(&sim), &["create", "ops", "--json"]).ok();
+    let first = created.json()["password"].as_str().unwrap().to_owned();
+    assert!(login_accepts(&rt, &sim, "ops", &first));
+    assert_eq!(
+        sim_file(&rt, &sim, "ops", "project/keep.txt", Some("still here")).as_deref(),
+        Some("still here")
+    );
+
+    // Human output: the new password once, on stdout; the old one stops working.
+    let human = run(home.swarm_at(&sim), &["password", "ops", "--rotate"]).ok();
+    let second = password_line(&human.stdout);
+    assert_eq!(second.len(), 24);
+    assert!(
+        human.stdout.contains("old one no longer works"),
+        "{}",
+        human.stdout
+    );
+    assert!(login_accepts(&rt, &sim, "ops", &second));
+    assert!(!login_accepts(&rt, &sim, "ops", &first));
+    // JSON: one document holding the workspace and the new password.
+    let json = run(
+        home.swarm_at(&sim),
+        &["password", "ops", "--rotate", "--json"],
+    )
+    .ok()
+    .json();
+    let third = json["password"].as_str().unwrap().to_owned();
+    assert_eq!(json["workspace"]["name"], "ops");
+    assert!(login_accepts(&rt, &sim, "ops", &third));
+    assert!(!login_accepts(&rt, &sim, "ops", &second));
+
+    // Resize, human then JSON.
+    let human = run(home.swarm_at(&sim), &["resize", "ops", "--memory", "1024"]).ok();
+    assert!(human.stdout.contains("resized"), "{}", human.stdout);
+    assert!(
+        human.stdout.contains("1 GB memory") || human.stdout.contains("1024"),
+        "{}",
+        human.stdout
+    );
+    let storage = json["workspace"]["spec"]["storage_gb"].as_u64().unwrap();
+    let bigger = (storage + 2).to_string();
+    let resized = run(
+        home.swarm_at(&sim),
+        &[
+            "resize",
+            "ops",
+            "--cpus",
+            "2",
+            "--storage",
+            &bigger,
+            "--json",
+        ],
+    )
+    .ok()
+    .json();
+    assert_eq!(resized["changed"], true);
+    assert_eq!(resized["workspace"]["spec"]["guest"]["cpus"], 2);
+    assert_eq!(
+        resized["workspace"]["spec"]["guest"]["cpu_kind"],
+        "performance"
+    );
+    assert_eq!(resized["workspace"]["spec"]["storage_gb"], storage + 2);
+    assert_eq!(resized["workspace"]["status"], "running");
+    assert_eq!(
+        sim_file(&rt, &sim, "ops", "project/keep.txt", None).as_deref(),
+        Some("still here"),
+        "the file survives resize"
+    );
+    assert!(login_accepts(&rt, &sim, "ops", &third));
+
+    // Refused sizes: exit 2, the field and rule named, no Fly call, nothing changed.
+    let smaller = storage.to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["resize", "ops", "--storage", &smaller], "only grow"),
+        (vec!["resize", "ops", "--storage", "501"], "storage"),
+        (vec!["resize", "ops", "--cpus", "3"], "cpus"),
+        (vec!["resize", "ops", "--memory", "100000"], "memory"),
+        (vec!["resize", "ops", "--memory", "4100"], "multiple of 256"),
+        (vec!["resize", "ops", "--cpu-kind", "turbo"], "cpu_kind"),
+        (vec!["resize", "ops"], "at least one of"),
+        (vec!["resize", "nobody", "--cpus", "2"], "nobody"),
+        (vec!["password", "nobody", "--rotate"], "nobody"),
+    ];
+    for (args, needle) in &cases {
+        for json in [false, true] {
+            let mut args = args.clone();
+            if json {
+                args.push("--json");
+            }
+            let before = sim.stats().requests_total;
+            let out = run(home.swarm_at(&sim), &args);
+            assert_eq!(
+                out.code, 2,
+                "`swarm {args:?}`\nstdout:{}\nstderr:{}",
+                out.stdout, out.stderr
+            );
+            assert!(
+                out.stderr.contains(needle),
+                "`swarm {args:?}` should name {needle:?}:\n{}",
+                out.stderr
+            );
+            assert_eq!(
+                sim.stats().requests_total,
+                before,
+                "`swarm {args:?}` called the Fly API"
+            );
+        }
+    }
+    let shown = run(home.swarm_at(&sim), &["show", "ops", "--json"])
+        .ok()
+        .json();
+    assert_eq!(shown["spec"], resized["workspace"]["spec"]);
+    run(home.swarm_at(&sim), &["delete", "ops", "--yes"]).ok();
     rt.block_on(sim.shutdown());
 }

@@ -12,7 +12,9 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{assert_sim_empty, start_sim, swarm_at};
-use swarm::failpoint::{CRASH_AT_ENV, CREATE_POINTS, DELETE_POINTS};
+use swarm::failpoint::{
+    CRASH_AT_ENV, CREATE_POINTS, DELETE_POINTS, PASSWORD_POINTS, RESIZE_POINTS,
+};
 use swarm::{CreateOptions, ReconcileAction, Store, WorkspaceStatus};
 
 const CHILD_SIM: &str = "SWARM_TEST_CHILD_SIM";
@@ -46,6 +48,20 @@ fn child_process_entry() {
         match op.as_str() {
             "create" => drop(swarm.create(&options(&name)).await.expect("create")),
             "delete" => drop(swarm.delete(&name).await.expect("delete")),
+            "resize" => drop(
+                swarm
+                    .resize(
+                        &name,
+                        &swarm::ResizeOptions {
+                            cpus: Some(2),
+                            storage_gb: Some(12),
+                            ..swarm::ResizeOptions::default()
+                        },
+                    )
+                    .await
+                    .expect("resize"),
+            ),
+            "password" => drop(swarm.rotate_password(&name).await.expect("rotate")),
             other => panic!("unknown child operation {other}"),
         }
     });
@@ -232,4 +248,95 @@ async fn crash_at_every_create_and_delete_step_then_reconcile_converges() {
     );
     eprintln!("crash outcomes: {outcomes:#?}");
     sim.shutdown().await;
+}
+
+async fn sim_file(sim: &fly_sim::SimHandle, app: &str, put: Option<&str>) -> Option<String> {
+    let http = reqwest::Client::new();
+    let url = format!("{}/__sim/fs/project/data.txt", sim.base_url());
+    if let Some(body) = put {
+        let response = http
+            .put(&url)
+            .header(reqwest::header::HOST, format!("{app}.fly.dev"))
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("put");
+        assert_eq!(response.status(), 204);
+    }
+    let response = http
+        .get(&url)
+        .header(reqwest::header::HOST, format!("{app}.fly.dev"))
+        .send()
+        .await
+        .expect("get");
+    (response.status() == 200).then_some(response.text().await.expect("body"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_at_every_resize_and_password_step_then_reconcile_converges() {
+    let sim = start_sim().await;
+    let url = sim.base_url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("swarm.db");
+    let swarm = swarm_at(&url, &db).await;
+    let jobs = RESIZE_POINTS
+        .iter()
+        .map(|point| ("resize", *point))
+        .chain(PASSWORD_POINTS.iter().map(|point| ("password", *point)));
+    for (index, (op, point)) in jobs.enumerate() {
+        let name = format!("crash-{op}-{index}");
+        let created = swarm.create(&options(&name)).await.expect("create");
+        assert_eq!(created.workspace.spec.storage_gb, 10, "test assumes 10 GB");
+        sim_file(&sim, &name, Some("precious")).await;
+        run_child_until_crash(&url, &db, op, &name, point);
+
+        let report = swarm.reconcile().await.expect("reconcile");
+        assert!(report.converged(), "{op} at {point}: {report:?}");
+        assert!(
+            report.actions.iter().any(|action| matches!(
+                action,
+                ReconcileAction::SettledOperation { name: settled, .. } if *settled == name
+            )),
+            "{op} at {point}: {report:?}"
+        );
+        let again = swarm.reconcile().await.expect("reconcile again");
+        assert!(again.actions.is_empty(), "{op} at {point}: {again:?}");
+
+        let record = swarm.show(&name).await.expect("record");
+        assert_eq!(record.status, WorkspaceStatus::Running, "{op} at {point}");
+        if op == "resize" {
+            // Rolled forward once the plan was journaled (after the intent).
+            let expected = if point == "after_intent" {
+                (1, 10)
+            } else {
+                (2, 12)
+            };
+            assert_eq!(
+                (record.spec.guest.cpus, record.spec.storage_gb),
+                expected,
+                "{op} at {point}"
+            );
+        }
+        assert_eq!(
+            sim_file(&sim, &name, None).await.as_deref(),
+            Some("precious"),
+            "{op} at {point}: data kept"
+        );
+        assert_eq!(
+            swarm.health(&name).await.expect("health").status,
+            swarm::HealthStatus::Healthy,
+            "{op} at {point}"
+        );
+        // Still exactly one machine and one volume: nothing orphaned.
+        let stats = sim.stats();
+        assert_eq!(
+            (stats.machines, stats.volumes),
+            (index + 1, index + 1),
+            "{op} at {point}"
+        );
+    }
+    for record in swarm.list().await.expect("list") {
+        swarm.delete(record.name.as_str()).await.expect("delete");
+    }
+    assert_sim_empty(&sim);
 }

@@ -470,8 +470,6 @@ fn describe(action: &ReconcileAction) -> String {
             )
         }
         ReconcileAction::Failed { name, error } => format!("{name}: FAILED: {error}"),
-        #[allow(unreachable_patterns)]
-        other => format!("{other:?}"),
     }
 }
 

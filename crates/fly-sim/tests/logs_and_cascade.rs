@@ -1,4 +1,5 @@
-//! Logs paging and filters; app deletion cascading to everything the app holds.
+//! Logs paging and filters; app deletion cascading to everything the app holds;
+//! snapshots outliving their volume.
 
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too
 
@@ -138,4 +139,63 @@ async fn deleting_an_app_cascades_to_machines_volumes_ips_and_secrets() {
         .await;
     assert_eq!(missing["data"]["app"], Value::Null);
     assert_eq!(missing["errors"][0]["extensions"]["code"], "NOT_FOUND");
+}
+
+/// Fly keeps a deleted volume's snapshots for their retention: they are still listed
+/// under the old volume id and can be restored ("restore a deleted volume").
+#[tokio::test]
+async fn snapshots_outlive_their_volume_until_the_app_goes() {
+    let api = start_default().await;
+    api.create_app("keep").await;
+    let vol = api.create_volume("keep", "data", "ams").await;
+    let snap = api
+        .post(
+            &format!("/v1/apps/keep/volumes/{vol}/snapshots"),
+            json!(null),
+        )
+        .await;
+    assert_eq!(snap.status, 200);
+    let listed = api
+        .get(&format!("/v1/apps/keep/volumes/{vol}/snapshots"))
+        .await;
+    let id = listed.body[0]["id"].as_str().unwrap().to_owned();
+    let deleted = api
+        .call(
+            Method::DELETE,
+            &format!("/v1/apps/keep/volumes/{vol}"),
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 200);
+    api.eventually("volume destroyed", |w| {
+        w["apps"][0]["volumes"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    })
+    .await;
+    assert_eq!(
+        api.get(&format!("/v1/apps/keep/volumes/{vol}"))
+            .await
+            .status,
+        404
+    );
+    let after = api
+        .get(&format!("/v1/apps/keep/volumes/{vol}/snapshots"))
+        .await;
+    assert_eq!(after.status, 200, "{}", after.body);
+    assert_eq!(after.body[0]["id"], id.as_str());
+    let restored = api
+        .post(
+            "/v1/apps/keep/volumes",
+            json!({"name": "back", "region": "ams", "snapshot_id": id}),
+        )
+        .await;
+    assert_eq!(restored.status, 200, "{}", restored.body);
+    // A volume that never had snapshots is simply gone.
+    assert_eq!(
+        api.get("/v1/apps/keep/volumes/vol_neverexisted00/snapshots")
+            .await
+            .status,
+        404
+    );
 }

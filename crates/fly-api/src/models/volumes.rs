@@ -151,7 +151,7 @@ pub struct VolumeSnapshot {
     /// Bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
-    /// GB of the volume it was taken from.
+    /// Bytes of the volume it was taken from (flyctl prints it with `humanize.IBytes`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volume_size: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -76,6 +76,7 @@ impl World {
             deleting: false,
             machines: HashMap::new(),
             volumes: HashMap::new(),
+            retired_snapshots: HashMap::new(),
             ips: Vec::new(),
             shared_ip: None,
             secrets: BTreeMap::new(),

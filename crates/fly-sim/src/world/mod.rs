@@ -63,6 +63,8 @@ pub const REGIONS: &[(&str, &str)] = &[
 
 /// Region used when a create request names none.
 pub const DEFAULT_REGION: &str = "ams";
+/// Days a snapshot is kept unless the volume says otherwise (REFERENCE: 1..60, default 5).
+pub const DEFAULT_SNAPSHOT_RETENTION: i64 = 5;
 
 pub fn region_known(code: &str) -> bool {
     REGIONS.iter().any(|(c, _)| *c == code)
@@ -244,6 +246,10 @@ pub struct App {
     // Boxed: a map with one entry still reserves several slots.
     pub machines: HashMap<String, Box<Machine>>,
     pub volumes: HashMap<String, Box<Volume>>,
+    /// Snapshots of destroyed volumes, by the volume's id: Fly keeps them for their
+    /// retention, listable and restorable ("restore a deleted volume").
+    #[serde(default, skip_serializing_if = "HashMap::is_empty")]
+    pub retired_snapshots: HashMap<String, Vec<Snapshot>>,
     pub ips: Vec<Ip>,
     pub shared_ip: Option<String>,
     pub secrets: BTreeMap<String, Secret>,

@@ -120,11 +120,12 @@ impl World {
             hydrating = true;
         }
         if let Some(snap_id) = &req.snapshot_id {
-            let snap = self
-                .app(app)?
+            let owner = self.app(app)?;
+            let snap = owner
                 .volumes
                 .values()
                 .flat_map(|v| v.snapshots.iter())
+                .chain(owner.retired_snapshots.values().flatten())
                 .find(|s| &s.id == snap_id)
                 .ok_or_else(|| ApiError::new(404, format!("snapshot not found: {snap_id}")))?;
             files = snap.files.clone();
@@ -142,7 +143,9 @@ impl World {
                 "invalid size_gb {size}: must be at least the source's {min_size} GB"
             )));
         }
-        let retention = req.snapshot_retention.unwrap_or(5);
+        let retention = req
+            .snapshot_retention
+            .unwrap_or(super::DEFAULT_SNAPSHOT_RETENTION);
         if !(1..=60).contains(&retention) {
             return Err(ApiError::bad_request(format!(
                 "invalid snapshot_retention {retention}: must be between 1 and 60 days"
@@ -248,8 +251,11 @@ impl World {
         }
         if let Some((_, to)) = v.pending.take() {
             if to == "destroyed" {
-                if let Some(a) = self.apps.get_mut(app) {
-                    a.volumes.remove(id);
+                if let Some(a) = self.apps.get_mut(app)
+                    && let Some(gone) = a.volumes.remove(id)
+                    && !gone.snapshots.is_empty()
+                {
+                    a.retired_snapshots.insert(id.to_string(), gone.snapshots);
                 }
             } else {
                 v.state = to;
@@ -329,6 +335,12 @@ impl World {
     }
 
     pub fn list_snapshots(&self, app: &str, id: &str) -> Result<Vec<Value>, ApiError> {
+        if let Some(retired) = self.app(app)?.retired_snapshots.get(id) {
+            return Ok(retired
+                .iter()
+                .map(|s| super::render::snapshot(s, super::DEFAULT_SNAPSHOT_RETENTION))
+                .collect());
+        }
         let v = self.volume_ref(app, id)?;
         Ok(v.snapshots
             .iter()

@@ -30,6 +30,19 @@ pub const PASSWORD_POINTS: [&str; 2] = ["after_intent", "after_machine"];
 /// Crash points of `resize`, in order (each only when that part changes).
 pub const RESIZE_POINTS: [&str; 3] = ["after_intent", "after_machine", "after_volume"];
 
+/// Crash points of `update` and `rollback`, in order.
+pub const IMAGE_POINTS: [&str; 3] = ["after_intent", "after_snapshot", "after_machine"];
+/// Crash points of `move` and `restore`, in order (`after_stop` only when it ran).
+pub const REPLACE_POINTS: [&str; 7] = [
+    "after_intent",
+    "after_stop",
+    "after_volume",
+    "after_machine",
+    "after_healthy",
+    "after_switch",
+    "after_cleanup",
+];
+
 /// Aborts the process if `SWARM_CRASH_AT` names this point of `operation`.
 pub fn crash_point(operation: &str, point: &str) {
     let Ok(wanted) = std::env::var(CRASH_AT_ENV) else {

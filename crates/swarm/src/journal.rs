@@ -91,6 +91,11 @@ impl<S: Store> Journal<S> {
             .await
     }
 
+    /// The operation's id in the store (names what it makes, so it can be found again).
+    pub(crate) fn operation(&self) -> i64 {
+        self.operation
+    }
+
     pub(crate) async fn record(&self) -> WorkspaceRecord {
         self.record.lock().await.clone()
     }

@@ -1,7 +1,8 @@
 //! VS Code Remote Swarm's domain library: code-server workspaces on Fly.io.
 //!
 //! - [`Swarm`]: the entry type, one async method per operation (create, list, show,
-//!   start, stop, delete, health, logs, reconcile), each returning a serialisable
+//!   start, stop, delete, health, logs, resize, update, rollback, move, snapshot,
+//!   restore, password, reconcile), each returning a serialisable
 //!   result or an [`Error`] whose [`Error::exit_code`] separates bad input (2) from
 //!   failure (1).
 //! - [`validate`]: the input rules; [`model`]: the types; [`config`]: the defaults.
@@ -13,6 +14,7 @@
 pub mod config;
 pub mod error;
 pub mod failpoint;
+mod image;
 mod journal;
 mod lifecycle;
 pub mod lock;
@@ -20,6 +22,7 @@ pub mod model;
 pub mod password;
 pub mod provider;
 mod reconcile;
+mod replace;
 pub mod store;
 mod swarm;
 pub mod validate;
@@ -27,6 +30,7 @@ pub mod validate;
 pub use config::SwarmConfig;
 pub use error::{Error, Result};
 pub use model::*;
-pub use provider::{FlyProvider, Provider, ProviderError, ProviderErrorKind};
+pub use provider::{FlyProvider, Provider, ProviderError, ProviderErrorKind, SnapshotInfo};
+pub use replace::TAG_OPERATION;
 pub use store::{SqliteStore, Store, StoreError};
 pub use swarm::{Progress, Swarm};

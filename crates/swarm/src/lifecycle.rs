@@ -86,7 +86,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
 
     /// After a config update: a running workspace comes back up with the new config
     /// (waited for), a stopped one stays stopped.
-    async fn settle_after_update(
+    pub(crate) async fn settle_after_update(
         &self,
         record: &WorkspaceRecord,
         app: &str,

@@ -232,15 +232,45 @@ pub struct IpRecord {
     pub id: Option<String>,
 }
 
-/// One image the workspace ran, oldest first.
+/// One image the workspace ran, oldest first. Every image change (create, update,
+/// rollback) adds one; rollback returns to one of them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageVersion {
     pub version: u32,
     pub image: String,
+    /// The digest Fly resolved the image to, when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// The guest it ran with (absent in records made before versions kept it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guest: Option<GuestSize>,
     /// The machine version (Fly's ULID) that ran it, once known.
     pub machine_version: Option<String>,
+    /// The volume snapshot taken just before the change to this version.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot_before: Option<String>,
+    /// Set when this version came from `rollback`: the version it returned to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_of: Option<u32>,
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+}
+
+impl ImageVersion {
+    /// What to send to Fly to run exactly this version again: pinned by digest when known.
+    pub fn pinned_image(&self) -> String {
+        match &self.digest {
+            Some(digest) if !self.image.contains('@') => {
+                let name = self
+                    .image
+                    .rsplit_once(':')
+                    .filter(|(_, tag)| !tag.contains('/'))
+                    .map_or(self.image.as_str(), |(name, _)| name);
+                format!("{name}@{digest}")
+            }
+            _ => self.image.clone(),
+        }
+    }
 }
 
 /// The store's record of one workspace.
@@ -253,6 +283,10 @@ pub struct WorkspaceRecord {
     /// The Fly app (same as the name), set once our create was sent or the app adopted.
     pub app: Option<String>,
     pub volume_id: Option<String>,
+    /// Volumes a move or restore replaced, oldest first: Fly keeps their snapshots
+    /// for their retention, so `snapshot list` and `restore` still reach them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub former_volumes: Vec<String>,
     pub machine_id: Option<String>,
     pub ips: Vec<IpRecord>,
     pub url: String,
@@ -516,6 +550,27 @@ pub struct PasswordRotated {
     pub password: OneTimePassword,
 }
 
+/// What `update` and `rollback` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageChanged {
+    pub workspace: WorkspaceRecord,
+    /// The version it ran before.
+    pub from: Option<u32>,
+    /// The version it runs now (the new last entry of `image_versions`).
+    pub to: ImageVersion,
+}
+
+/// What `move` and `restore` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Replaced {
+    pub workspace: WorkspaceRecord,
+    pub previous_region: String,
+    pub previous_volume: Option<String>,
+    pub previous_machine: Option<String>,
+    /// The resources of the old placement that were removed.
+    pub removed: Vec<String>,
+}
+
 /// What a start/stop did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StateChange {
@@ -574,6 +629,20 @@ pub enum ReconcileAction {
         app: String,
         machine_id: String,
         workspace_id: String,
+    },
+    /// An interrupted update, rollback, move or restore whose change had taken effect:
+    /// finished (record switched, what it replaced removed).
+    FinishedOperation {
+        name: String,
+        operation: String,
+        removed: Vec<String>,
+    },
+    /// An interrupted update, rollback, move or restore that had not taken effect:
+    /// what it had made was removed and the workspace is as before.
+    UndidOperation {
+        name: String,
+        operation: String,
+        removed: Vec<String>,
     },
     /// Reconcile could not finish this workspace; it will be retried next run.
     Failed { name: String, error: String },

@@ -116,6 +116,8 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                                 if let Some(first) = record.image_versions.first_mut() {
                                     first.machine_version =
                                         first.machine_version.take().or(machine.version.clone());
+                                    first.digest =
+                                        first.digest.take().or(machine.image_digest.clone());
                                 }
                             },
                         )
@@ -187,7 +189,18 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                     status,
                 }))
             }
-            OperationKind::Start | OperationKind::Stop | OperationKind::RotatePassword => {
+            OperationKind::Update | OperationKind::Rollback => self
+                .resolve_image_change(&journal, operation, &record)
+                .await
+                .map(Some),
+            OperationKind::Move | OperationKind::Restore => self
+                .resolve_replacement(&journal, operation, &record)
+                .await
+                .map(Some),
+            OperationKind::Start
+            | OperationKind::Stop
+            | OperationKind::RotatePassword
+            | OperationKind::Snapshot => {
                 let status = self.observed_status(&record).await?;
                 journal
                     .step("settled_by_reconcile", json!({}), None, |record| {
@@ -254,7 +267,10 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     }
 
     /// The record status Fly's view implies.
-    async fn observed_status(&self, record: &WorkspaceRecord) -> Result<WorkspaceStatus> {
+    pub(crate) async fn observed_status(
+        &self,
+        record: &WorkspaceRecord,
+    ) -> Result<WorkspaceStatus> {
         let (Some(app), Some(machine_id)) = (&record.app, &record.machine_id) else {
             return Ok(WorkspaceStatus::Failed);
         };

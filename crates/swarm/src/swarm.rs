@@ -168,7 +168,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         }
     }
 
-    async fn backoff(&self, attempt: u32, what: &str, error: &ProviderError) -> bool {
+    pub(crate) async fn backoff(&self, attempt: u32, what: &str, error: &ProviderError) -> bool {
         if !error.is_retryable() || attempt >= self.config.step_attempts.max(1) {
             return false;
         }
@@ -231,12 +231,17 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             image_versions: vec![ImageVersion {
                 version: 1,
                 image: spec.image.clone(),
+                digest: None,
+                guest: Some(spec.guest),
                 machine_version: None,
+                snapshot_before: None,
+                rollback_of: None,
                 at: now,
             }],
             spec,
             app: None,
             volume_id: None,
+            former_volumes: Vec::new(),
             machine_id: None,
             ips: Vec::new(),
             last_error: None,
@@ -340,7 +345,9 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 self.provider.get_machine(&app_name, &machine_id)
             })
             .await;
-        let machine_version = version.ok().flatten().and_then(|machine| machine.version);
+        let machine = version.ok().flatten();
+        let digest = machine.as_ref().and_then(|m| m.image_digest.clone());
+        let machine_version = machine.and_then(|machine| machine.version);
         let record = journal
             .step(
                 "started",
@@ -350,6 +357,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                     record.status = WorkspaceStatus::Running;
                     if let Some(first) = record.image_versions.first_mut() {
                         first.machine_version = machine_version;
+                        first.digest = digest;
                     }
                 },
             )
@@ -475,6 +483,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             name: volume_name.clone(),
             region: record.spec.region.clone(),
             size_gb: record.spec.storage_gb,
+            source: None,
         };
         let mut sent = false;
         let mut attempt = 1;
@@ -920,7 +929,10 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             .await
             .map_err(|error| self.provider_error(error, record))?;
         for volume in volumes.iter().filter(|volume| volume.is_live()) {
-            if volume.name != volume_name && record.volume_id.as_deref() != Some(&volume.id) {
+            // Moves and restores name their volumes `<volume_name>_<operation>`.
+            if !volume.name.starts_with(&volume_name)
+                && record.volume_id.as_deref() != Some(&volume.id)
+            {
                 continue;
             }
             let deadline = Instant::now() + self.config.stop_timeout;
@@ -1069,6 +1081,19 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                     .to_owned(),
             }),
         }
+    }
+
+    pub(crate) fn require_volume(
+        &self,
+        record: &WorkspaceRecord,
+        operation: &'static str,
+    ) -> Result<String> {
+        record.volume_id.clone().ok_or_else(|| Error::InvalidState {
+            name: record.name.as_str().to_owned(),
+            status: record.status,
+            operation,
+            hint: "the record holds no volume; run `swarm reconcile`".to_owned(),
+        })
     }
 
     /// Starts a stopped workspace and waits until its machine runs.

@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::config::SwarmConfig;
 use crate::model::{
-    CpuKind, CreateOptions, GuestSize, IpMode, ResizeOptions, ResizePlan, ValidatedCreate,
-    WorkspaceName, WorkspaceSpec,
+    CpuKind, CreateOptions, GuestSize, ImageVersion, IpMode, ResizeOptions, ResizePlan,
+    ValidatedCreate, WorkspaceName, WorkspaceSpec,
 };
 
 /// One rule broken by one input value.
@@ -589,6 +589,73 @@ pub fn validate_create(
         },
         notes,
     })
+}
+
+/// A move must name a region we offer, other than the one the workspace is in.
+pub fn validate_move(
+    current: &WorkspaceSpec,
+    region: &str,
+    config: &SwarmConfig,
+) -> Result<(), ValidationError> {
+    validate_region(region, config)?;
+    if region == current.region {
+        return Err(ValidationError::new(
+            "region",
+            region,
+            format!("the workspace is already in {region}; give another region to move it to"),
+        ));
+    }
+    Ok(())
+}
+
+/// The version `rollback` returns to: `to`, or the one before the current.
+pub fn rollback_target(
+    versions: &[ImageVersion],
+    to: Option<u32>,
+) -> Result<&ImageVersion, ValidationError> {
+    let current = versions.last().map(|v| v.version);
+    let known = || {
+        let list: Vec<String> = versions.iter().map(|v| v.version.to_string()).collect();
+        format!(
+            "must be one of this workspace's versions ({}); `swarm versions NAME` lists them",
+            list.join(", ")
+        )
+    };
+    match to {
+        Some(wanted) => {
+            let Some(found) = versions.iter().find(|v| v.version == wanted) else {
+                return Err(ValidationError::new("version", wanted, known()));
+            };
+            if Some(wanted) == current {
+                return Err(ValidationError::new(
+                    "version",
+                    wanted,
+                    "is the version the workspace runs now; give an earlier one",
+                ));
+            }
+            Ok(found)
+        }
+        None => versions.iter().rev().nth(1).ok_or_else(|| {
+            ValidationError::new(
+                "version",
+                current.map_or_else(String::new, |c| c.to_string()),
+                "the workspace has no earlier version to roll back to",
+            )
+        }),
+    }
+}
+
+/// Fly snapshot ids: `vs_` and letters or digits.
+pub fn validate_snapshot_id(id: &str) -> Result<(), ValidationError> {
+    let body = id.strip_prefix("vs_").unwrap_or("");
+    if body.is_empty() || body.len() > 60 || !body.chars().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(ValidationError::new(
+            "snapshot",
+            id,
+            "must be a Fly snapshot id like vs_2Z4k9XyQ7bN1; `swarm snapshot list NAME` lists them",
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
-//! Acceptance 2: a real abort of a separate process at every step boundary of create
-//! and of delete; `reconcile` then leaves either a complete running workspace or
-//! nothing, and the record agrees. The sim runs in this (parent) process and
+//! A real abort of a separate process at every step boundary of create, delete,
+//! resize, password, update, rollback, move and restore; `reconcile` then leaves a
+//! complete running workspace (or, for create, possibly nothing), its files, and no
+//! orphan, and the record agrees with Fly. The sim runs in this (parent) process and
 //! survives the child's crash.
 //!
 //! The child is this test binary re-executed with `child_process_entry` selected
@@ -13,7 +14,8 @@ use std::process::Command;
 
 use common::{assert_sim_empty, start_sim, swarm_at};
 use swarm::failpoint::{
-    CRASH_AT_ENV, CREATE_POINTS, DELETE_POINTS, PASSWORD_POINTS, RESIZE_POINTS,
+    CRASH_AT_ENV, CREATE_POINTS, DELETE_POINTS, IMAGE_POINTS, PASSWORD_POINTS, REPLACE_POINTS,
+    RESIZE_POINTS,
 };
 use swarm::{CreateOptions, ReconcileAction, Store, WorkspaceStatus};
 
@@ -21,6 +23,8 @@ const CHILD_SIM: &str = "SWARM_TEST_CHILD_SIM";
 const CHILD_DB: &str = "SWARM_TEST_CHILD_DB";
 const CHILD_OP: &str = "SWARM_TEST_CHILD_OP";
 const CHILD_NAME: &str = "SWARM_TEST_CHILD_NAME";
+/// The operation's argument (a snapshot id for restore).
+const CHILD_ARG: &str = "SWARM_TEST_CHILD_ARG";
 
 fn options(name: &str) -> CreateOptions {
     CreateOptions {
@@ -62,6 +66,18 @@ fn child_process_entry() {
                     .expect("resize"),
             ),
             "password" => drop(swarm.rotate_password(&name).await.expect("rotate")),
+            "update" => drop(
+                swarm
+                    .update_image(&name, "codercom/code-server:4.107.0")
+                    .await
+                    .expect("update"),
+            ),
+            "rollback" => drop(swarm.rollback(&name, None).await.expect("rollback")),
+            "move" => drop(swarm.move_region(&name, "fra").await.expect("move")),
+            "restore" => {
+                let snapshot = std::env::var(CHILD_ARG).expect("child needs a snapshot");
+                drop(swarm.restore(&name, &snapshot).await.expect("restore"))
+            }
             other => panic!("unknown child operation {other}"),
         }
     });
@@ -69,6 +85,10 @@ fn child_process_entry() {
 
 /// Runs the child and asserts it died by abort (SIGABRT), not by an error or exit.
 fn run_child_until_crash(sim: &str, db: &Path, op: &str, name: &str, point: &str) {
+    run_child_with(sim, db, op, name, point, "");
+}
+
+fn run_child_with(sim: &str, db: &Path, op: &str, name: &str, point: &str, arg: &str) {
     let exe = std::env::current_exe().expect("test binary");
     let output = Command::new(exe)
         .args([
@@ -82,6 +102,7 @@ fn run_child_until_crash(sim: &str, db: &Path, op: &str, name: &str, point: &str
         .env(CHILD_DB, db)
         .env(CHILD_OP, op)
         .env(CHILD_NAME, name)
+        .env(CHILD_ARG, arg)
         .env(CRASH_AT_ENV, format!("{op}.{point}"))
         .output()
         .expect("spawn child");
@@ -332,6 +353,132 @@ async fn crash_at_every_resize_and_password_step_then_reconcile_converges() {
         assert_eq!(
             (stats.machines, stats.volumes),
             (index + 1, index + 1),
+            "{op} at {point}"
+        );
+    }
+    for record in swarm.list().await.expect("list") {
+        swarm.delete(record.name.as_str()).await.expect("delete");
+    }
+    assert_sim_empty(&sim);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_at_every_move_restore_update_and_rollback_step_then_reconcile_converges() {
+    let sim = start_sim().await;
+    let url = sim.base_url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("swarm.db");
+    let swarm = swarm_at(&url, &db).await;
+    let jobs = ["move", "restore"]
+        .iter()
+        .flat_map(|op| REPLACE_POINTS.iter().map(move |point| (*op, *point)))
+        .chain(
+            ["update", "rollback"]
+                .iter()
+                .flat_map(|op| IMAGE_POINTS.iter().map(move |point| (*op, *point))),
+        );
+    for (index, (op, point)) in jobs.enumerate() {
+        let name = format!("crash-{op}-{index}");
+        let created = swarm.create(&options(&name)).await.expect("create");
+        let first_image = created.workspace.spec.image.clone();
+        let mut arg = String::new();
+        match op {
+            "restore" => {
+                sim_file(&sim, &name, Some("precious")).await;
+                let snapshot = swarm.create_snapshot(&name).await.expect("snapshot");
+                arg = snapshot.expect("listed at once").id;
+                sim_file(&sim, &name, Some("scribbled over")).await;
+            }
+            "rollback" => {
+                swarm
+                    .update_image(&name, "codercom/code-server:4.107.0")
+                    .await
+                    .expect("update before rollback");
+                sim_file(&sim, &name, Some("precious")).await;
+            }
+            _ => {
+                sim_file(&sim, &name, Some("precious")).await;
+            }
+        }
+        run_child_with(&url, &db, op, &name, point, &arg);
+
+        let report = swarm.reconcile().await.expect("reconcile");
+        assert!(report.converged(), "{op} at {point}: {report:?}");
+        let finished = report.actions.iter().any(|action| {
+            matches!(action, ReconcileAction::FinishedOperation { name: n, .. } if *n == name)
+        });
+        let undone = report.actions.iter().any(|action| {
+            matches!(action, ReconcileAction::UndidOperation { name: n, .. } if *n == name)
+        });
+        assert!(finished || undone, "{op} at {point}: {report:?}");
+        let again = swarm.reconcile().await.expect("reconcile again");
+        assert!(again.actions.is_empty(), "{op} at {point}: {again:?}");
+
+        // Forward once the change took effect on Fly, back before.
+        let forward = match op {
+            "move" | "restore" => matches!(point, "after_switch" | "after_cleanup"),
+            _ => point == "after_machine",
+        };
+        assert_eq!(finished, forward, "{op} at {point}: {report:?}");
+        let record = swarm.show(&name).await.expect("record");
+        assert_eq!(record.status, WorkspaceStatus::Running, "{op} at {point}");
+        match op {
+            "move" => assert_eq!(
+                record.spec.region,
+                if forward { "fra" } else { "ams" },
+                "{op} at {point}"
+            ),
+            "update" => assert_eq!(
+                record.spec.image,
+                if forward {
+                    "codercom/code-server:4.107.0"
+                } else {
+                    first_image.as_str()
+                },
+                "{op} at {point}"
+            ),
+            "rollback" => assert_eq!(
+                record.spec.image,
+                if forward {
+                    first_image.as_str()
+                } else {
+                    "codercom/code-server:4.107.0"
+                },
+                "{op} at {point}"
+            ),
+            _ => {}
+        }
+        let expected = if op == "restore" && !forward {
+            "scribbled over"
+        } else {
+            "precious"
+        };
+        assert_eq!(
+            sim_file(&sim, &name, None).await.as_deref(),
+            Some(expected),
+            "{op} at {point}: data kept"
+        );
+        assert_eq!(
+            swarm.health(&name).await.expect("health").status,
+            swarm::HealthStatus::Healthy,
+            "{op} at {point}"
+        );
+        // One machine and one volume per workspace: nothing orphaned, and the record
+        // names exactly those.
+        let stats = sim.stats();
+        assert_eq!(
+            (stats.machines, stats.volumes),
+            (index + 1, index + 1),
+            "{op} at {point}"
+        );
+        let app = app_on_sim(&sim, &name).expect("app");
+        let world = app.to_string();
+        assert!(
+            world.contains(record.machine_id.as_deref().expect("machine")),
+            "{op} at {point}"
+        );
+        assert!(
+            world.contains(record.volume_id.as_deref().expect("volume")),
             "{op} at {point}"
         );
     }

@@ -1,10 +1,11 @@
-//! Issue #6 against fly-sim in-process: password rotation and resize — the change
-//! lands on Fly, the rest of the machine config is kept, files on the volume
-//! survive, and invalid input changes nothing (no Fly API call).
+//! Issue #6 against fly-sim in-process: password rotation, resize, image update and
+//! rollback, region move, snapshots and restore — the change lands on Fly, the rest
+//! of the machine config is kept, files on the volume survive (or come back from the
+//! snapshot), nothing is left behind, and invalid input changes nothing.
 
 mod common;
 
-use common::{start_sim, swarm_at};
+use common::{assert_sim_empty, start_sim, swarm_at, swarm_with, test_config};
 use fly_sim::SimHandle;
 use serde_json::Value;
 use swarm::{CpuKind, CreateOptions, Error, ResizeOptions, WorkspaceStatus};
@@ -298,4 +299,358 @@ async fn invalid_resizes_exit_2_name_the_rule_and_call_no_fly_api() {
     let record = swarm.show("fixed").await.expect("show");
     assert_eq!(record.spec, created.workspace.spec);
     swarm.delete("fixed").await.expect("delete");
+}
+
+/// A live machine on the sim: (id, region, state).
+type SimMachine = (String, String, String);
+/// A live volume on the sim: (id, region).
+type SimVolume = (String, String);
+
+/// The live machines and volumes of `app` on the sim.
+fn placement(sim: &SimHandle, app: &str) -> (Vec<SimMachine>, Vec<SimVolume>) {
+    let world = sim.world();
+    let Some(found) = world["apps"]
+        .as_array()
+        .and_then(|apps| apps.iter().find(|a| a["name"] == app))
+    else {
+        return (Vec::new(), Vec::new());
+    };
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+    let listed = |key: &str| -> Vec<Value> {
+        match &found[key] {
+            Value::Array(items) => items.clone(),
+            Value::Object(map) => map.values().cloned().collect(),
+            _ => Vec::new(),
+        }
+    };
+    let machines = listed("machines")
+        .iter()
+        .filter(|m| !matches!(m["state"].as_str(), Some("destroyed" | "destroying")))
+        .map(|m| (text(&m["id"]), text(&m["region"]), text(&m["state"])))
+        .collect();
+    let volumes = listed("volumes")
+        .iter()
+        .filter(|v| {
+            !matches!(
+                v["state"].as_str(),
+                Some("destroyed" | "destroying" | "pending_destroy")
+            )
+        })
+        .map(|v| (text(&v["id"]), text(&v["region"])))
+        .collect();
+    (machines, volumes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn update_and_rollback_record_every_version_and_keep_the_files() {
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let swarm = swarm_at(&sim.base_url(), &dir.path().join("swarm.db")).await;
+    let created = swarm.create(&options("img")).await.expect("create");
+    let machine_id = created.workspace.machine_id.clone().expect("machine");
+    let volume_id = created.workspace.volume_id.clone().expect("volume");
+    let password = created.password.expose().to_owned();
+    put_file(&sim, "img", "project/main.rs", "fn main() {}").await;
+    let first = created.workspace.image_versions[0].clone();
+    assert!(
+        first.digest.is_some(),
+        "the digest Fly resolved is recorded"
+    );
+
+    let updated = swarm
+        .update_image("img", "codercom/code-server:4.107.0")
+        .await
+        .expect("update");
+    assert_eq!((updated.from, updated.to.version), (Some(1), 2));
+    assert_eq!(updated.to.image, "codercom/code-server:4.107.0");
+    assert!(updated.to.snapshot_before.is_some(), "snapshot taken first");
+    assert_eq!(updated.workspace.spec.image, "codercom/code-server:4.107.0");
+    assert_eq!(updated.workspace.status, WorkspaceStatus::Running);
+    // In place: same machine, same volume, only the image changed on Fly.
+    assert_eq!(
+        updated.workspace.machine_id.as_deref(),
+        Some(machine_id.as_str())
+    );
+    assert_eq!(
+        updated.workspace.volume_id.as_deref(),
+        Some(volume_id.as_str())
+    );
+    assert_eq!(
+        machine_config(&sim, &machine_id)["image"],
+        "codercom/code-server:4.107.0"
+    );
+    let snapshots = swarm.snapshots("img").await.expect("snapshots");
+    assert_eq!(snapshots.len(), 1);
+    assert_eq!(Some(&snapshots[0].id), updated.to.snapshot_before.as_ref());
+    assert_eq!(
+        get_file(&sim, "img", "project/main.rs").await.as_deref(),
+        Some("fn main() {}")
+    );
+    assert!(login_accepts(&sim, "img", &password).await, "password kept");
+
+    // Default rollback: the version before the current one, pinned by its digest.
+    let rolled = swarm.rollback("img", None).await.expect("rollback");
+    assert_eq!(
+        (rolled.from, rolled.to.version, rolled.to.rollback_of),
+        (Some(2), 3, Some(1))
+    );
+    assert_eq!(rolled.to.image, first.image);
+    assert_eq!(rolled.workspace.spec.image, first.image);
+    let sent = machine_config(&sim, &machine_id)["image"]
+        .as_str()
+        .expect("image")
+        .to_owned();
+    assert_eq!(
+        sent,
+        format!(
+            "codercom/code-server@{}",
+            first.digest.clone().expect("digest")
+        )
+    );
+    assert_eq!(
+        get_file(&sim, "img", "project/main.rs").await.as_deref(),
+        Some("fn main() {}")
+    );
+
+    // --to a named version; the history keeps growing.
+    let again = swarm.rollback("img", Some(2)).await.expect("rollback to 2");
+    assert_eq!(again.to.image, "codercom/code-server:4.107.0");
+    let versions = swarm.versions("img").await.expect("versions");
+    assert_eq!(
+        versions
+            .iter()
+            .map(|v| (v.version, v.rollback_of))
+            .collect::<Vec<_>>(),
+        vec![(1, None), (2, None), (3, Some(1)), (4, Some(2))]
+    );
+    assert_eq!(
+        swarm.health("img").await.expect("health").status,
+        swarm::HealthStatus::Healthy
+    );
+
+    // A stopped workspace is updated but stays stopped.
+    swarm.stop("img", false).await.expect("stop");
+    let stopped = swarm
+        .update_image("img", "codercom/code-server:4.108.0")
+        .await
+        .expect("update stopped");
+    assert_eq!(stopped.workspace.status, WorkspaceStatus::Stopped);
+    assert_eq!(placement(&sim, "img").0[0].2, "stopped");
+    assert_eq!(swarm.reconcile().await.expect("reconcile").actions, vec![]);
+    swarm.delete("img").await.expect("delete");
+    assert_sim_empty(&sim);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn move_forks_the_volume_into_the_new_region_and_removes_the_old_pair() {
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let swarm = swarm_at(&sim.base_url(), &dir.path().join("swarm.db")).await;
+    let created = swarm.create(&options("nomad")).await.expect("create");
+    assert_eq!(created.workspace.spec.region, "ams");
+    let password = created.password.expose().to_owned();
+    let old_machine = created.workspace.machine_id.clone().expect("machine");
+    let before = machine_config(&sim, &old_machine);
+    put_file(&sim, "nomad", "project/todo.txt", "pack").await;
+
+    let moved = swarm.move_region("nomad", "fra").await.expect("move");
+    let ws = &moved.workspace;
+    assert_eq!(
+        (moved.previous_region.as_str(), ws.spec.region.as_str()),
+        ("ams", "fra")
+    );
+    assert_eq!(ws.status, WorkspaceStatus::Running);
+    assert_eq!(ws.url, created.workspace.url, "same URL");
+    let new_machine = ws.machine_id.clone().expect("machine");
+    let new_volume = ws.volume_id.clone().expect("volume");
+    assert_ne!(new_machine, old_machine);
+    assert_ne!(Some(new_volume.clone()), created.workspace.volume_id);
+    assert_eq!(moved.removed.len(), 2, "{:?}", moved.removed);
+
+    // Exactly one machine and one volume, both in fra.
+    let (machines, volumes) = placement(&sim, "nomad");
+    assert_eq!(
+        machines,
+        vec![(new_machine.clone(), "fra".to_owned(), "started".to_owned())]
+    );
+    assert_eq!(volumes, vec![(new_volume.clone(), "fra".to_owned())]);
+    // The same config (image, env with the password hash, services), new mount.
+    let after = machine_config(&sim, &new_machine);
+    assert_eq!(after["mounts"][0]["volume"], new_volume.as_str());
+    let strip: &[&[&str]] = &[&["mounts"], &["metadata", swarm::TAG_OPERATION]];
+    assert_eq!(without(before, strip), without(after, strip));
+    assert_eq!(
+        get_file(&sim, "nomad", "project/todo.txt").await.as_deref(),
+        Some("pack")
+    );
+    assert!(login_accepts(&sim, "nomad", &password).await);
+    assert_eq!(
+        swarm.health("nomad").await.expect("health").status,
+        swarm::HealthStatus::Healthy
+    );
+
+    // A stopped workspace moves and stays stopped.
+    swarm.stop("nomad", false).await.expect("stop");
+    let back = swarm.move_region("nomad", "ams").await.expect("move back");
+    assert_eq!(back.workspace.status, WorkspaceStatus::Stopped);
+    let (machines, volumes) = placement(&sim, "nomad");
+    assert_eq!(machines.len(), 1);
+    assert_eq!(
+        (machines[0].1.as_str(), machines[0].2.as_str()),
+        ("ams", "stopped")
+    );
+    assert_eq!(volumes.len(), 1);
+    swarm.start("nomad").await.expect("start");
+    assert_eq!(
+        get_file(&sim, "nomad", "project/todo.txt").await.as_deref(),
+        Some("pack")
+    );
+    assert_eq!(swarm.reconcile().await.expect("reconcile").actions, vec![]);
+    swarm.delete("nomad").await.expect("delete");
+    assert_sim_empty(&sim);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_fly_refuses_is_undone_and_the_workspace_runs_where_it_was() {
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = test_config(&sim.base_url());
+    // A region we offer but Fly does not know: the volume create is refused.
+    config.regions.push("zzz".to_owned());
+    let swarm = swarm_with(&sim.base_url(), &dir.path().join("swarm.db"), config).await;
+    let created = swarm.create(&options("stay")).await.expect("create");
+    put_file(&sim, "stay", "project/a.txt", "here").await;
+
+    let error = swarm.move_region("stay", "zzz").await.expect_err("refused");
+    assert_eq!(error.exit_code(), 1, "{error}");
+    let record = swarm.show("stay").await.expect("show");
+    assert_eq!(record.status, WorkspaceStatus::Running);
+    assert_eq!(record.spec.region, "ams");
+    assert_eq!(record.machine_id, created.workspace.machine_id);
+    assert_eq!(record.volume_id, created.workspace.volume_id);
+    let (machines, volumes) = placement(&sim, "stay");
+    assert_eq!(machines.len(), 1);
+    assert_eq!(machines[0].2, "started", "the old machine runs again");
+    assert_eq!(volumes.len(), 1);
+    assert_eq!(
+        get_file(&sim, "stay", "project/a.txt").await.as_deref(),
+        Some("here")
+    );
+    assert_eq!(swarm.reconcile().await.expect("reconcile").actions, vec![]);
+    swarm.delete("stay").await.expect("delete");
+    assert_sim_empty(&sim);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_brings_back_the_snapshot_files_in_a_new_volume() {
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let swarm = swarm_at(&sim.base_url(), &dir.path().join("swarm.db")).await;
+    let created = swarm.create(&options("undo")).await.expect("create");
+    let password = created.password.expose().to_owned();
+    assert!(swarm.snapshots("undo").await.expect("list").is_empty());
+    put_file(&sim, "undo", "project/essay.md", "first draft").await;
+    let snapshot = swarm
+        .create_snapshot("undo")
+        .await
+        .expect("snapshot")
+        .expect("the sim lists it at once");
+    put_file(&sim, "undo", "project/essay.md", "ruined").await;
+    let listed = swarm.snapshots("undo").await.expect("list");
+    assert_eq!(
+        listed.iter().map(|s| &s.id).collect::<Vec<_>>(),
+        vec![&snapshot.id]
+    );
+
+    let restored = swarm.restore("undo", &snapshot.id).await.expect("restore");
+    assert_eq!(restored.workspace.status, WorkspaceStatus::Running);
+    assert_eq!(restored.workspace.spec.region, "ams");
+    assert_ne!(restored.workspace.volume_id, created.workspace.volume_id);
+    assert_eq!(
+        get_file(&sim, "undo", "project/essay.md").await.as_deref(),
+        Some("first draft")
+    );
+    let (machines, volumes) = placement(&sim, "undo");
+    assert_eq!((machines.len(), volumes.len()), (1, 1));
+    assert!(login_accepts(&sim, "undo", &password).await);
+    assert_eq!(swarm.reconcile().await.expect("reconcile").actions, vec![]);
+    swarm.delete("undo").await.expect("delete");
+    assert_sim_empty(&sim);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_versions_regions_and_snapshots_exit_2_and_change_nothing() {
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let swarm = swarm_at(&sim.base_url(), &dir.path().join("swarm.db")).await;
+    let created = swarm.create(&options("firm")).await.expect("create");
+    let world = sim.world();
+
+    let expect_invalid = |error: Error, field: &str, rule: &str| {
+        assert_eq!(error.exit_code(), 2, "{error}");
+        let Error::Invalid(errors) = &error else {
+            panic!("not Invalid: {error}");
+        };
+        assert_eq!(errors[0].field, field, "{error}");
+        assert!(error.to_string().contains(rule), "{error}");
+    };
+    let requests = sim.stats().requests_total;
+    expect_invalid(
+        swarm.rollback("firm", None).await.expect_err("no earlier"),
+        "version",
+        "no earlier version",
+    );
+    expect_invalid(
+        swarm.rollback("firm", Some(7)).await.expect_err("unknown"),
+        "version",
+        "must be one of this workspace's versions (1)",
+    );
+    expect_invalid(
+        swarm.rollback("firm", Some(1)).await.expect_err("current"),
+        "version",
+        "runs now",
+    );
+    expect_invalid(
+        swarm
+            .move_region("firm", "ams")
+            .await
+            .expect_err("same region"),
+        "region",
+        "already in ams",
+    );
+    expect_invalid(
+        swarm
+            .move_region("firm", "mars")
+            .await
+            .expect_err("unknown region"),
+        "region",
+        "must be one of",
+    );
+    expect_invalid(
+        swarm
+            .update_image("firm", "Bad Image!")
+            .await
+            .expect_err("bad image"),
+        "image",
+        "",
+    );
+    expect_invalid(
+        swarm.restore("firm", "../etc").await.expect_err("bad id"),
+        "snapshot",
+        "Fly snapshot id",
+    );
+    assert_eq!(sim.stats().requests_total, requests, "no Fly call so far");
+    // A well-formed id that is not one of this volume's snapshots: looked up, refused.
+    expect_invalid(
+        swarm
+            .restore("firm", "vs_doesnotexist")
+            .await
+            .expect_err("unknown snapshot"),
+        "snapshot",
+        "swarm snapshot list firm",
+    );
+    assert_eq!(sim.world(), world, "nothing changed on Fly");
+    let record = swarm.show("firm").await.expect("show");
+    assert_eq!(record, created.workspace);
+    swarm.delete("firm").await.expect("delete");
 }

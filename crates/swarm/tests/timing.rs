@@ -13,7 +13,8 @@ use fly_sim::{Latency, SimConfig};
 use futures::stream::BoxStream;
 use swarm::model::{IpKind, IpRecord, LogLine, MachineState, ProbeResult};
 use swarm::provider::{
-    AppInfo, MachineInfo, MachineRequest, ProviderResult, VolumeInfo, VolumeRequest,
+    AppInfo, CloneRequest, MachineInfo, MachineRequest, ProviderResult, SnapshotInfo, VolumeInfo,
+    VolumeRequest,
 };
 use swarm::{CreateOptions, FlyProvider, Provider, SqliteStore, Swarm};
 
@@ -123,6 +124,30 @@ impl Provider for Timed {
     async fn extend_volume(&self, app: &str, id: &str, size_gb: u32) -> ProviderResult<bool> {
         self.time("extend_volume", self.inner.extend_volume(app, id, size_gb))
             .await
+    }
+    async fn create_snapshot(
+        &self,
+        app: &str,
+        volume: &str,
+    ) -> ProviderResult<Option<SnapshotInfo>> {
+        self.time("create_snapshot", self.inner.create_snapshot(app, volume))
+            .await
+    }
+    async fn list_snapshots(&self, app: &str, volume: &str) -> ProviderResult<Vec<SnapshotInfo>> {
+        self.time("list_snapshots", self.inner.list_snapshots(app, volume))
+            .await
+    }
+    async fn clone_machine(
+        &self,
+        app: &str,
+        source: &str,
+        request: &CloneRequest,
+    ) -> ProviderResult<MachineInfo> {
+        self.time(
+            "clone_machine",
+            self.inner.clone_machine(app, source, request),
+        )
+        .await
     }
     async fn restart_machine(&self, app: &str, id: &str) -> ProviderResult<()> {
         self.time("restart_machine", self.inner.restart_machine(app, id))

@@ -7,15 +7,15 @@ use fly_api::models::{
     Autostop, CreateAppRequest, CreateMachineRequest, CreateVolumeRequest, IpAddressType,
     IpRelease, ListMachines, LogQuery, Machine, MachineCheck, MachineConfig, MachineGuest,
     MachineMount, MachinePort, MachineRestart, MachineService, RestartPolicy, StopConfig,
-    StopRequest, UpdateMachineRequest, Volume,
+    StopRequest, UpdateMachineRequest, Volume, VolumeSnapshot,
 };
 use fly_api::{Error as FlyError, FlyClient};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
 use super::{
-    AppInfo, MachineChange, MachineInfo, MachineRequest, Provider, ProviderError,
-    ProviderErrorKind, ProviderResult, VolumeInfo, VolumeRequest,
+    AppInfo, CloneRequest, MachineChange, MachineInfo, MachineRequest, Provider, ProviderError,
+    ProviderErrorKind, ProviderResult, SnapshotInfo, VolumeInfo, VolumeRequest, VolumeSource,
 };
 use crate::config::SwarmConfig;
 use crate::model::{IpKind, IpRecord, LogLine, MachineState, ProbeResult};
@@ -177,6 +177,7 @@ fn machine_info(machine: Machine) -> MachineInfo {
         metadata: config
             .map(|config| config.metadata.clone())
             .unwrap_or_default(),
+        image_digest: machine.image_ref.and_then(|image| image.digest),
         id: machine.id,
         name: machine.name,
         region: machine.region,
@@ -193,6 +194,20 @@ fn volume_info(volume: Volume) -> VolumeInfo {
         name: volume.name,
         region: volume.region,
         size_gb: volume.size_gb,
+    }
+}
+
+fn snapshot_info(volume_id: &str, snapshot: VolumeSnapshot) -> SnapshotInfo {
+    SnapshotInfo {
+        id: snapshot.id,
+        volume_id: volume_id.to_owned(),
+        created_at: snapshot.created_at,
+        size_bytes: snapshot.size,
+        // Fly gives bytes; a restore needs whole GB, at least the source's size.
+        volume_size_gb: snapshot
+            .volume_size
+            .and_then(|bytes| u32::try_from(bytes.div_ceil(1 << 30)).ok()),
+        status: snapshot.status,
     }
 }
 
@@ -274,6 +289,14 @@ impl Provider for FlyProvider {
             region: Some(request.region.clone()),
             size_gb: Some(request.size_gb),
             encrypted: Some(true),
+            source_volume_id: match &request.source {
+                Some(VolumeSource::Volume(id)) => Some(id.clone()),
+                _ => None,
+            },
+            snapshot_id: match &request.source {
+                Some(VolumeSource::Snapshot(id)) => Some(id.clone()),
+                _ => None,
+            },
             ..CreateVolumeRequest::default()
         };
         let volume = self
@@ -470,6 +493,85 @@ impl Provider for FlyProvider {
             .await
             .map(|response| response.needs_restart)
             .map_err(map_error)
+    }
+
+    async fn create_snapshot(
+        &self,
+        app: &str,
+        volume_id: &str,
+    ) -> ProviderResult<Option<SnapshotInfo>> {
+        let volumes = self.client.volumes(app);
+        // Fly answers the create with an empty body: the new snapshot is the one
+        // that was not listed before.
+        let before = volumes.list_snapshots(volume_id).await.map_err(map_error)?;
+        volumes
+            .create_snapshot(volume_id)
+            .await
+            .map_err(map_error)?;
+        let after = volumes.list_snapshots(volume_id).await.map_err(map_error)?;
+        Ok(after
+            .into_iter()
+            .filter(|snapshot| !before.iter().any(|old| old.id == snapshot.id))
+            .map(|snapshot| snapshot_info(volume_id, snapshot))
+            .next_back())
+    }
+
+    async fn list_snapshots(
+        &self,
+        app: &str,
+        volume_id: &str,
+    ) -> ProviderResult<Vec<SnapshotInfo>> {
+        let snapshots = self
+            .client
+            .volumes(app)
+            .list_snapshots(volume_id)
+            .await
+            .map_err(map_error)?;
+        Ok(snapshots
+            .into_iter()
+            .map(|snapshot| snapshot_info(volume_id, snapshot))
+            .collect())
+    }
+
+    async fn clone_machine(
+        &self,
+        app: &str,
+        source: &str,
+        request: &CloneRequest,
+    ) -> ProviderResult<MachineInfo> {
+        let machines = self.client.machines(app);
+        let machine = machines.get(source).await.map_err(map_error)?;
+        let Some(mut config) = machine.config().cloned() else {
+            return Err(ProviderError::new(
+                ProviderErrorKind::Other,
+                format!("machine {source} has no config to copy"),
+            ));
+        };
+        let Some(mount) = config.mounts.first_mut() else {
+            return Err(ProviderError::new(
+                ProviderErrorKind::Other,
+                format!("machine {source} mounts no volume"),
+            ));
+        };
+        mount.volume = request.volume_id.clone();
+        // Size and name belong to the old volume; Fly reads them from the new one.
+        mount.size_gb = None;
+        mount.name = None;
+        config.mounts.truncate(1);
+        config.metadata.extend(
+            request
+                .metadata
+                .iter()
+                .map(|(key, value)| (key.clone(), value.clone())),
+        );
+        let create = CreateMachineRequest {
+            name: Some(request.name.clone()),
+            region: Some(request.region.clone()),
+            config,
+            ..CreateMachineRequest::default()
+        };
+        let created = machines.create(&create).await.map_err(map_error)?;
+        Ok(machine_info(created))
     }
 
     async fn restart_machine(&self, app: &str, id: &str) -> ProviderResult<()> {

@@ -139,6 +139,32 @@ pub struct VolumeRequest {
     pub name: String,
     pub region: String,
     pub size_gb: u32,
+    /// Where its data comes from; `None` for an empty volume.
+    pub source: Option<VolumeSource>,
+}
+
+/// The data a new volume starts with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VolumeSource {
+    /// A fork of another volume of the app (any region).
+    Volume(String),
+    /// A restore of one of the app's volume snapshots.
+    Snapshot(String),
+}
+
+/// A volume snapshot as the provider sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    pub id: String,
+    /// The volume it was taken from (which may since have been replaced).
+    pub volume_id: String,
+    /// RFC 3339.
+    pub created_at: Option<String>,
+    pub size_bytes: Option<u64>,
+    /// Size of the volume it was taken from; a restore needs at least this much.
+    pub volume_size_gb: Option<u32>,
+    pub status: Option<String>,
 }
 
 /// A machine as the provider sees it.
@@ -150,6 +176,8 @@ pub struct MachineInfo {
     pub region: String,
     pub version: Option<String>,
     pub image: Option<String>,
+    /// The digest the image reference resolved to, when Fly says.
+    pub image_digest: Option<String>,
     pub metadata: BTreeMap<String, String>,
     /// RFC 3339, when Fly last changed the machine (≈ when it last started, for a started one).
     pub updated_at: Option<String>,
@@ -184,6 +212,17 @@ impl fmt::Debug for MachineRequest {
             .field("metadata", &self.metadata)
             .finish()
     }
+}
+
+/// A copy of an existing machine elsewhere: same config (image, env with the password
+/// hash, services, checks, guest) but its own region, volume and extra metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CloneRequest {
+    pub name: String,
+    pub region: String,
+    pub volume_id: String,
+    /// Added to (or replacing) the source's metadata.
+    pub metadata: BTreeMap<String, String>,
 }
 
 /// Changes to a machine's config. The provider applies them to the config as the cloud
@@ -300,6 +339,25 @@ pub trait Provider: Send + Sync + 'static {
         id: &str,
         size_gb: u32,
     ) -> impl Future<Output = ProviderResult<bool>> + Send;
+    /// Takes a snapshot of the volume; returns it when Fly already lists it.
+    fn create_snapshot(
+        &self,
+        app: &str,
+        volume_id: &str,
+    ) -> impl Future<Output = ProviderResult<Option<SnapshotInfo>>> + Send;
+    /// The volume's snapshots, oldest first.
+    fn list_snapshots(
+        &self,
+        app: &str,
+        volume_id: &str,
+    ) -> impl Future<Output = ProviderResult<Vec<SnapshotInfo>>> + Send;
+    /// Creates (and starts) a machine from `source`'s current config; see [`CloneRequest`].
+    fn clone_machine(
+        &self,
+        app: &str,
+        source: &str,
+        request: &CloneRequest,
+    ) -> impl Future<Output = ProviderResult<MachineInfo>> + Send;
     /// Restarts the machine (e.g. after a volume extension).
     fn restart_machine(
         &self,

@@ -47,6 +47,11 @@ pub enum OperationKind {
     Delete,
     RotatePassword,
     Resize,
+    Update,
+    Rollback,
+    Move,
+    Restore,
+    Snapshot,
 }
 
 impl OperationKind {
@@ -58,6 +63,11 @@ impl OperationKind {
             Self::Delete => "delete",
             Self::RotatePassword => "password",
             Self::Resize => "resize",
+            Self::Update => "update",
+            Self::Rollback => "rollback",
+            Self::Move => "move",
+            Self::Restore => "restore",
+            Self::Snapshot => "snapshot",
         }
     }
 
@@ -69,6 +79,11 @@ impl OperationKind {
             "delete" => Self::Delete,
             "password" => Self::RotatePassword,
             "resize" => Self::Resize,
+            "update" => Self::Update,
+            "rollback" => Self::Rollback,
+            "move" => Self::Move,
+            "restore" => Self::Restore,
+            "snapshot" => Self::Snapshot,
             _ => return None,
         })
     }

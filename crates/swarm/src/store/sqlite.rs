@@ -487,6 +487,7 @@ mod tests {
             spec,
             app: None,
             volume_id: None,
+            former_volumes: Vec::new(),
             machine_id: None,
             ips: Vec::new(),
             image_versions: Vec::new(),

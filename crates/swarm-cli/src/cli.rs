@@ -101,6 +101,56 @@ Examples:
 Sizes follow the same rules as `swarm create`. Files on the volume are kept; a
 running workspace restarts with its new size.")]
     Resize(ResizeArgs),
+    /// Run another image on a workspace (the volume and its files are kept).
+    #[command(after_help = "\
+Examples:
+  swarm update alice --image codercom/code-server:4.97.0
+  swarm update alice --image ghcr.io/acme/dev-image:2026-12-01
+
+A snapshot of the volume is taken first and every image change is recorded as a
+version: `swarm versions alice` lists them, `swarm rollback alice` goes back.")]
+    Update(UpdateArgs),
+    /// List a workspace's image versions (the last one runs now).
+    #[command(after_help = "Examples:\n  swarm versions alice\n  swarm versions alice --json")]
+    Versions(NameArg),
+    /// Go back to an earlier image version (default: the one before the current).
+    #[command(after_help = "\
+Examples:
+  swarm rollback alice           # the version before the current one
+  swarm rollback alice --to 1    # a version from `swarm versions alice`
+
+The image is pinned by the digest it ran with, and the version's CPU and memory come
+back too. Files on the volume are kept; a snapshot is taken first.")]
+    Rollback(RollbackArgs),
+    /// Move a workspace to another region (its files go with it).
+    #[command(
+        name = "move",
+        after_help = "\
+Example:
+  swarm move alice --region fra
+
+The volume is forked into the new region and a new machine started there; the old
+machine and volume are removed only once the new one is healthy. A running
+workspace is stopped during the copy; its URL stays the same."
+    )]
+    Move(MoveArgs),
+    /// Volume snapshots: take one now, or list them.
+    #[command(after_help = "\
+Examples:
+  swarm snapshot create alice
+  swarm snapshot list alice
+
+Fly also snapshots every volume daily and keeps snapshots for 5 days.")]
+    Snapshot(SnapshotArgs),
+    /// Restore a workspace's files from a snapshot (into a new volume).
+    #[command(after_help = "\
+Examples:
+  swarm restore alice --snapshot vs_2Z4k9XyQ7bN1       # asks first on a terminal
+  swarm restore alice --snapshot vs_2Z4k9XyQ7bN1 --yes
+
+The snapshot is restored into a new volume and a new machine started on it; the old
+volume is removed only once the restored workspace is healthy.")]
+    Restore(RestoreArgs),
     /// Bring records and Fly.io into agreement: finish or undo interrupted operations.
     #[command(after_help = "Example:\n  swarm reconcile")]
     Reconcile,
@@ -125,6 +175,14 @@ impl Command {
             Self::Logs(a) => Some(&a.name),
             Self::Password(a) => Some(&a.name),
             Self::Resize(a) => Some(&a.name),
+            Self::Update(a) => Some(&a.name),
+            Self::Versions(a) => Some(&a.name),
+            Self::Rollback(a) => Some(&a.name),
+            Self::Move(a) => Some(&a.name),
+            Self::Restore(a) => Some(&a.name),
+            Self::Snapshot(a) => match &a.action {
+                SnapshotAction::Create(n) | SnapshotAction::List(n) => Some(&n.name),
+            },
             Self::List | Self::Reconcile | Self::Config | Self::Completions(_) => None,
         }
     }
@@ -213,6 +271,61 @@ pub struct ResizeArgs {
     /// New volume size in GB (at least the current size; at most 500).
     #[arg(long, value_name = "GB")]
     pub storage: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Workspace name.
+    pub name: String,
+    /// The image to run (pin a tag or digest; `latest` moves under you).
+    #[arg(long, value_name = "REF")]
+    pub image: String,
+}
+
+#[derive(Debug, Args)]
+pub struct RollbackArgs {
+    /// Workspace name.
+    pub name: String,
+    /// The version to return to [default: the one before the current].
+    #[arg(long, value_name = "VERSION")]
+    pub to: Option<u32>,
+}
+
+#[derive(Debug, Args)]
+pub struct MoveArgs {
+    /// Workspace name.
+    pub name: String,
+    /// The Fly region to move to (e.g. fra, sea).
+    #[arg(long, value_name = "R")]
+    pub region: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SnapshotArgs {
+    #[command(subcommand)]
+    pub action: SnapshotAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SnapshotAction {
+    /// Take a snapshot of the workspace's volume now.
+    #[command(after_help = "Example:\n  swarm snapshot create alice")]
+    Create(NameArg),
+    /// List the snapshots of the workspace's volume.
+    #[command(after_help = "Example:\n  swarm snapshot list alice")]
+    List(NameArg),
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// Workspace name.
+    pub name: String,
+    /// Snapshot id, from `swarm snapshot list NAME`.
+    #[arg(long, value_name = "ID")]
+    pub snapshot: String,
+    /// Do not ask for confirmation (files written since the snapshot are lost).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -6,11 +6,16 @@ use std::io::{BufRead as _, IsTerminal as _, Write as _};
 use anyhow::Context as _;
 use futures::StreamExt as _;
 use serde_json::json;
-use swarm::{CreateOptions, CreateStep, Health, ReconcileAction, WorkspaceRecord};
+use swarm::{
+    CreateOptions, CreateStep, Health, ImageChanged, ReconcileAction, Replaced, WorkspaceRecord,
+};
 
 use crate::Failure;
 use crate::backend::{Backend, Target};
-use crate::cli::{CreateArgs, DeleteArgs, LogsArgs, PasswordArgs, ResizeArgs, StopArgs};
+use crate::cli::{
+    CreateArgs, DeleteArgs, LogsArgs, MoveArgs, PasswordArgs, ResizeArgs, RestoreArgs,
+    RollbackArgs, SnapshotAction, SnapshotArgs, StopArgs, UpdateArgs,
+};
 use crate::output::{self, Output};
 use crate::settings::{Settings, SettingsError};
 
@@ -119,6 +124,223 @@ pub async fn resize(backend: &Backend, out: &Output, args: ResizeArgs) -> Result
         out.note("The machine was restarted so it sees the grown volume.");
     }
     Ok(())
+}
+
+pub async fn update(backend: &Backend, out: &Output, args: UpdateArgs) -> Result<(), Failure> {
+    let bar = out.spinner(format!("updating {} to {}", args.name, args.image));
+    let result = backend.app.update_image(&args.name, &args.image).await;
+    bar.finish_and_clear();
+    image_changed(out, &result?)
+}
+
+pub async fn rollback(backend: &Backend, out: &Output, args: RollbackArgs) -> Result<(), Failure> {
+    // An unknown version is refused before any Fly call.
+    let target = backend.app.validate_rollback(&args.name, args.to).await?;
+    let bar = out.spinner(format!(
+        "rolling {} back to version {} ({})",
+        args.name, target.version, target.image
+    ));
+    let result = backend.app.rollback(&args.name, args.to).await;
+    bar.finish_and_clear();
+    image_changed(out, &result?)
+}
+
+fn image_changed(out: &Output, changed: &ImageChanged) -> Result<(), Failure> {
+    if out.json {
+        out.json(changed)?;
+        return Ok(());
+    }
+    let ws = &changed.workspace;
+    let to = &changed.to;
+    let how = match to.rollback_of {
+        Some(of) => format!(" (a rollback to version {of})"),
+        None => String::new(),
+    };
+    out.line(format!(
+        "Workspace {} runs version {}{how}: {}",
+        ws.name.as_str(),
+        to.version,
+        to.image
+    ));
+    if let Some(digest) = &to.digest {
+        out.line(format!("  Digest:    {digest}"));
+    }
+    out.line(format!("  Size:      {}", size(ws)));
+    out.line(format!("  Status:    {}", ws.status));
+    if let Some(snapshot) = &to.snapshot_before {
+        out.note(format!(
+            "The volume was snapshotted first ({snapshot}); `swarm rollback {}` goes back.",
+            ws.name.as_str()
+        ));
+    }
+    Ok(())
+}
+
+pub async fn versions(backend: &Backend, out: &Output, name: &str) -> Result<(), Failure> {
+    let versions = backend.app.versions(name).await?;
+    if out.json {
+        out.json(&versions)?;
+        return Ok(());
+    }
+    let last = versions.last().map(|v| v.version);
+    let rows = versions
+        .iter()
+        .map(|v| {
+            vec![
+                format!(
+                    "{}{}",
+                    v.version,
+                    if Some(v.version) == last { " *" } else { "" }
+                ),
+                v.image.clone(),
+                v.guest.map_or_else(
+                    || "-".to_owned(),
+                    |g| format!("{}x{} {}", g.cpus, g.cpu_kind, output::memory(g.memory_mb)),
+                ),
+                fmt_time(v.at),
+                match v.rollback_of {
+                    Some(of) => format!("rollback to {of}"),
+                    None => String::new(),
+                },
+            ]
+        })
+        .collect();
+    out.table(&["version", "image", "size", "since", "note"], rows)
+        .context("writing the versions")?;
+    out.note("* runs now");
+    Ok(())
+}
+
+pub async fn move_region(backend: &Backend, out: &Output, args: MoveArgs) -> Result<(), Failure> {
+    // A bad or same region is refused before any Fly call.
+    backend.app.validate_move(&args.name, &args.region).await?;
+    let bar = out.spinner(format!("moving {} to {}", args.name, args.region));
+    let result = backend.app.move_region(&args.name, &args.region).await;
+    bar.finish_and_clear();
+    let moved = result?;
+    replaced(
+        out,
+        &moved,
+        &format!(
+            "Workspace {} moved from {} to {}.",
+            args.name, moved.previous_region, moved.workspace.spec.region
+        ),
+    )
+}
+
+pub async fn restore(backend: &Backend, out: &Output, args: RestoreArgs) -> Result<(), Failure> {
+    backend
+        .app
+        .validate_restore(&args.name, &args.snapshot)
+        .await?;
+    confirm(
+        out,
+        args.yes,
+        &format!("restore {}", args.name),
+        &format!(
+            "Replace the files of {} with those of snapshot {}? Files written since the snapshot are lost.",
+            args.name, args.snapshot
+        ),
+        &args.name,
+    )?;
+    let bar = out.spinner(format!("restoring {} from {}", args.name, args.snapshot));
+    let result = backend.app.restore(&args.name, &args.snapshot).await;
+    bar.finish_and_clear();
+    let restored = result?;
+    replaced(
+        out,
+        &restored,
+        &format!(
+            "Workspace {} restored from snapshot {}.",
+            args.name, args.snapshot
+        ),
+    )
+}
+
+fn replaced(out: &Output, replaced: &Replaced, headline: &str) -> Result<(), Failure> {
+    if out.json {
+        out.json(replaced)?;
+        return Ok(());
+    }
+    let ws = &replaced.workspace;
+    out.line(headline);
+    out.line(format!("  URL:       {}", ws.url));
+    out.line(format!("  Region:    {}", ws.spec.region));
+    out.line(format!("  Status:    {}", ws.status));
+    out.line(format!(
+        "  Volume:    {} ({} GB)",
+        ws.volume_id.as_deref().unwrap_or("-"),
+        ws.spec.storage_gb
+    ));
+    out.note(format!(
+        "Removed the old {}.",
+        list_or_nothing(&replaced.removed)
+    ));
+    Ok(())
+}
+
+pub async fn snapshot(backend: &Backend, out: &Output, args: SnapshotArgs) -> Result<(), Failure> {
+    match args.action {
+        SnapshotAction::Create(args) => {
+            let bar = out.spinner(format!("snapshotting the volume of {}", args.name));
+            let result = backend.app.create_snapshot(&args.name).await;
+            bar.finish_and_clear();
+            let snapshot = result?;
+            if out.json {
+                out.json(&json!({ "snapshot": snapshot }))?;
+                return Ok(());
+            }
+            match snapshot {
+                Some(s) => out.line(format!("Snapshot {} of {} taken.", s.id, args.name)),
+                None => out.line(format!(
+                    "Snapshot of {} requested; Fly lists it once it is made (`swarm snapshot list {}`).",
+                    args.name, args.name
+                )),
+            }
+            Ok(())
+        }
+        SnapshotAction::List(args) => {
+            let snapshots = backend.app.snapshots(&args.name).await?;
+            if out.json {
+                out.json(&snapshots)?;
+                return Ok(());
+            }
+            if snapshots.is_empty() {
+                out.note(format!(
+                    "No snapshots of {} yet. Take one with `swarm snapshot create {}`.",
+                    args.name, args.name
+                ));
+                return Ok(());
+            }
+            let rows = snapshots
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.id.clone(),
+                        s.created_at.clone().unwrap_or_default(),
+                        s.size_bytes.map_or_else(String::new, output::bytes),
+                        s.volume_size_gb
+                            .map_or_else(String::new, |g| format!("{g} GB")),
+                        s.volume_id.clone(),
+                        s.status.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            out.table(
+                &["id", "created", "stored", "size", "from volume", "status"],
+                rows,
+            )
+            .context("writing the snapshots")?;
+            Ok(())
+        }
+    }
+}
+
+/// RFC 3339 to the second: precise enough to tell versions apart, short in a table.
+fn fmt_time(t: time::OffsetDateTime) -> String {
+    let t = t.replace_nanosecond(0).unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.to_string())
 }
 
 fn adopted_note(adopted: bool) -> &'static str {
@@ -290,31 +512,16 @@ pub async fn stop(backend: &Backend, out: &Output, args: StopArgs) -> Result<(),
 pub async fn delete(backend: &Backend, out: &Output, args: DeleteArgs) -> Result<(), Failure> {
     // Existence first, so a typo is an error before any question is asked.
     let ws = backend.app.show(&args.name).await?;
-    if !args.yes {
-        if !std::io::stdin().is_terminal() || out.json {
-            return Err(Failure::usage(format!(
-                "delete {} needs confirmation: pass --yes (nothing was deleted)",
-                args.name
-            )));
-        }
-        eprint!(
-            "Delete workspace {} and its volume with all its files? This cannot be undone. Type the name to confirm: ",
+    confirm(
+        out,
+        args.yes,
+        &format!("delete {}", args.name),
+        &format!(
+            "Delete workspace {} and its volume with all its files? This cannot be undone.",
             args.name
-        );
-        std::io::stderr().flush().ok();
-        let mut answer = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut answer)
-            .context("reading the confirmation")?;
-        if answer.trim() != args.name {
-            out.note("Not deleted.");
-            return Err(Failure {
-                code: 1,
-                message: "not confirmed; nothing was deleted".into(),
-            });
-        }
-    }
+        ),
+        &args.name,
+    )?;
     let bar = out.spinner(format!("deleting {}", ws.name.as_str()));
     let result = backend.app.delete(&args.name).await;
     bar.finish_and_clear();
@@ -329,6 +536,40 @@ pub async fn delete(backend: &Backend, out: &Output, args: DeleteArgs) -> Result
         ));
     } else {
         out.line(format!("Workspace {} was already deleted.", args.name));
+    }
+    Ok(())
+}
+
+/// Asks on a terminal for a destructive command (the user types `expected`); refuses
+/// off a terminal unless `--yes` was given. Nothing has changed when this fails.
+fn confirm(
+    out: &Output,
+    yes: bool,
+    action: &str,
+    question: &str,
+    expected: &str,
+) -> Result<(), Failure> {
+    if yes {
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() || out.json {
+        return Err(Failure::usage(format!(
+            "{action} needs confirmation: pass --yes (nothing was changed)"
+        )));
+    }
+    eprint!("{question} Type {expected} to confirm: ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .context("reading the confirmation")?;
+    if answer.trim() != expected {
+        out.note("Not confirmed.");
+        return Err(Failure {
+            code: 1,
+            message: format!("not confirmed; nothing was changed ({action})"),
+        });
     }
     Ok(())
 }
@@ -469,6 +710,22 @@ fn describe(action: &ReconcileAction) -> String {
                 "orphan machine {machine_id} in app {app} (workspace id {workspace_id} unknown here)"
             )
         }
+        ReconcileAction::FinishedOperation {
+            name,
+            operation,
+            removed,
+        } => format!(
+            "{name}: finished an interrupted {operation} (removed {})",
+            list_or_nothing(removed)
+        ),
+        ReconcileAction::UndidOperation {
+            name,
+            operation,
+            removed,
+        } => format!(
+            "{name}: undid an interrupted {operation}; the workspace is as before (removed {})",
+            list_or_nothing(removed)
+        ),
         ReconcileAction::Failed { name, error } => format!("{name}: FAILED: {error}"),
     }
 }

@@ -151,6 +151,17 @@ async fn run(cli: Cli, env: &settings::Env, out: &Output) -> Result<(), Failure>
         swarm::validate::validate_create(&options, &settings.swarm_config()?)
             .map_err(|errors| Failure::from(swarm::Error::Invalid(errors)))?;
     }
+    match &cli.command {
+        Command::Update(args) => swarm::validate::validate_image(&args.image)
+            .map_err(|e| Failure::usage(e.to_string()))?,
+        Command::Move(args) => {
+            swarm::validate::validate_region(&args.region, &settings.swarm_config()?)
+                .map_err(|e| Failure::usage(e.to_string()))?
+        }
+        Command::Restore(args) => swarm::validate::validate_snapshot_id(&args.snapshot)
+            .map_err(|e| Failure::usage(e.to_string()))?,
+        _ => {}
+    }
     if let Command::Password(args) = &cli.command
         && !args.rotate
     {
@@ -183,6 +194,12 @@ async fn dispatch(backend: &Backend, out: &Output, command: Command) -> Result<(
         Command::Logs(args) => commands::logs(backend, out, args).await,
         Command::Password(args) => commands::password(backend, out, args).await,
         Command::Resize(args) => commands::resize(backend, out, args).await,
+        Command::Update(args) => commands::update(backend, out, args).await,
+        Command::Versions(args) => commands::versions(backend, out, &args.name).await,
+        Command::Rollback(args) => commands::rollback(backend, out, args).await,
+        Command::Move(args) => commands::move_region(backend, out, args).await,
+        Command::Snapshot(args) => commands::snapshot(backend, out, args).await,
+        Command::Restore(args) => commands::restore(backend, out, args).await,
         Command::Reconcile => commands::reconcile(backend, out).await,
         Command::Config | Command::Completions(_) => Ok(()),
     }

@@ -147,6 +147,21 @@ pub fn memory(mb: u32) -> String {
     }
 }
 
+/// Bytes in binary units: `512 B`, `1.5 KiB`, `2.0 GiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut value = n as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 /// Seconds as `3d 4h`, `2h 5m`, `4m 10s` or `12s`.
 pub fn duration(secs: u64) -> String {
     let (d, h, m, s) = (
@@ -187,6 +202,11 @@ mod tests {
     fn human_units() {
         assert_eq!(memory(2048), "2 GB");
         assert_eq!(memory(1536), "1536 MB");
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(1023), "1023 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+        assert_eq!(bytes(10 << 30), "10.0 GiB");
+        assert_eq!(bytes(u64::MAX), "16777216.0 TiB");
         assert_eq!(duration(12), "12s");
         assert_eq!(duration(250), "4m 10s");
         assert_eq!(duration(1800), "30m");

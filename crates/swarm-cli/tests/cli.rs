@@ -389,11 +389,23 @@ fn every_command_has_help_with_an_example_and_completions_print() {
         "delete",
         "health",
         "logs",
+        "password",
+        "resize",
+        "update",
+        "versions",
+        "rollback",
+        "move",
+        "snapshot",
+        "snapshot create",
+        "snapshot list",
+        "restore",
         "reconcile",
         "config",
         "completions",
     ] {
-        let out = run(home.swarm(), &[cmd, "--help"]).ok();
+        let mut args: Vec<&str> = cmd.split(' ').collect();
+        args.push("--help");
+        let out = run(home.swarm(), &args).ok();
         assert!(
             out.stdout.contains("Example"),
             "`swarm {cmd} --help` has no example:\n{}",
@@ -561,6 +573,29 @@ fn invalid_inputs_exit_2_name_the_problem_and_change_nothing() {
         (vec!["resize", "UPPER", "--cpus", "2"], "name"),
         (vec!["resize", "alice", "--cpus", "two"], "cpus"),
         (vec!["resize", "alice", "--storage", "-3"], "-3"),
+        (vec!["update", "alice"], "--image"),
+        (vec!["update", "alice", "--image", "Not An Image"], "image"),
+        (
+            vec!["update", "alice", "--image", "img@sha256:xyz"],
+            "image",
+        ),
+        (vec!["update", "Bad_Name", "--image", "img:1"], "name"),
+        (vec!["versions", "v_1"], "name"),
+        (vec!["rollback", "alice", "--to", "two"], "--to"),
+        (vec!["rollback", "alice", "--to", "-1"], "-1"),
+        (vec!["rollback", "UPPER"], "name"),
+        (vec!["move", "alice"], "--region"),
+        (vec!["move", "alice", "--region", "mars"], "region"),
+        (vec!["move", "alice", "--region", "../ams"], "region"),
+        (vec!["snapshot", "alice"], "alice"),
+        (vec!["snapshot", "create"], "NAME"),
+        (vec!["snapshot", "list", "Bad_Name"], "name"),
+        (vec!["restore", "alice"], "--snapshot"),
+        (
+            vec!["restore", "alice", "--snapshot", "../../etc/passwd"],
+            "snapshot",
+        ),
+        (vec!["restore", "alice", "--snapshot", "vs_"], "snapshot"),
         (vec!["frobnicate"], "frobnicate"),
         (vec!["list", "--db", "postgres://nope"], "sqlite"),
         (vec!["list", "--db", "/tmp/"], "db"),
@@ -877,5 +912,193 @@ fn password_rotate_and_resize_work_in_both_output_modes_and_keep_files() {
         .json();
     assert_eq!(shown["spec"], resized["workspace"]["spec"]);
     run(home.swarm_at(&sim), &["delete", "ops", "--yes"]).ok();
+    rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn update_rollback_move_snapshot_and_restore_work_in_both_output_modes_and_keep_files() {
+    let rt = runtime();
+    let sim = start_sim(&rt);
+    let home = Home::new();
+    let created = run(home.swarm_at(&sim), &["create", "life", "--json"]).ok();
+    let password = created.json()["password"].as_str().unwrap().to_owned();
+    let first_image = created.json()["workspace"]["spec"]["image"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let keep = |put: Option<&str>| sim_file(&rt, &sim, "life", "project/keep.txt", put);
+    assert_eq!(keep(Some("v1")).as_deref(), Some("v1"));
+
+    // update: human, then versions in JSON.
+    let human = run(
+        home.swarm_at(&sim),
+        &["update", "life", "--image", "codercom/code-server:4.107.0"],
+    )
+    .ok();
+    assert!(
+        human.stdout.contains("runs version 2") && human.stdout.contains("4.107.0"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human.stderr.contains("snapshotted first"),
+        "{}",
+        human.stderr
+    );
+    let versions = run(home.swarm_at(&sim), &["versions", "life", "--json"])
+        .ok()
+        .json();
+    assert_eq!(versions.as_array().map(Vec::len), Some(2));
+    assert_eq!(versions[1]["image"], "codercom/code-server:4.107.0");
+    let table = run(home.swarm_at(&sim), &["versions", "life"]).ok();
+    assert!(table.stdout.contains("2 *"), "{}", table.stdout);
+    assert_eq!(keep(None).as_deref(), Some("v1"), "file survives update");
+
+    // rollback: JSON, then human with --to.
+    let rolled = run(home.swarm_at(&sim), &["rollback", "life", "--json"])
+        .ok()
+        .json();
+    assert_eq!(rolled["to"]["version"], 3);
+    assert_eq!(rolled["to"]["rollback_of"], 1);
+    assert_eq!(rolled["workspace"]["spec"]["image"], first_image.as_str());
+    let human = run(home.swarm_at(&sim), &["rollback", "life", "--to", "2"]).ok();
+    assert!(
+        human.stdout.contains("a rollback to version 2"),
+        "{}",
+        human.stdout
+    );
+    assert_eq!(keep(None).as_deref(), Some("v1"), "file survives rollback");
+
+    // snapshot create (human) and list (JSON); then the file changes.
+    let human = run(home.swarm_at(&sim), &["snapshot", "create", "life"]).ok();
+    let snapshot = human
+        .stdout
+        .split_whitespace()
+        .find(|word| word.starts_with("vs_"))
+        .unwrap_or_else(|| panic!("no snapshot id in {}", human.stdout))
+        .to_owned();
+    let listed = run(home.swarm_at(&sim), &["snapshot", "list", "life", "--json"])
+        .ok()
+        .json();
+    assert!(
+        listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == snapshot.as_str()),
+        "{listed}"
+    );
+    let table = run(home.swarm_at(&sim), &["snapshot", "list", "life"]).ok();
+    assert!(table.stdout.contains(&snapshot), "{}", table.stdout);
+    assert_eq!(keep(Some("v2")).as_deref(), Some("v2"));
+
+    // move: human, then back in JSON.
+    let human = run(home.swarm_at(&sim), &["move", "life", "--region", "fra"]).ok();
+    assert!(
+        human.stdout.contains("moved from ams to fra"),
+        "{}",
+        human.stdout
+    );
+    assert_eq!(keep(None).as_deref(), Some("v2"), "file survives move");
+    let moved = run(
+        home.swarm_at(&sim),
+        &["move", "life", "--region", "ams", "--json"],
+    )
+    .ok()
+    .json();
+    assert_eq!(moved["workspace"]["spec"]["region"], "ams");
+    assert_eq!(moved["previous_region"], "fra");
+    assert_eq!(keep(None).as_deref(), Some("v2"));
+
+    // restore: the snapshot taken before both moves is still listed (Fly keeps a
+    // replaced volume's snapshots); off a terminal restore needs --yes.
+    let snapshots = run(home.swarm_at(&sim), &["snapshot", "list", "life", "--json"])
+        .ok()
+        .json();
+    assert!(
+        snapshots
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["id"] == snapshot.as_str()
+                && s["volume_id"] != moved["workspace"]["volume_id"]),
+        "{snapshots}"
+    );
+    assert_eq!(keep(Some("v3")).as_deref(), Some("v3"));
+    let refused = run(
+        home.swarm_at(&sim),
+        &["restore", "life", "--snapshot", &snapshot],
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
+    assert_eq!(keep(None).as_deref(), Some("v3"), "nothing restored");
+    let restored = run(
+        home.swarm_at(&sim),
+        &[
+            "restore",
+            "life",
+            "--snapshot",
+            &snapshot,
+            "--yes",
+            "--json",
+        ],
+    )
+    .ok()
+    .json();
+    assert_eq!(restored["workspace"]["status"], "running");
+    assert_eq!(
+        keep(None).as_deref(),
+        Some("v1"),
+        "the snapshot's files are back"
+    );
+    let human = run(
+        home.swarm_at(&sim),
+        &["restore", "life", "--snapshot", &snapshot, "--yes"],
+    )
+    .ok();
+    assert!(
+        human.stdout.contains("restored from snapshot"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        login_accepts(&rt, &sim, "life", &password),
+        "password kept throughout"
+    );
+
+    // Refused after a look at the store or Fly: exit 2, named, nothing changed.
+    let world = sim.world();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["rollback", "life", "--to", "9"],
+            "versions (1, 2, 3, 4)",
+        ),
+        (vec!["rollback", "life", "--to", "4"], "runs now"),
+        (vec!["move", "life", "--region", "ams"], "already in ams"),
+        (
+            vec!["restore", "life", "--snapshot", "vs_nothere", "--yes"],
+            "snapshot list life",
+        ),
+        (vec!["update", "nobody", "--image", "img:1"], "nobody"),
+        (vec!["versions", "nobody"], "nobody"),
+    ];
+    for (args, needle) in &cases {
+        for json in [false, true] {
+            let mut args = args.clone();
+            if json {
+                args.push("--json");
+            }
+            let out = run(home.swarm_at(&sim), &args);
+            assert_eq!(out.code, 2, "`swarm {args:?}`\nstderr:{}", out.stderr);
+            assert!(
+                out.stderr.contains(needle),
+                "`swarm {args:?}`: {}",
+                out.stderr
+            );
+        }
+    }
+    assert_eq!(sim.world(), world, "nothing changed on Fly");
+    run(home.swarm_at(&sim), &["delete", "life", "--yes"]).ok();
+    assert_eq!(sim.stats().machines + sim.stats().volumes, 0);
     rt.block_on(sim.shutdown());
 }

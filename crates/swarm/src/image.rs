@@ -87,7 +87,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         kind: OperationKind,
         plan_for: impl FnOnce(&WorkspaceRecord) -> Result<ImagePlan>,
     ) -> Result<ImageChanged> {
-        let lock = self.lock(name, kind.as_str()).await?;
+        let lock = self.lock_settled(name, kind.as_str()).await?;
         let record = self.show(name).await?;
         // Planned again under the lock: another process may have changed the history.
         let plan = plan_for(&record)?;

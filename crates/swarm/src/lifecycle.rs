@@ -36,7 +36,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
 
     async fn rotate_password_locked(&self, name: &str) -> Result<PasswordRotated> {
         let lock = self
-            .lock(name, OperationKind::RotatePassword.as_str())
+            .lock_settled(name, OperationKind::RotatePassword.as_str())
             .await?;
         let record = self.show(name).await?;
         let (app, machine_id) = self.require_machine(&record, "password")?;
@@ -125,7 +125,9 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         async {
             // Reject bad input before waiting for the lock.
             self.validate_resize(name, options).await?;
-            let lock = self.lock(name, OperationKind::Resize.as_str()).await?;
+            let lock = self
+                .lock_settled(name, OperationKind::Resize.as_str())
+                .await?;
             let record = self.show(name).await?;
             let plan =
                 validate_resize(&record.spec, options, self.config()).map_err(Error::Invalid)?;
@@ -256,6 +258,18 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                     self.provider().extend_volume(app, &volume_id, size)
                 })
                 .await;
+            let extended = match extended {
+                // A lost answer (or a crash) after Fly grew it: the retry is refused as
+                // "not greater than the current size". Fly's volume says what happened.
+                Err(error) if error.kind == ProviderErrorKind::Invalid => {
+                    match self.volume_size(app, &volume_id).await {
+                        // Whether it needs a restart was in the lost answer: assume so.
+                        Some(current) if current >= size => Ok(true),
+                        _ => Err(error),
+                    }
+                }
+                other => other,
+            };
             let needs_restart = match extended {
                 Ok(needs_restart) => needs_restart,
                 Err(error) => {
@@ -293,6 +307,18 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             }
         }
         Ok(restarted)
+    }
+
+    /// The volume's size as Fly has it, if it can be read.
+    async fn volume_size(&self, app: &str, volume_id: &str) -> Option<u32> {
+        let volumes = self
+            .retry("list volumes", || self.provider().list_volumes(app))
+            .await
+            .ok()?;
+        volumes
+            .into_iter()
+            .find(|volume| volume.id == volume_id)
+            .map(|volume| volume.size_gb)
     }
 
     /// Compensation: puts the old guest back after a later resize step failed.

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::journal::Journal;
+use crate::lock::WorkspaceLock;
 use crate::model::{
     MachineState, ReconcileAction, ReconcileReport, WorkspaceRecord, WorkspaceStatus,
 };
@@ -60,6 +61,31 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         Ok(report)
     }
 
+    /// Takes the workspace lock, then finishes or undoes whatever a crash left
+    /// unfinished on it, so every operation starts from a settled workspace (an
+    /// earlier move's plan would not fit the workspace once a later one ran).
+    pub(crate) async fn lock_settled(
+        &self,
+        name: &str,
+        operation: &str,
+    ) -> Result<WorkspaceLock<S>> {
+        let lock = self.lock(name, operation).await?;
+        for pending in self.store().unfinished_operations().await? {
+            if pending.workspace_name != name {
+                continue;
+            }
+            tracing::info!(
+                workspace = name,
+                interrupted = pending.kind.as_str(),
+                "settling an interrupted operation first"
+            );
+            if let Some(action) = self.resolve_locked(&pending).await? {
+                tracing::info!(?action, "settled");
+            }
+        }
+        Ok(lock)
+    }
+
     async fn resolve_operation(&self, operation: &Operation) -> Result<Option<ReconcileAction>> {
         // A live process holding the lock is still working on it: not ours to touch.
         let lock = self.lock(&operation.workspace_name, "reconcile").await?;
@@ -75,6 +101,19 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 .await?;
             return Ok(None);
         };
+        if record.status == WorkspaceStatus::Deleted
+            && !matches!(
+                operation.kind,
+                OperationKind::Create | OperationKind::Delete
+            )
+        {
+            // Deleted since (the delete removed everything): nothing left to finish,
+            // and the name may already belong to a new workspace.
+            self.store()
+                .finish_operation(operation.id, "superseded: the workspace was deleted since")
+                .await?;
+            return Ok(None);
+        }
         let name = record.name.to_string();
         let id = record.id;
         let journal = Journal::resume(

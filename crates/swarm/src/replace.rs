@@ -93,7 +93,9 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         let span = tracing::info_span!("snapshot", workspace = name);
         async {
             self.show(name).await?;
-            let lock = self.lock(name, OperationKind::Snapshot.as_str()).await?;
+            let lock = self
+                .lock_settled(name, OperationKind::Snapshot.as_str())
+                .await?;
             let record = self.show(name).await?;
             let (app, _) = self.require_machine(&record, "snapshot")?;
             let volume_id = self.require_volume(&record, "snapshot")?;
@@ -171,7 +173,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     }
 
     async fn replace(&self, name: &str, kind: OperationKind, target: Target) -> Result<Replaced> {
-        let lock = self.lock(name, kind.as_str()).await?;
+        let lock = self.lock_settled(name, kind.as_str()).await?;
         let record = self.show(name).await?;
         if let Target::Region(region) = &target {
             validate_move(&record.spec, region, self.config())

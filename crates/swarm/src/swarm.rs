@@ -369,7 +369,14 @@ impl<S: Store, P: Provider> Swarm<S, P> {
 
     /// Whether the app named like `record` may be treated as ours: our record holds it,
     /// our journal shows we sent its create, or it holds a resource tagged with our id.
+    /// An app name belongs to at most one live record: an older record of the same
+    /// name (deleted, its create interrupted) never claims the app of a newer one.
     pub(crate) async fn app_is_ours(&self, record: &WorkspaceRecord, app: &str) -> Result<bool> {
+        if let Some(live) = self.store.workspace_by_name(app).await?
+            && live.id != record.id
+        {
+            return Ok(false);
+        }
         if record.app.as_deref() == Some(app) {
             return Ok(true);
         }
@@ -1011,7 +1018,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     pub async fn delete(&self, name: &str) -> Result<Deleted> {
         let span = tracing::info_span!("delete", workspace = name);
         async {
-            let lock = self.lock(name, "delete").await?;
+            let lock = self.lock_settled(name, "delete").await?;
             let Some(mut record) = self.store.workspace_by_name(name).await? else {
                 let deleted = self
                     .store
@@ -1117,7 +1124,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         kind: OperationKind,
         force: bool,
     ) -> Result<StateChange> {
-        let lock = self.lock(name, kind.as_str()).await?;
+        let lock = self.lock_settled(name, kind.as_str()).await?;
         let record = self.show(name).await?;
         let (app, machine_id) = self.require_machine(&record, kind.as_str())?;
         let previous = record.status;

@@ -17,7 +17,7 @@ use swarm::failpoint::{
     CRASH_AT_ENV, CREATE_POINTS, DELETE_POINTS, IMAGE_POINTS, PASSWORD_POINTS, REPLACE_POINTS,
     RESIZE_POINTS,
 };
-use swarm::{CreateOptions, ReconcileAction, Store, WorkspaceStatus};
+use swarm::{CreateOptions, Provider as _, ReconcileAction, Store, WorkspaceStatus};
 
 const CHILD_SIM: &str = "SWARM_TEST_CHILD_SIM";
 const CHILD_DB: &str = "SWARM_TEST_CHILD_DB";
@@ -485,5 +485,108 @@ async fn crash_at_every_move_restore_update_and_rollback_step_then_reconcile_con
     for record in swarm.list().await.expect("list") {
         swarm.delete(record.name.as_str()).await.expect("delete");
     }
+    assert_sim_empty(&sim);
+}
+
+/// Found by the model test: a create interrupted after its app was made, its record
+/// then deleted without settling it (as a delete did before operations settled what a
+/// crash left), and the name created anew. Reconciling the old create must not claim
+/// (and tear down) the new workspace's app.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciling_an_old_interrupted_create_leaves_a_new_workspace_of_that_name_alone() {
+    let sim = start_sim().await;
+    let url = sim.base_url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("swarm.db");
+    run_child_until_crash(&url, &db, "create", "again", "after_app");
+    let swarm = swarm_at(&url, &db).await;
+    let mut old = swarm.show("again").await.expect("half-made record");
+    old.status = WorkspaceStatus::Deleted;
+    swarm
+        .store()
+        .update_workspace(&old)
+        .await
+        .expect("mark deleted");
+    swarm
+        .provider()
+        .delete_app("again")
+        .await
+        .expect("remove its app");
+    assert!(
+        common::eventually(std::time::Duration::from_secs(10), || sim.stats().apps == 0).await,
+        "the old app is gone"
+    );
+    let created = swarm.create(&options("again")).await.expect("create anew");
+    sim_file(&sim, "again", Some("new work")).await;
+
+    let report = swarm.reconcile().await.expect("reconcile");
+    assert!(report.converged(), "{report:?}");
+    let record = swarm.show("again").await.expect("record");
+    assert_eq!(record.id, created.workspace.id);
+    assert_eq!(record.status, WorkspaceStatus::Running);
+    assert_eq!(
+        swarm.health("again").await.expect("health").status,
+        swarm::HealthStatus::Healthy
+    );
+    assert_eq!(
+        sim_file(&sim, "again", None).await.as_deref(),
+        Some("new work")
+    );
+    assert!(
+        swarm
+            .store()
+            .unfinished_operations()
+            .await
+            .expect("journal")
+            .is_empty()
+    );
+    swarm.delete("again").await.expect("delete");
+    assert_sim_empty(&sim);
+}
+
+/// Found by the model test: an operation on a workspace whose move a crash left
+/// unfinished first settles that move, so the later operation never runs on a
+/// half-moved workspace and the old plan never resurfaces.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_operation_settles_an_interrupted_one_first() {
+    let sim = start_sim().await;
+    let url = sim.base_url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("swarm.db");
+    let swarm = swarm_at(&url, &db).await;
+    swarm.create(&options("halfway")).await.expect("create");
+    sim_file(&sim, "halfway", Some("keep")).await;
+    run_child_until_crash(&url, &db, "move", "halfway", "after_machine");
+    assert_eq!(sim.stats().machines, 2, "the crash left the new machine");
+
+    let stopped = swarm.stop("halfway", false).await.expect("stop");
+    assert_eq!(stopped.workspace.status, WorkspaceStatus::Stopped);
+    assert_eq!(
+        stopped.workspace.spec.region, "ams",
+        "the move was undone first"
+    );
+    assert_eq!((sim.stats().machines, sim.stats().volumes), (1, 1));
+    assert!(
+        swarm
+            .store()
+            .unfinished_operations()
+            .await
+            .expect("journal")
+            .is_empty()
+    );
+    assert!(
+        swarm
+            .reconcile()
+            .await
+            .expect("reconcile")
+            .actions
+            .is_empty()
+    );
+    swarm.start("halfway").await.expect("start");
+    assert_eq!(
+        sim_file(&sim, "halfway", None).await.as_deref(),
+        Some("keep")
+    );
+    swarm.delete("halfway").await.expect("delete");
     assert_sim_empty(&sim);
 }

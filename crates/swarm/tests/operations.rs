@@ -654,3 +654,42 @@ async fn bad_versions_regions_and_snapshots_exit_2_and_change_nothing() {
     assert_eq!(record, created.workspace);
     swarm.delete("firm").await.expect("delete");
 }
+
+/// Found by the model test: Fly grew the volume but its answer was lost (or the
+/// process died before journaling it). Extending again is refused by Fly ("must be
+/// greater than the current size"); resize reads the volume and carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_volume_fly_already_grew_completes_the_resize() {
+    use swarm::Provider as _;
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let swarm = swarm_at(&sim.base_url(), &dir.path().join("swarm.db")).await;
+    let created = swarm.create(&options("lost")).await.expect("create");
+    let volume = created.workspace.volume_id.clone().expect("volume");
+    let grown = created.workspace.spec.storage_gb + 2;
+    swarm
+        .provider()
+        .extend_volume("lost", &volume, grown)
+        .await
+        .expect("grown behind the record's back");
+
+    let resized = swarm
+        .resize(
+            "lost",
+            &ResizeOptions {
+                storage_gb: Some(grown),
+                ..ResizeOptions::default()
+            },
+        )
+        .await
+        .expect("resize completes");
+    assert_eq!(resized.workspace.spec.storage_gb, grown);
+    assert_eq!(resized.workspace.status, WorkspaceStatus::Running);
+    assert!(
+        resized.restarted_for_volume,
+        "restarted: the answer saying so was lost"
+    );
+    assert_eq!(swarm.reconcile().await.expect("reconcile").actions, vec![]);
+    swarm.delete("lost").await.expect("delete");
+    assert_sim_empty(&sim);
+}

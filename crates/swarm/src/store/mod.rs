@@ -108,6 +108,9 @@ pub struct StepEntry {
     pub seq: i64,
     pub step: String,
     pub detail: serde_json::Value,
+    /// When it was committed.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
 }
 
 /// Who holds a workspace lock.

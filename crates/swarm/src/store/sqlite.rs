@@ -352,7 +352,7 @@ impl Store for SqliteStore {
 
     async fn operation_steps(&self, operation: i64) -> Result<Vec<StepEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, step, detail FROM operation_steps WHERE operation_id = ?1 ORDER BY seq",
+            "SELECT seq, step, detail, at FROM operation_steps WHERE operation_id = ?1 ORDER BY seq",
         )
         .bind(operation)
         .fetch_all(&self.pool)
@@ -360,7 +360,9 @@ impl Store for SqliteStore {
         rows.iter()
             .map(|row| {
                 let detail: String = row.try_get("detail")?;
+                let at: String = row.try_get("at")?;
                 Ok(StepEntry {
+                    at: parse_time(&at)?,
                     seq: row.try_get("seq")?,
                     step: row.try_get("step")?,
                     detail: serde_json::from_str(&detail)

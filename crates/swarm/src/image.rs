@@ -209,11 +209,9 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     ) -> Result<ReconcileAction> {
         let name = record.name.to_string();
         let kind = operation.kind.as_str().to_owned();
-        let steps = self.store().operation_steps(operation.id).await?;
-        let plan: Option<ImagePlan> = steps
-            .iter()
-            .find(|step| step.step == IMAGE_PLAN_STEP)
-            .and_then(|step| serde_json::from_value(step.detail.clone()).ok());
+        let (plan, steps) = self
+            .journaled_plan::<ImagePlan>(operation.id, IMAGE_PLAN_STEP)
+            .await?;
         let recorded = steps.iter().any(|step| step.step == "machine_updated");
         let snapshot = steps
             .iter()

@@ -86,6 +86,21 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         Ok(lock)
     }
 
+    /// An operation's journaled steps and the plan noted at `plan_step` (`None` when a
+    /// crash came before it was written).
+    pub(crate) async fn journaled_plan<T: serde::de::DeserializeOwned>(
+        &self,
+        operation: i64,
+        plan_step: &str,
+    ) -> Result<(Option<T>, Vec<crate::store::StepEntry>)> {
+        let steps = self.store().operation_steps(operation).await?;
+        let plan = steps
+            .iter()
+            .find(|step| step.step == plan_step)
+            .and_then(|step| serde_json::from_value(step.detail.clone()).ok());
+        Ok((plan, steps))
+    }
+
     async fn resolve_operation(&self, operation: &Operation) -> Result<Option<ReconcileAction>> {
         // A live process holding the lock is still working on it: not ours to touch.
         let lock = self.lock(&operation.workspace_name, "reconcile").await?;

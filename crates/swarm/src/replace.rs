@@ -617,11 +617,9 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     ) -> Result<ReconcileAction> {
         let name = record.name.to_string();
         let kind = operation.kind.as_str().to_owned();
-        let steps = self.store().operation_steps(operation.id).await?;
-        let plan: Option<ReplacePlan> = steps
-            .iter()
-            .find(|step| step.step == REPLACE_PLAN_STEP)
-            .and_then(|step| serde_json::from_value(step.detail.clone()).ok());
+        let (plan, steps) = self
+            .journaled_plan::<ReplacePlan>(operation.id, REPLACE_PLAN_STEP)
+            .await?;
         let (Some(plan), Some(app)) = (plan, record.app.clone()) else {
             // Crashed before the plan was written: nothing was made.
             journal.finish("nothing done; closed by reconcile").await?;

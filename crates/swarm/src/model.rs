@@ -492,7 +492,7 @@ pub struct Health {
     #[serde(with = "time::serde::rfc3339::option")]
     pub idle_since: Option<OffsetDateTime>,
     pub probe: Option<ProbeResult>,
-    /// Human summary, e.g. "machine started 5m ago; code-server alive".
+    /// Human summary, e.g. "machine started for 300 s; code-server up, idle".
     pub summary: String,
 }
 

@@ -1290,6 +1290,10 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         let probe_text = match &probe {
             None => "not probed (machine not started)".to_owned(),
             Some(probe) => match (&probe.http_status, &probe.status, &probe.error) {
+                // code-server says "expired" for "up, but nobody used it lately".
+                (Some(200), Some(status), _) if status == "expired" => {
+                    "code-server up, idle".to_owned()
+                }
                 (Some(200), Some(status), _) => format!("code-server {status}"),
                 (Some(code), _, _) => format!("code-server answered HTTP {code}"),
                 (None, _, Some(error)) => format!("code-server unreachable: {error}"),

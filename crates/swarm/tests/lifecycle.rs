@@ -86,12 +86,19 @@ async fn lifecycle_create_health_stop_start_delete_leaves_nothing() {
     // Health: machine started and code-server answers through the app proxy.
     let health = swarm.health("alice").await.expect("health");
     assert_eq!(health.status, HealthStatus::Healthy, "{health:?}");
-    let probe = health.probe.expect("probed");
+    let probe = health.probe.clone().expect("probed");
     assert_eq!(probe.http_status, Some(200));
     assert!(
         matches!(probe.status.as_deref(), Some("alive" | "expired")),
         "{probe:?}"
     );
+    // People read "up, idle", not code-server's "expired".
+    let expected = if probe.status.as_deref() == Some("expired") {
+        "code-server up, idle"
+    } else {
+        "code-server alive"
+    };
+    assert!(health.summary.ends_with(expected), "{}", health.summary);
 
     let stopped = swarm.stop("alice", false).await.expect("stop");
     assert_eq!(stopped.workspace.status, WorkspaceStatus::Stopped);

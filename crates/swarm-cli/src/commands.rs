@@ -391,26 +391,27 @@ fn size(ws: &WorkspaceRecord) -> String {
 }
 
 pub async fn list(backend: &Backend, out: &Output) -> Result<(), Failure> {
-    let workspaces = backend.app.list().await?;
     if out.json {
-        out.json(&workspaces)?;
+        // Whole records: the JSON document is the full record of each workspace.
+        out.json(&backend.app.list().await?)?;
         return Ok(());
     }
+    let workspaces = backend.app.list_summaries().await?;
     if workspaces.is_empty() {
         out.note("No workspaces yet. Create one with `swarm create NAME`.");
         return Ok(());
     }
     let rows = workspaces
-        .iter()
+        .into_iter()
         .map(|ws| {
-            let g = &ws.spec.guest;
+            let g = ws.guest;
             vec![
                 ws.name.as_str().to_owned(),
                 ws.status.to_string(),
-                ws.spec.region.clone(),
+                ws.region,
                 format!("{}x{} {}", g.cpus, g.cpu_kind, output::memory(g.memory_mb)),
-                format!("{} GB", ws.spec.storage_gb),
-                ws.url.clone(),
+                format!("{} GB", ws.storage_gb),
+                ws.url,
             ]
         })
         .collect();

@@ -2,11 +2,15 @@
 //! scripts. stdout carries the result only; progress and notes go to stderr, and
 //! spinners only when stderr is a terminal.
 
+use std::fmt::Write as _;
 use std::io::{IsTerminal as _, Write as _};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
+
+/// stdout buffer for results: large outputs (`list`) in few writes.
+const OUT_BUFFER: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
@@ -29,8 +33,9 @@ impl Output {
 
     /// The one JSON document of a `--json` run.
     pub fn json<T: Serialize + ?Sized>(&self, value: &T) -> anyhow::Result<()> {
-        // Buffered: stdout flushes at every newline, and pretty JSON has many.
-        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        // Buffered: stdout flushes at every newline, and pretty JSON has many. Large:
+        // `list --json` writes megabytes, and each write is a syscall.
+        let mut out = std::io::BufWriter::with_capacity(OUT_BUFFER, std::io::stdout().lock());
         let written = serde_json::to_writer_pretty(&mut out, value)
             .map_err(std::io::Error::from)
             .and_then(|()| writeln!(out))
@@ -72,11 +77,8 @@ impl Output {
 
     /// Columns padded to the widest cell, two spaces apart (like kubectl and gh).
     pub fn table(&self, header: &[&str], rows: Vec<Vec<String>>) -> std::io::Result<()> {
-        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        let written = render_table(header, &rows)
-            .iter()
-            .try_for_each(|line| writeln!(out, "{line}"))
-            .and_then(|()| out.flush());
+        let mut out = std::io::BufWriter::with_capacity(OUT_BUFFER, std::io::stdout().lock());
+        let written = write_table(&mut out, header, &rows).and_then(|()| out.flush());
         reader_gone_is_fine(written)
     }
 
@@ -115,7 +117,11 @@ fn reader_gone_is_fine(result: std::io::Result<()>) -> std::io::Result<()> {
     }
 }
 
-fn render_table(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
+fn write_table(
+    out: &mut impl std::io::Write,
+    header: &[&str],
+    rows: &[Vec<String>],
+) -> std::io::Result<()> {
     let header: Vec<String> = header.iter().map(|h| h.to_uppercase()).collect();
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in rows {
@@ -125,17 +131,20 @@ fn render_table(header: &[&str], rows: &[Vec<String>]) -> Vec<String> {
             }
         }
     }
-    std::iter::once(&header)
-        .chain(rows)
-        .map(|row| {
-            let cells: Vec<String> = row
-                .iter()
-                .zip(&widths)
-                .map(|(cell, width)| format!("{cell:<width$}"))
-                .collect();
-            cells.join("  ").trim_end().to_owned()
-        })
-        .collect()
+    // One line buffer for all rows: a list can have 10,000 of them.
+    let mut line = String::new();
+    for row in std::iter::once(&header).chain(rows) {
+        line.clear();
+        for (i, (cell, width)) in row.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            // Writing to a String cannot fail.
+            let _ = write!(line, "{cell:<width$}");
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
 }
 
 /// `2048` → `2 GB`, `1536` → `1536 MB`.
@@ -185,16 +194,19 @@ mod tests {
 
     #[test]
     fn tables_align_columns() {
-        let lines = render_table(
-            &["name", "status"],
+        let mut out = Vec::new();
+        write_table(
+            &mut out,
+            &["name", "status", "note"],
             &[
-                vec!["a".into(), "running".into()],
-                vec!["long-name".into(), "x".into()],
+                vec!["a".into(), "running".into(), String::new()],
+                vec!["long-name".into(), "x".into(), "ok".into()],
             ],
-        );
+        )
+        .expect("write");
         assert_eq!(
-            lines,
-            ["NAME       STATUS", "a          running", "long-name  x"]
+            String::from_utf8(out).expect("utf-8"),
+            "NAME       STATUS   NOTE\na          running\nlong-name  x        ok\n"
         );
     }
 

@@ -179,6 +179,8 @@ fn lifecycle(home: &Home, swarm: &dyn Fn() -> Command) {
         "{}",
         table.stdout
     );
+    // The table (read from the store's list columns) says what the records say.
+    assert_eq!(table.stdout, table_of(&list));
 
     let shown = run(swarm(), &["show", "demo", "--json"]).ok().json();
     assert_eq!(shown["spec"]["region"], "ams");
@@ -268,6 +270,48 @@ fn lifecycle(home: &Home, swarm: &dyn Fn() -> Command) {
             .stderr
             .contains("No workspaces yet")
     );
+}
+
+/// `swarm list`'s table, computed from `swarm list --json`'s records: columns padded to
+/// the widest cell, two spaces apart, no trailing spaces.
+fn table_of(records: &Value) -> String {
+    let memory = |mb: u64| {
+        if mb.is_multiple_of(1024) {
+            format!("{} GB", mb / 1024)
+        } else {
+            format!("{mb} MB")
+        }
+    };
+    let mut rows = vec![["NAME", "STATUS", "REGION", "SIZE", "VOLUME", "URL"].map(str::to_owned)];
+    for ws in records.as_array().unwrap() {
+        let guest = &ws["spec"]["guest"];
+        rows.push([
+            ws["name"].as_str().unwrap().to_owned(),
+            ws["status"].as_str().unwrap().to_owned(),
+            ws["spec"]["region"].as_str().unwrap().to_owned(),
+            format!(
+                "{}x{} {}",
+                guest["cpus"],
+                guest["cpu_kind"].as_str().unwrap(),
+                memory(guest["memory_mb"].as_u64().unwrap())
+            ),
+            format!("{} GB", ws["spec"]["storage_gb"]),
+            ws["url"].as_str().unwrap().to_owned(),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|i| rows.iter().map(|row| row[i].chars().count()).max().unwrap())
+        .collect();
+    rows.iter()
+        .map(|row| {
+            let cells: Vec<String> = row
+                .iter()
+                .zip(&widths)
+                .map(|(cell, width)| format!("{cell:<width$}"))
+                .collect();
+            format!("{}\n", cells.join("  ").trim_end())
+        })
+        .collect()
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

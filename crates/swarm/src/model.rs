@@ -305,6 +305,33 @@ impl WorkspaceRecord {
     pub fn volume_name(&self) -> String {
         volume_name_for(self.id)
     }
+
+    /// The fields of this record that the list shows.
+    pub fn summary(&self) -> WorkspaceSummary {
+        WorkspaceSummary {
+            name: self.name.clone(),
+            status: self.status,
+            region: self.spec.region.clone(),
+            guest: self.spec.guest,
+            storage_gb: self.spec.storage_gb,
+            url: self.url.clone(),
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// What `swarm list` shows of a workspace: read from the store's list columns without
+/// decoding the whole [`WorkspaceRecord`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkspaceSummary {
+    pub name: WorkspaceName,
+    pub status: WorkspaceStatus,
+    pub region: String,
+    pub guest: GuestSize,
+    pub storage_gb: u32,
+    pub url: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
 }
 
 /// `ws_` + the first 16 hex digits of the id.

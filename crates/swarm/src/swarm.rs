@@ -20,7 +20,7 @@ use crate::lock::WorkspaceLock;
 use crate::model::{
     CreateOptions, CreateStep, Created, Deleted, Health, HealthStatus, ImageVersion, IpKind,
     IpRecord, LogLine, MachineState, OneTimePassword, StateChange, ValidatedCreate,
-    WorkspaceRecord, WorkspaceStatus, workspace_url,
+    WorkspaceRecord, WorkspaceStatus, WorkspaceSummary, workspace_url,
 };
 use crate::password;
 use crate::provider::{
@@ -113,6 +113,12 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     /// All live workspaces, oldest first.
     pub async fn list(&self) -> Result<Vec<WorkspaceRecord>> {
         Ok(self.store.list_workspaces(false).await?)
+    }
+
+    /// What the list shows of every live workspace, oldest first; much cheaper than
+    /// [`Swarm::list`] with thousands of workspaces.
+    pub async fn list_summaries(&self) -> Result<Vec<WorkspaceSummary>> {
+        Ok(self.store.list_summaries(false).await?)
     }
 
     /// One workspace's record.

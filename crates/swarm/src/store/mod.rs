@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::model::WorkspaceRecord;
+use crate::model::{WorkspaceRecord, WorkspaceSummary};
 
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
@@ -149,6 +149,12 @@ pub trait Store: Send + Sync + 'static {
         &self,
         include_deleted: bool,
     ) -> impl Future<Output = Result<Vec<WorkspaceRecord>, StoreError>> + Send;
+    /// What the list shows of every record, in [`Store::list_workspaces`]'s order,
+    /// without decoding whole records (cheap with thousands of them).
+    fn list_summaries(
+        &self,
+        include_deleted: bool,
+    ) -> impl Future<Output = Result<Vec<WorkspaceSummary>, StoreError>> + Send;
 
     /// Records an operation's intent; returns its journal id.
     fn begin_operation(

@@ -12,10 +12,15 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use super::{LockHolder, Operation, OperationKind, StepEntry, Store, StoreError};
-use crate::model::WorkspaceRecord;
+use crate::model::{
+    CpuKind, GuestSize, WorkspaceName, WorkspaceRecord, WorkspaceStatus, WorkspaceSummary,
+};
 
 /// Migrations in order; entry `i` brings the schema to version `i + 1`.
-const MIGRATIONS: [&str; 1] = [include_str!("../../migrations/0001_initial.sql")];
+const MIGRATIONS: [&str; 2] = [
+    include_str!("../../migrations/0001_initial.sql"),
+    include_str!("../../migrations/0002_list_columns.sql"),
+];
 /// The newest schema this program knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -178,9 +183,21 @@ impl SqliteStore {
             .map_err(|error| StoreError::Corrupt(format!("workspace record: {error}")))
     }
 
-    fn decode_records(array: &str) -> Result<Vec<WorkspaceRecord>, StoreError> {
-        serde_json::from_str(array)
-            .map_err(|error| StoreError::Corrupt(format!("workspace records: {error}")))
+    /// Decodes `count` records written one after another.
+    fn decode_records(joined: &str, count: i64) -> Result<Vec<WorkspaceRecord>, StoreError> {
+        let corrupt = |error| StoreError::Corrupt(format!("workspace records: {error}"));
+        // Sized up front: growing a Vec of 10,000 records copies megabytes.
+        let mut records = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+        for record in serde_json::Deserializer::from_str(joined).into_iter() {
+            records.push(record.map_err(|error| corrupt(error.to_string()))?);
+        }
+        if i64::try_from(records.len()).ok() != Some(count) {
+            return Err(corrupt(format!(
+                "{count} rows hold {} records",
+                records.len()
+            )));
+        }
+        Ok(records)
     }
 
     fn encode_record(record: &WorkspaceRecord) -> Result<String, StoreError> {
@@ -205,6 +222,85 @@ impl SqliteStore {
     }
 }
 
+// Every column of a `workspaces` row comes from the record, written in one statement,
+// so the list columns never disagree with `data`. Parameters as in `bind_record`.
+const INSERT_WORKSPACE: &str = "INSERT INTO workspaces \
+     (id, name, status, data, created_at, updated_at, \
+      region, cpu_kind, cpus, memory_mb, storage_gb, url) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+const UPDATE_WORKSPACE: &str = "UPDATE workspaces SET \
+     name = ?2, status = ?3, data = ?4, created_at = ?5, updated_at = ?6, \
+     region = ?7, cpu_kind = ?8, cpus = ?9, memory_mb = ?10, storage_gb = ?11, url = ?12 \
+     WHERE id = ?1";
+
+fn bind_record<'q>(
+    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    record: &WorkspaceRecord,
+) -> Result<sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>, StoreError> {
+    let spec = &record.spec;
+    Ok(query
+        .bind(record.id.to_string())
+        .bind(record.name.as_str())
+        .bind(record.status.as_str())
+        .bind(SqliteStore::encode_record(record)?)
+        .bind(rfc3339(record.created_at))
+        .bind(rfc3339(record.updated_at))
+        .bind(spec.region.as_str())
+        .bind(spec.guest.cpu_kind.as_str())
+        .bind(spec.guest.cpus)
+        .bind(spec.guest.memory_mb)
+        .bind(spec.storage_gb)
+        .bind(record.url.as_str()))
+}
+
+/// One workspace's list columns, as `list_summaries` selects them.
+#[derive(serde::Deserialize)]
+struct SummaryRow<'a>(
+    Uuid,
+    WorkspaceName,
+    &'a str,
+    String,
+    &'a str,
+    u32,
+    u32,
+    u32,
+    String,
+    &'a str,
+);
+
+impl SummaryRow<'_> {
+    /// The summary and its id (the tie-break of the list order).
+    fn into_summary(self) -> Result<(Uuid, WorkspaceSummary), StoreError> {
+        let Self(id, name, status, region, cpu_kind, cpus, memory_mb, storage_gb, url, created_at) =
+            self;
+        let corrupt = |what: &str, value: &str| {
+            StoreError::Corrupt(format!("workspace {name}: {what} {value:?}"))
+        };
+        let status = WorkspaceStatus::parse(status).ok_or_else(|| corrupt("status", status))?;
+        let cpu_kind = match cpu_kind {
+            "shared" => CpuKind::Shared,
+            "performance" => CpuKind::Performance,
+            other => return Err(corrupt("cpu kind", other)),
+        };
+        Ok((
+            id,
+            WorkspaceSummary {
+                status,
+                region,
+                guest: GuestSize {
+                    cpu_kind,
+                    cpus,
+                    memory_mb,
+                },
+                storage_gb,
+                url,
+                created_at: parse_time(created_at)?,
+                name,
+            },
+        ))
+    }
+}
+
 fn map_unique(error: sqlx::Error, name: &str) -> StoreError {
     match &error {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
@@ -216,28 +312,15 @@ fn map_unique(error: sqlx::Error, name: &str) -> StoreError {
 
 impl Store for SqliteStore {
     async fn insert_workspace(&self, record: &WorkspaceRecord) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO workspaces (id, name, status, data, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .bind(record.id.to_string())
-        .bind(record.name.as_str())
-        .bind(record.status.as_str())
-        .bind(Self::encode_record(record)?)
-        .bind(rfc3339(record.created_at))
-        .bind(rfc3339(record.updated_at))
-        .execute(&self.pool)
-        .await
-        .map_err(|error| map_unique(error, record.name.as_str()))?;
+        bind_record(sqlx::query(INSERT_WORKSPACE), record)?
+            .execute(&self.pool)
+            .await
+            .map_err(|error| map_unique(error, record.name.as_str()))?;
         Ok(())
     }
 
     async fn update_workspace(&self, record: &WorkspaceRecord) -> Result<(), StoreError> {
-        sqlx::query("UPDATE workspaces SET name = ?2, status = ?3, data = ?4, updated_at = ?5 WHERE id = ?1")
-            .bind(record.id.to_string())
-            .bind(record.name.as_str())
-            .bind(record.status.as_str())
-            .bind(Self::encode_record(record)?)
-            .bind(rfc3339(record.updated_at))
+        bind_record(sqlx::query(UPDATE_WORKSPACE), record)?
             .execute(&self.pool)
             .await
             .map_err(|error| map_unique(error, record.name.as_str()))?;
@@ -266,19 +349,52 @@ impl Store for SqliteStore {
         &self,
         include_deleted: bool,
     ) -> Result<Vec<WorkspaceRecord>, StoreError> {
-        // One row holding a JSON array, sorted here: sqlx hands rows over one by one
+        // One row holding every record, sorted here: sqlx hands rows over one by one
         // between threads, and SQLite's sorter spills 10,000 records to a temp file;
-        // both dominated `swarm list`. `data` is JSON we wrote, so joining is enough.
-        let array: String = sqlx::query_scalar(
-            "SELECT '[' || COALESCE(group_concat(data, ','), '') || ']' FROM workspaces \
+        // both dominated `swarm list`. Newline-separated rather than a JSON array:
+        // wrapping the joined text in brackets made SQLite copy it once more. The
+        // count catches a `data` holding more (or less) than one record.
+        let row = sqlx::query(
+            "SELECT count(*), group_concat(data, char(10)) FROM workspaces \
              WHERE ?1 OR status <> 'deleted'",
         )
         .bind(include_deleted)
         .fetch_one(&self.pool)
         .await?;
-        let mut records = Self::decode_records(&array)?;
+        let count: i64 = row.try_get(0)?;
+        // Borrowed from the row: megabytes with 10,000 records, not worth a copy.
+        let joined: Option<&str> = row.try_get(1)?;
+        let mut records = Self::decode_records(joined.unwrap_or_default(), count)?;
         records.sort_by_key(|a| (a.created_at, a.id));
         Ok(records)
+    }
+
+    async fn list_summaries(
+        &self,
+        include_deleted: bool,
+    ) -> Result<Vec<WorkspaceSummary>, StoreError> {
+        // One row again (see list_workspaces), from the list columns only (a covering
+        // index). JSON rather than tab-separated text: a region is only checked against
+        // the configured list, so no separator is sure to be absent; and a NULL column
+        // (a field the backfill did not find) fails to decode instead of vanishing.
+        let row = sqlx::query(
+            "SELECT json_group_array(json_array(\
+                 id, name, status, region, cpu_kind, cpus, memory_mb, storage_gb, url, created_at)) \
+             FROM workspaces WHERE ?1 OR status <> 'deleted'",
+        )
+        .bind(include_deleted)
+        .fetch_one(&self.pool)
+        .await?;
+        // Borrowed from the row: the array is decoded once, not copied first.
+        let array: &str = row.try_get(0)?;
+        let rows: Vec<SummaryRow<'_>> = serde_json::from_str(array)
+            .map_err(|error| StoreError::Corrupt(format!("workspace list columns: {error}")))?;
+        let mut summaries = rows
+            .into_iter()
+            .map(SummaryRow::into_summary)
+            .collect::<Result<Vec<_>, _>>()?;
+        summaries.sort_by_key(|a| (a.1.created_at, a.0));
+        Ok(summaries.into_iter().map(|(_, summary)| summary).collect())
     }
 
     async fn begin_operation(
@@ -319,15 +435,10 @@ impl Store for SqliteStore {
         .execute(&mut *transaction)
         .await?;
         if let Some(record) = record {
-            sqlx::query(
-                "UPDATE workspaces SET status = ?2, data = ?3, updated_at = ?4 WHERE id = ?1",
-            )
-            .bind(record.id.to_string())
-            .bind(record.status.as_str())
-            .bind(Self::encode_record(record)?)
-            .bind(rfc3339(record.updated_at))
-            .execute(&mut *transaction)
-            .await?;
+            bind_record(sqlx::query(UPDATE_WORKSPACE), record)?
+                .execute(&mut *transaction)
+                .await
+                .map_err(|error| map_unique(error, record.name.as_str()))?;
         }
         transaction.commit().await?;
         Ok(())
@@ -461,7 +572,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
-    use crate::model::{CpuKind, GuestSize, IpMode, WorkspaceName, WorkspaceSpec, WorkspaceStatus};
+    use crate::model::{IpMode, WorkspaceSpec};
 
     pub(crate) fn record(name: &str) -> WorkspaceRecord {
         let at = OffsetDateTime::now_utc();
@@ -595,6 +706,201 @@ mod tests {
             .expect("record");
         assert_eq!(saved.app.as_deref(), Some("alice"));
         assert_eq!(store.operations_of(alice.id).await.expect("ops").len(), 2);
+    }
+
+    async fn summaries_of(store: &SqliteStore, include_deleted: bool) -> Vec<WorkspaceSummary> {
+        store
+            .list_summaries(include_deleted)
+            .await
+            .expect("summaries")
+    }
+
+    async fn summaries_from_records(
+        store: &SqliteStore,
+        include_deleted: bool,
+    ) -> Vec<WorkspaceSummary> {
+        let records = store.list_workspaces(include_deleted).await.expect("list");
+        records.iter().map(WorkspaceRecord::summary).collect()
+    }
+
+    #[tokio::test]
+    async fn list_columns_follow_the_record_through_insert_update_and_steps() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path().join("swarm.db"), "local")
+            .await
+            .expect("open");
+        let mut alice = record("alice");
+        let mut bob = record("bob");
+        // Same creation time: the id breaks the tie, as in list_workspaces.
+        bob.created_at = alice.created_at;
+        let mut carol = record("carol");
+        carol.created_at = alice.created_at - time::Duration::hours(1);
+        for workspace in [&alice, &bob, &carol] {
+            store.insert_workspace(workspace).await.expect("insert");
+        }
+        let listed = summaries_of(&store, false).await;
+        assert_eq!(listed, summaries_from_records(&store, false).await);
+        assert_eq!(listed[0].name.as_str(), "carol", "oldest first");
+        assert_eq!(listed[0], carol.summary());
+
+        alice.status = WorkspaceStatus::Running;
+        alice.spec.region = "fra".to_owned();
+        alice.spec.guest = GuestSize {
+            cpu_kind: CpuKind::Performance,
+            cpus: 2,
+            memory_mb: 4096,
+        };
+        alice.spec.storage_gb = 20;
+        alice.url = "http://alice.internal:8080".to_owned();
+        store.update_workspace(&alice).await.expect("update");
+        let op = store
+            .begin_operation(&bob, OperationKind::Stop, "me")
+            .await
+            .expect("begin");
+        bob.status = WorkspaceStatus::Stopped;
+        bob.spec.storage_gb = 40;
+        store
+            .record_step(op, "stopped", &serde_json::json!({}), Some(&bob))
+            .await
+            .expect("step");
+        carol.status = WorkspaceStatus::Deleted;
+        store.update_workspace(&carol).await.expect("delete");
+
+        let live = summaries_of(&store, false).await;
+        assert_eq!(live, summaries_from_records(&store, false).await);
+        let by_name = |name: &str| live.iter().find(|s| s.name.as_str() == name).cloned();
+        assert_eq!(by_name("alice"), Some(alice.summary()));
+        assert_eq!(by_name("bob"), Some(bob.summary()));
+        assert_eq!(by_name("carol"), None, "deleted ones only when asked");
+        let all = summaries_of(&store, true).await;
+        assert_eq!(all.len(), 3);
+        assert_eq!(all, summaries_from_records(&store, true).await);
+        assert_eq!(all[0], carol.summary());
+    }
+
+    /// A store file as schema 1 made it, holding `records`.
+    async fn schema_1_store(path: &Path, records: &[WorkspaceRecord]) {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .expect("connect");
+        sqlx::raw_sql(MIGRATIONS[0])
+            .execute(&pool)
+            .await
+            .expect("schema 1");
+        sqlx::raw_sql("PRAGMA user_version = 1")
+            .execute(&pool)
+            .await
+            .expect("version");
+        for record in records {
+            sqlx::query(
+                "INSERT INTO workspaces (id, name, status, data, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .bind(record.id.to_string())
+            .bind(record.name.as_str())
+            .bind(record.status.as_str())
+            .bind(serde_json::to_string(record).expect("json"))
+            .bind(rfc3339(record.created_at))
+            .bind(rfc3339(record.updated_at))
+            .execute(&pool)
+            .await
+            .expect("insert");
+        }
+        pool.close().await;
+    }
+
+    #[tokio::test]
+    async fn a_schema_1_store_is_migrated_and_its_list_columns_backfilled() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("swarm.db");
+        let mut alice = record("alice");
+        alice.status = WorkspaceStatus::Running;
+        let mut bob = record("bob");
+        bob.spec.region = "sea".to_owned();
+        bob.spec.guest = GuestSize {
+            cpu_kind: CpuKind::Performance,
+            cpus: 4,
+            memory_mb: 8192,
+        };
+        bob.spec.storage_gb = 100;
+        bob.created_at = alice.created_at + time::Duration::seconds(1);
+        schema_1_store(&path, &[alice.clone(), bob.clone()]).await;
+
+        let store = SqliteStore::open(&path, "local").await.expect("migrate");
+        assert_eq!(store.schema_version().await.expect("version"), 2);
+        assert_eq!(
+            summaries_of(&store, false).await,
+            [alice.summary(), bob.summary()]
+        );
+        assert_eq!(
+            store.list_workspaces(false).await.expect("list"),
+            [alice.clone(), bob]
+        );
+        // Written after the migration, the columns follow too.
+        alice.spec.storage_gb = 30;
+        store.update_workspace(&alice).await.expect("update");
+        assert_eq!(summaries_of(&store, false).await[0], alice.summary());
+    }
+
+    #[tokio::test]
+    async fn a_row_the_backfill_could_not_read_is_reported_corrupt_not_fatal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("swarm.db");
+        schema_1_store(&path, &[record("alice")]).await;
+        {
+            let pool = SqlitePool::connect_with(SqliteConnectOptions::new().filename(&path))
+                .await
+                .expect("connect");
+            sqlx::query(
+                "INSERT INTO workspaces (id, name, status, data, created_at, updated_at) VALUES (?1, 'bad', 'running', '{not json', ?2, ?2)",
+            )
+            .bind(Uuid::now_v7().to_string())
+            .bind(rfc3339(now()))
+            .execute(&pool)
+            .await
+            .expect("insert");
+            pool.close().await;
+        }
+        // The migration still succeeds: every other command keeps working.
+        let store = SqliteStore::open(&path, "local").await.expect("migrate");
+        assert!(
+            store
+                .workspace_by_name("alice")
+                .await
+                .expect("get")
+                .is_some()
+        );
+        let error = store.list_summaries(false).await.expect_err("corrupt");
+        assert!(matches!(error, StoreError::Corrupt(_)), "{error}");
+        assert!(matches!(
+            store.list_workspaces(false).await,
+            Err(StoreError::Corrupt(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_row_whose_data_holds_two_records_is_corrupt() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path().join("swarm.db"), "local")
+            .await
+            .expect("open");
+        store
+            .insert_workspace(&record("alice"))
+            .await
+            .expect("insert");
+        sqlx::raw_sql("UPDATE workspaces SET data = data || char(10) || data")
+            .execute(&store.pool)
+            .await
+            .expect("double");
+        let error = store.list_workspaces(false).await.expect_err("corrupt");
+        assert!(
+            error.to_string().contains("1 rows hold 2 records"),
+            "{error}"
+        );
     }
 
     #[tokio::test]

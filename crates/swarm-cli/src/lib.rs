@@ -1,10 +1,15 @@
 //! `swarm`: private VS Code workspaces on Fly.io. Thin: parse, resolve configuration,
 //! call the `swarm` library, print. Exit codes: 0 success, 1 failure, 2 bad usage or
 //! invalid input (nothing changed), 130 interrupted.
+//!
+//! A library only so the fuzz targets can reach the config file parser ([`fuzzing`]);
+//! the binary is `src/main.rs`, which calls [`main`].
 
 mod backend;
 mod cli;
 mod commands;
+#[doc(hidden)]
+pub mod fuzzing;
 mod output;
 mod settings;
 
@@ -60,7 +65,8 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
-fn main() -> ExitCode {
+/// The whole `swarm` command: parses the process's arguments, runs, returns the exit code.
+pub fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {

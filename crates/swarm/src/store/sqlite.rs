@@ -173,17 +173,17 @@ impl SqliteStore {
         }
     }
 
-    fn decode_record(data: &str) -> Result<WorkspaceRecord, StoreError> {
+    pub(crate) fn decode_record(data: &str) -> Result<WorkspaceRecord, StoreError> {
         serde_json::from_str(data)
             .map_err(|error| StoreError::Corrupt(format!("workspace record: {error}")))
     }
 
-    fn decode_records(array: &str) -> Result<Vec<WorkspaceRecord>, StoreError> {
+    pub(crate) fn decode_records(array: &str) -> Result<Vec<WorkspaceRecord>, StoreError> {
         serde_json::from_str(array)
             .map_err(|error| StoreError::Corrupt(format!("workspace records: {error}")))
     }
 
-    fn encode_record(record: &WorkspaceRecord) -> Result<String, StoreError> {
+    pub(crate) fn encode_record(record: &WorkspaceRecord) -> Result<String, StoreError> {
         serde_json::to_string(record).map_err(|error| StoreError::Corrupt(error.to_string()))
     }
 

@@ -4,6 +4,8 @@ pub mod apps;
 pub mod auth;
 pub mod client;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ips;
 pub mod logs;
 pub mod machines;

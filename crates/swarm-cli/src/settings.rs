@@ -152,7 +152,6 @@ fn env_u32(env: &Env, name: &'static str) -> Result<Option<(u32, &'static str)>,
 impl Settings {
     /// Resolves every setting. Errors name the flag, variable or file key at fault.
     pub fn resolve(global: &GlobalArgs, env: &Env) -> Result<Self, SettingsError> {
-        let defaults = SwarmConfig::default();
         let (config_path, config_source) = match (&global.config, env.get("SWARM_CONFIG")) {
             (Some(path), _) => (Some(path.clone()), Source::Flag("--config")),
             (None, Some(path)) if !path.is_empty() => {
@@ -165,6 +164,19 @@ impl Settings {
             Some(path) => read_file(path, explicit)?,
             None => FileConfig::default(),
         };
+        Self::from_file(global, env, file, config_path, config_source)
+    }
+
+    /// Resolves every setting from a config file already parsed (`config_path` is where
+    /// it was read from, for the sources).
+    pub(crate) fn from_file(
+        global: &GlobalArgs,
+        env: &Env,
+        file: FileConfig,
+        config_path: Option<PathBuf>,
+        config_source: Source,
+    ) -> Result<Self, SettingsError> {
+        let defaults = SwarmConfig::default();
         let path = config_path.clone().unwrap_or_default();
 
         let regions = pick(
@@ -339,7 +351,12 @@ fn read_file(path: &Path, explicit: bool) -> Result<FileConfig, SettingsError> {
             )));
         }
     };
-    toml::from_str(&text).map_err(|e| {
+    parse_file(&text, path)
+}
+
+/// Parses a config file's text; errors name the file and the key or line at fault.
+pub(crate) fn parse_file(text: &str, path: &Path) -> Result<FileConfig, SettingsError> {
+    toml::from_str(text).map_err(|e| {
         SettingsError(format!(
             "invalid config file {}: {}",
             path.display(),

@@ -14,6 +14,8 @@
 pub mod config;
 pub mod error;
 pub mod failpoint;
+#[doc(hidden)]
+pub mod fuzzing;
 mod image;
 mod journal;
 mod lifecycle;

@@ -120,11 +120,13 @@ pub fn parse_ip_mode(text: &str) -> Result<IpMode, ValidationError> {
 }
 
 /// Memory bounds (MB) of a guest of `cpus` CPUs of `kind` (REFERENCE §4.7).
+/// Saturates: resize asks before the CPU count is checked, and any count may come in.
 pub fn memory_bounds(kind: CpuKind, cpus: u32) -> (u32, u32) {
-    match kind {
-        CpuKind::Shared => (256 * cpus, 2048 * cpus),
-        CpuKind::Performance => (2048 * cpus, 8192 * cpus),
-    }
+    let (min, max) = match kind {
+        CpuKind::Shared => (256, 2048),
+        CpuKind::Performance => (2048, 8192),
+    };
+    (cpus.saturating_mul(min), cpus.saturating_mul(max))
 }
 
 /// Resolves the guest size: the cpu kind follows the CPU count unless given, and when
@@ -691,6 +693,32 @@ mod tests {
         }
         let error = validate_name("Alice").expect_err("uppercase");
         assert!(error.to_string().contains("lowercase"), "{error}");
+    }
+
+    #[test]
+    fn resize_to_a_huge_cpu_count_is_refused_not_overflowed() {
+        // Found by the `validate` fuzz target: the kept memory was bounded with
+        // `8192 * cpus` before the count was checked, which overflowed.
+        let current = validate_create(&options("alice"), &SwarmConfig::default())
+            .expect("valid")
+            .spec;
+        for cpus in [524_289, u32::MAX] {
+            let resize = ResizeOptions {
+                cpus: Some(cpus),
+                ..ResizeOptions::default()
+            };
+            let errors = validate_resize(&current, &resize, &SwarmConfig::default())
+                .expect_err("no such guest");
+            assert_eq!(errors.len(), 1, "{errors:?}");
+            assert_eq!(
+                (errors[0].field, errors[0].value.clone()),
+                ("cpus", cpus.to_string())
+            );
+        }
+        assert_eq!(
+            memory_bounds(CpuKind::Performance, u32::MAX),
+            (u32::MAX, u32::MAX)
+        );
     }
 
     #[test]

@@ -178,13 +178,16 @@ impl SqliteStore {
         }
     }
 
-    fn decode_record(data: &str) -> Result<WorkspaceRecord, StoreError> {
+    pub(crate) fn decode_record(data: &str) -> Result<WorkspaceRecord, StoreError> {
         serde_json::from_str(data)
             .map_err(|error| StoreError::Corrupt(format!("workspace record: {error}")))
     }
 
     /// Decodes `count` records written one after another.
-    fn decode_records(joined: &str, count: i64) -> Result<Vec<WorkspaceRecord>, StoreError> {
+    pub(crate) fn decode_records(
+        joined: &str,
+        count: i64,
+    ) -> Result<Vec<WorkspaceRecord>, StoreError> {
         let corrupt = |error| StoreError::Corrupt(format!("workspace records: {error}"));
         // Sized up front: growing a Vec of 10,000 records copies megabytes.
         let mut records = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
@@ -200,7 +203,7 @@ impl SqliteStore {
         Ok(records)
     }
 
-    fn encode_record(record: &WorkspaceRecord) -> Result<String, StoreError> {
+    pub(crate) fn encode_record(record: &WorkspaceRecord) -> Result<String, StoreError> {
         serde_json::to_string(record).map_err(|error| StoreError::Corrupt(error.to_string()))
     }
 

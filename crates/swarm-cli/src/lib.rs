@@ -1,0 +1,212 @@
+//! `swarm`: private VS Code workspaces on Fly.io. Thin: parse, resolve configuration,
+//! call the `swarm` library, print. Exit codes: 0 success, 1 failure, 2 bad usage or
+//! invalid input (nothing changed), 130 interrupted.
+//!
+//! A library only so the fuzz targets can reach the config file parser ([`fuzzing`]);
+//! the binary is `src/main.rs`, which calls [`main`].
+
+mod backend;
+mod cli;
+mod commands;
+#[doc(hidden)]
+pub mod fuzzing;
+mod output;
+mod settings;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory as _, Parser as _};
+
+use crate::backend::{Backend, LocalReason, Target};
+use crate::cli::{Cli, Command};
+use crate::output::Output;
+use crate::settings::Settings;
+
+/// A command's failure: message and exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn usage(message: String) -> Self {
+        Self { code: 2, message }
+    }
+}
+
+impl From<swarm::Error> for Failure {
+    fn from(error: swarm::Error) -> Self {
+        let code = u8::try_from(error.exit_code()).unwrap_or(1);
+        Self {
+            code,
+            message: error.to_string(),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        // Settings problems found while connecting are bad input, not failures.
+        if error.downcast_ref::<settings::SettingsError>().is_some() {
+            return Self::usage(format!("{error:#}"));
+        }
+        if let Some(swarm) = error.downcast_ref::<swarm::Error>() {
+            let code = u8::try_from(swarm.exit_code()).unwrap_or(1);
+            return Self {
+                code,
+                message: format!("{error:#}"),
+            };
+        }
+        Self {
+            code: 1,
+            message: format!("{error:#}"),
+        }
+    }
+}
+
+/// The whole `swarm` command: parses the process's arguments, runs, returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            // clap prints help/version on stdout (exit 0) and usage errors on stderr (exit 2).
+            let _ = error.print();
+            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
+        }
+    };
+    let env = settings::process_env();
+    let out = Output::new(
+        cli.global.json,
+        env.get("NO_COLOR").is_some_and(|v| !v.is_empty()),
+    );
+    init_tracing(cli.global.verbose, &env);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            out.error(format!("cannot start the async runtime: {error}"));
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli, &env, &out)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            if out.json {
+                let doc = serde_json::json!({"error": failure.message, "exit_code": failure.code});
+                let _ = out.json(&doc);
+            }
+            out.error(&failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn init_tracing(verbose: u8, env: &settings::Env) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = env
+        .get("SWARM_LOG")
+        .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+async fn run(cli: Cli, env: &settings::Env, out: &Output) -> Result<(), Failure> {
+    if let Command::Completions(args) = &cli.command {
+        let shell = match args.shell {
+            cli::Shell::Bash => clap_complete::Shell::Bash,
+            cli::Shell::Zsh => clap_complete::Shell::Zsh,
+            cli::Shell::Fish => clap_complete::Shell::Fish,
+            cli::Shell::Elvish => clap_complete::Shell::Elvish,
+            cli::Shell::Powershell => clap_complete::Shell::PowerShell,
+        };
+        clap_complete::generate(shell, &mut Cli::command(), "swarm", &mut std::io::stdout());
+        return Ok(());
+    }
+    let settings = Settings::resolve(&cli.global, env)?;
+    let target = Target::resolve(cli.global.local, env);
+    if let Command::Config = cli.command {
+        return commands::config(out, &settings, &target);
+    }
+    if let Target::Local { reason } = &target {
+        let why = match reason {
+            LocalReason::NoToken => "no Fly.io token found",
+            LocalReason::Forced => "--local",
+        };
+        out.warn(format!(
+            "using the local Fly.io on this machine ({why}); `swarm config` tells more"
+        ));
+    }
+    // Bad input is refused before anything is opened, started or called.
+    if let Some(name) = cli.command.workspace_name() {
+        swarm::validate::validate_name(name).map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    if let Command::Create(args) = &cli.command {
+        let options = commands::create_options(args)?;
+        swarm::validate::validate_create(&options, &settings.swarm_config()?)
+            .map_err(|errors| Failure::from(swarm::Error::Invalid(errors)))?;
+    }
+    match &cli.command {
+        Command::Update(args) => swarm::validate::validate_image(&args.image)
+            .map_err(|e| Failure::usage(e.to_string()))?,
+        Command::Move(args) => {
+            swarm::validate::validate_region(&args.region, &settings.swarm_config()?)
+                .map_err(|e| Failure::usage(e.to_string()))?
+        }
+        Command::Restore(args) => swarm::validate::validate_snapshot_id(&args.snapshot)
+            .map_err(|e| Failure::usage(e.to_string()))?,
+        _ => {}
+    }
+    if let Command::Password(args) = &cli.command
+        && !args.rotate
+    {
+        return Err(Failure::usage(format!(
+            "password: give --rotate (e.g. `swarm password {} --rotate`); passwords are never stored, so only a new one can be shown",
+            args.name
+        )));
+    }
+    let backend = Backend::connect(&settings, &target, env).await?;
+    let result = tokio::select! {
+        result = dispatch(&backend, out, cli.command) => result,
+        _ = tokio::signal::ctrl_c() => Err(Failure {
+            code: 130,
+            message: "interrupted; what was under way is journaled: `swarm reconcile` finishes or undoes it".into(),
+        }),
+    };
+    backend.close().await;
+    result
+}
+
+async fn dispatch(backend: &Backend, out: &Output, command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Create(args) => commands::create(backend, out, args).await,
+        Command::List => commands::list(backend, out).await,
+        Command::Show(args) => commands::show(backend, out, &args.name).await,
+        Command::Start(args) => commands::start(backend, out, &args.name).await,
+        Command::Stop(args) => commands::stop(backend, out, args).await,
+        Command::Delete(args) => commands::delete(backend, out, args).await,
+        Command::Health(args) => commands::health(backend, out, &args.name).await,
+        Command::Logs(args) => commands::logs(backend, out, args).await,
+        Command::Password(args) => commands::password(backend, out, args).await,
+        Command::Resize(args) => commands::resize(backend, out, args).await,
+        Command::Update(args) => commands::update(backend, out, args).await,
+        Command::Versions(args) => commands::versions(backend, out, &args.name).await,
+        Command::Rollback(args) => commands::rollback(backend, out, args).await,
+        Command::Move(args) => commands::move_region(backend, out, args).await,
+        Command::Snapshot(args) => commands::snapshot(backend, out, args).await,
+        Command::Restore(args) => commands::restore(backend, out, args).await,
+        Command::Reconcile => commands::reconcile(backend, out).await,
+        Command::Config | Command::Completions(_) => Ok(()),
+    }
+}

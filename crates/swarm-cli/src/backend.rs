@@ -202,6 +202,8 @@ impl Backend {
 
     /// Persists the local Fly's world (if any). Call on every exit path.
     pub async fn close(self) {
+        // Locks dropped on an error path are freed in the background: let them finish.
+        swarm::lock::finish_releases().await;
         self.app.store().close().await;
         if let Some(sim) = self.sim {
             sim.shutdown().await;

@@ -290,6 +290,27 @@ impl Settings {
             .map_err(|e| at(&self.image.source, e))?;
         swarm::validate::validate_storage(self.storage.value)
             .map_err(|e| at(&self.storage.source, e))?;
+        // Default sizes are checked here, where their source is known; create would
+        // refuse them too, but without naming the variable or file that set them.
+        let memory = self.memory.value;
+        if memory < 256 || !memory.is_multiple_of(256) {
+            return Err(SettingsError(format!(
+                "invalid memory \"{memory}\" (from {}): must be a multiple of 256 MB, at least 256",
+                self.memory.source
+            )));
+        }
+        let sized = SwarmConfig {
+            default_memory_mb: memory,
+            ..SwarmConfig::default()
+        };
+        swarm::validate::resolve_guest(
+            Some(self.cpus.value),
+            self.cpu_kind.value.as_deref(),
+            None,
+            &sized,
+            &mut Vec::new(),
+        )
+        .map_err(|e| at(&self.cpus.source, e))?;
         if self.org.value.is_empty()
             || !self
                 .org

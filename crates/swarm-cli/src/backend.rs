@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use fly_api::{FlyClient, Token, TokenSource};
 use fly_sim::{Latency, Sim, SimConfig, SimHandle};
-use swarm::{FlyProvider, SqliteStore, Swarm};
+use swarm::{FlyProvider, SqliteStore, StoreError, Swarm};
 
 use crate::settings::{Env, Settings, SettingsError};
 
@@ -82,7 +82,10 @@ pub fn state_dir() -> anyhow::Result<PathBuf> {
 /// The store's path: `--db`/`SWARM_DB`/config, else one file per Fly under the state dir.
 pub fn store_path(settings: &Settings, target: &Target) -> anyhow::Result<PathBuf> {
     if let Some(url) = &settings.db.value {
-        return sqlite_path(url).map_err(|e| anyhow::Error::new(e).context("--db"));
+        let path = sqlite_path(url)
+            .and_then(|path| regular_file_or_absent(url, path))
+            .map_err(|e| anyhow::Error::new(e).context(settings.db.source.to_string()))?;
+        return Ok(path);
     }
     let file = if target.is_local() {
         "local.db"
@@ -112,6 +115,25 @@ pub fn sqlite_path(url: &str) -> Result<PathBuf, SettingsError> {
     Ok(PathBuf::from(path))
 }
 
+/// The store must be a file: a folder is refused at once, and a FIFO or device would
+/// block the open or take the store's `chmod 0600` (think `--db /dev/null` as root).
+fn regular_file_or_absent(url: &str, path: PathBuf) -> Result<PathBuf, SettingsError> {
+    match std::fs::metadata(&path) {
+        Ok(meta) if !meta.is_file() => {
+            let what = if meta.is_dir() {
+                "a folder"
+            } else {
+                "not a regular file"
+            };
+            Err(SettingsError(format!(
+                "invalid db {url:?}: {} is {what}; give a file path, e.g. sqlite:///home/me/swarm.db",
+                path.display()
+            )))
+        }
+        _ => Ok(path),
+    }
+}
+
 /// A connected manager, plus the embedded Fly when there is one.
 #[derive(Debug)]
 pub struct Backend {
@@ -123,16 +145,12 @@ impl Backend {
     pub async fn connect(settings: &Settings, target: &Target, env: &Env) -> anyhow::Result<Self> {
         let mut config = settings.swarm_config()?;
         let store_path = store_path(settings, target)?;
-        if let Some(parent) = store_path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create the folder {}", parent.display()))?;
-        }
         let (client, sim) = match target {
             Target::Fly {
                 token,
+                source,
                 machines_url,
                 api_url,
-                ..
             } => {
                 config.fly_endpoint = machines_url.clone();
                 // A Fly-compatible API on this machine (a fly-sim) also serves the app proxy.
@@ -148,10 +166,11 @@ impl Backend {
                     .api_base_url(api_url)
                     .user_agent(concat!("swarm/", env!("CARGO_PKG_VERSION")))
                     .build()
-                    .context("cannot set up the Fly.io client")?;
+                    .map_err(|e| fly_settings_error(&e, source))?;
                 (client, None)
             }
             Target::Local { .. } => {
+                // The sim makes the folder for its world file, after checking its settings.
                 let sim = start_local_fly(&store_path, env).await?;
                 config.fly_endpoint = LOCAL_ENDPOINT.to_owned();
                 config.probe_base_url = Some(sim.base_url());
@@ -164,9 +183,16 @@ impl Backend {
                 (client, Some(sim))
             }
         };
-        let store = SqliteStore::open(&store_path, &config.fly_endpoint)
-            .await
-            .with_context(|| format!("cannot open the store {}", store_path.display()))?;
+        create_parent(&store_path)?;
+        let store = match SqliteStore::open(&store_path, &config.fly_endpoint).await {
+            Ok(store) => store,
+            // Already names the file and what to do.
+            Err(error @ StoreError::Unusable { .. }) => return Err(error.into()),
+            Err(error) => {
+                return Err(anyhow::Error::new(error)
+                    .context(format!("cannot open the store {}", store_path.display())));
+            }
+        };
         let provider = FlyProvider::new(client, &config);
         Ok(Self {
             app: Swarm::new(store, provider, config),
@@ -176,11 +202,35 @@ impl Backend {
 
     /// Persists the local Fly's world (if any). Call on every exit path.
     pub async fn close(self) {
+        // Locks dropped on an error path are freed in the background: let them finish.
+        swarm::lock::finish_releases().await;
         self.app.store().close().await;
         if let Some(sim) = self.sim {
             sim.shutdown().await;
         }
     }
+}
+
+fn create_parent(store_path: &Path) -> anyhow::Result<()> {
+    if let Some(parent) = store_path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create the folder {}", parent.display()))?;
+    }
+    Ok(())
+}
+
+/// The client refuses a bad endpoint or token before any request: bad input, named by
+/// the variable the user set (the client only knows its own field names).
+fn fly_settings_error(error: &fly_api::Error, source: &TokenSource) -> SettingsError {
+    let text = error.to_string();
+    let culprit = if text.contains("machines_base_url") {
+        "FLY_FLAPS_BASE_URL".to_owned()
+    } else if text.contains("api_base_url") {
+        "FLY_API_BASE_URL".to_owned()
+    } else {
+        source.to_string()
+    };
+    SettingsError(format!("invalid Fly.io setting ({culprit}): {text}"))
 }
 
 fn is_loopback(url: &str) -> bool {
@@ -247,6 +297,42 @@ mod tests {
         );
         assert!(sqlite_path("sqlite://").is_err());
         assert!(sqlite_path("/tmp/dir/").is_err());
+    }
+
+    #[test]
+    fn the_store_must_be_a_regular_file_or_not_exist_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().to_string_lossy().into_owned();
+        let err = regular_file_or_absent(&folder, PathBuf::from(&folder)).unwrap_err();
+        assert!(err.0.contains("is a folder"), "{err}");
+        let err = regular_file_or_absent("/dev/null", PathBuf::from("/dev/null")).unwrap_err();
+        assert!(err.0.contains("not a regular file"), "{err}");
+        let new = dir.path().join("new.db");
+        assert_eq!(regular_file_or_absent("x", new.clone()).unwrap(), new);
+        std::fs::write(&new, b"").unwrap();
+        assert_eq!(regular_file_or_absent("x", new.clone()).unwrap(), new);
+    }
+
+    #[test]
+    fn a_bad_endpoint_or_token_names_the_variable() {
+        let build = |url: &str, token: &str| {
+            FlyClient::builder()
+                .token(Token::new(token))
+                .machines_base_url(url)
+                .build()
+                .unwrap_err()
+        };
+        let err = fly_settings_error(&build("not a url", "t"), &TokenSource::FlyApiToken);
+        assert!(err.0.contains("FLY_FLAPS_BASE_URL"), "{err}");
+        let err = fly_settings_error(
+            &build("http://127.0.0.1:9", "a\r\nX-Injected: 1"),
+            &TokenSource::FlyApiToken,
+        );
+        assert!(err.0.contains("env FLY_API_TOKEN"), "{err}");
+        assert!(
+            !err.0.contains("X-Injected"),
+            "the token is not echoed: {err}"
+        );
     }
 
     #[test]

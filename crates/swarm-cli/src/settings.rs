@@ -90,8 +90,10 @@ pub struct Settings {
 pub type Env = BTreeMap<String, String>;
 
 pub fn process_env() -> Env {
+    // A value that is not UTF-8 is kept (lossily) so that it is refused by the rules
+    // like any other bad value, instead of silently counting as unset.
     std::env::vars_os()
-        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.to_string_lossy().into_owned())))
         .collect()
 }
 
@@ -300,6 +302,27 @@ impl Settings {
             .map_err(|e| at(&self.image.source, e))?;
         swarm::validate::validate_storage(self.storage.value)
             .map_err(|e| at(&self.storage.source, e))?;
+        // Default sizes are checked here, where their source is known; create would
+        // refuse them too, but without naming the variable or file that set them.
+        let memory = self.memory.value;
+        if memory < 256 || !memory.is_multiple_of(256) {
+            return Err(SettingsError(format!(
+                "invalid memory \"{memory}\" (from {}): must be a multiple of 256 MB, at least 256",
+                self.memory.source
+            )));
+        }
+        let sized = SwarmConfig {
+            default_memory_mb: memory,
+            ..SwarmConfig::default()
+        };
+        swarm::validate::resolve_guest(
+            Some(self.cpus.value),
+            self.cpu_kind.value.as_deref(),
+            None,
+            &sized,
+            &mut Vec::new(),
+        )
+        .map_err(|e| at(&self.cpus.source, e))?;
         if self.org.value.is_empty()
             || !self
                 .org
@@ -338,19 +361,38 @@ fn split_list(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// A config file is a few hundred bytes; reading stops well above that, so a path such
+/// as `/dev/zero` is refused instead of read forever.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
 fn read_file(path: &Path, explicit: bool) -> Result<FileConfig, SettingsError> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
+    let cannot_read = |e: &dyn fmt::Display| {
+        SettingsError(format!("cannot read config file {}: {e}", path.display()))
+    };
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
             return Ok(FileConfig::default());
         }
-        Err(e) => {
-            return Err(SettingsError(format!(
-                "cannot read config file {}: {e}",
-                path.display()
-            )));
-        }
+        Err(e) => return Err(cannot_read(&e)),
     };
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(file, MAX_CONFIG_BYTES + 1),
+        &mut bytes,
+    )
+    .map_err(|e| cannot_read(&e))?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(cannot_read(
+            &"larger than 1 MiB; is it really swarm's config file?",
+        ));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        cannot_read(&format!(
+            "not UTF-8 text (invalid byte at offset {}); is it really swarm's config file?",
+            e.utf8_error().valid_up_to()
+        ))
+    })?;
     parse_file(&text, path)
 }
 
@@ -360,9 +402,47 @@ pub(crate) fn parse_file(text: &str, path: &Path) -> Result<FileConfig, Settings
         SettingsError(format!(
             "invalid config file {}: {}",
             path.display(),
-            e.to_string().trim_end()
+            describe_toml_error(text, &e)
         ))
     })
+}
+
+/// Where and what, without quoting the file: a file given by mistake (`~/.fly/config.yml`,
+/// `/proc/self/environ`) may hold a token, and toml's own message shows the line.
+fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
+    let message: String = error
+        .message()
+        .trim_end()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let Some(span) = error.span() else {
+        return message;
+    };
+    let start = span.start.min(text.len());
+    let before = text.get(..start).unwrap_or("");
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    // Name the key of that line when it is a plain `key = ...` or a `[table]` header.
+    let line_text = text[line_start..].lines().next().unwrap_or("").trim();
+    let key = if line_text.starts_with('[') {
+        line_text
+            .split(']')
+            .next()
+            .map(|k| k.trim_matches(['[', ' ']))
+    } else {
+        line_text.split_once('=').map(|(k, _)| k.trim())
+    }
+    .filter(|k| {
+        !k.is_empty()
+            && k.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+    });
+    match key {
+        Some(key) => format!("line {line}, column {column} (key {key}): {message}"),
+        None => format!("line {line}, column {column}: {message}"),
+    }
 }
 
 #[cfg(test)]
@@ -424,6 +504,30 @@ mod tests {
         env.insert("SWARM_CPUS".into(), "two".into());
         let err = Settings::resolve(&global(None), &env).unwrap_err();
         assert!(err.0.contains("SWARM_CPUS"), "{err}");
+    }
+
+    #[test]
+    fn config_errors_say_where_but_never_quote_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yml");
+        // flyctl's file given by mistake: toml's own message would print the token line.
+        std::fs::write(&path, "access_token: fm2_canary-secret\nlast_login: x\n").unwrap();
+        let err = Settings::resolve(&global(Some(path.clone())), &Env::new()).unwrap_err();
+        assert!(!err.0.contains("fm2_canary-secret"), "{err}");
+        assert!(err.0.contains("line 1, column"), "{err}");
+        std::fs::write(&path, "region = \"ams\"\nmemory = true\n").unwrap();
+        let err = Settings::resolve(&global(Some(path.clone())), &Env::new()).unwrap_err();
+        assert!(
+            err.0.contains("line 2") && err.0.contains("key memory"),
+            "{err}"
+        );
+        assert!(!err.0.contains('\n'), "one line: {err}");
+        // Endless or binary input is refused, not read forever.
+        let err = Settings::resolve(&global(Some("/dev/zero".into())), &Env::new()).unwrap_err();
+        assert!(err.0.contains("larger than 1 MiB"), "{err}");
+        std::fs::write(&path, b"region = \"\xff\"\n").unwrap();
+        let err = Settings::resolve(&global(Some(path)), &Env::new()).unwrap_err();
+        assert!(err.0.contains("not UTF-8"), "{err}");
     }
 
     #[test]

@@ -87,6 +87,8 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         kind: OperationKind,
         plan_for: impl FnOnce(&WorkspaceRecord) -> Result<ImagePlan>,
     ) -> Result<ImageChanged> {
+        // An unknown name is refused before the lock is written to the store.
+        self.show(name).await?;
         let lock = self.lock_settled(name, kind.as_str()).await?;
         let record = self.show(name).await?;
         // Planned again under the lock: another process may have changed the history.

@@ -35,6 +35,8 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     }
 
     async fn rotate_password_locked(&self, name: &str) -> Result<PasswordRotated> {
+        // An unknown name is refused before the lock is written to the store.
+        self.show(name).await?;
         let lock = self
             .lock_settled(name, OperationKind::RotatePassword.as_str())
             .await?;

@@ -133,6 +133,25 @@ impl<S: Store> WorkspaceLock<S> {
     }
 }
 
+/// Releases started by `Drop` (error paths), for [`finish_releases`].
+static RELEASES: std::sync::Mutex<Vec<JoinHandle<()>>> = std::sync::Mutex::new(Vec::new());
+
+/// Waits for the locks dropped on error paths to be freed. A program calls it before
+/// closing its store: otherwise a release still queued finds the store closed and the
+/// lock stays behind (the next process takes it over, with a warning, or waits out
+/// its lease when the holder's pid is alive again or on another host).
+pub async fn finish_releases() {
+    loop {
+        let pending = std::mem::take(&mut *RELEASES.lock().unwrap_or_else(|e| e.into_inner()));
+        if pending.is_empty() {
+            return;
+        }
+        for release in pending {
+            let _ = release.await;
+        }
+    }
+}
+
 impl<S: Store> Drop for WorkspaceLock<S> {
     fn drop(&mut self) {
         if let Some(renewal) = self.renewal.take() {
@@ -142,11 +161,14 @@ impl<S: Store> Drop for WorkspaceLock<S> {
                 let store = Arc::clone(&self.store);
                 let name = std::mem::take(&mut self.name);
                 let owner = std::mem::take(&mut self.owner);
-                runtime.spawn(async move {
+                let release = runtime.spawn(async move {
                     if let Err(error) = store.release_lock(&name, &owner).await {
                         tracing::warn!(workspace = %name, %error, "releasing workspace lock failed");
                     }
                 });
+                let mut releases = RELEASES.lock().unwrap_or_else(|e| e.into_inner());
+                releases.retain(|done| !done.is_finished());
+                releases.push(release);
             }
         }
     }
@@ -196,5 +218,37 @@ mod tests {
         let third =
             WorkspaceLock::acquire(store, "alice", "stop", ttl, Duration::from_secs(5)).await;
         assert!(third.is_ok());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lock_dropped_just_before_the_store_closes_is_still_freed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("s.db");
+        let ttl = Duration::from_secs(30);
+        for round in 0..20 {
+            let store = Arc::new(SqliteStore::open(&path, "local").await.expect("open"));
+            let lock =
+                WorkspaceLock::acquire(Arc::clone(&store), "alice", "x", ttl, Duration::ZERO)
+                    .await
+                    .expect("free");
+            // An error path drops the lock, then the program closes its store at once.
+            drop(lock);
+            finish_releases().await;
+            store.close().await;
+            let reopened = SqliteStore::open(&path, "local").await.expect("reopen");
+            let holder = reopened
+                .try_lock("alice", "someone-else", "y", ttl)
+                .await
+                .expect("try");
+            assert_eq!(
+                holder, None,
+                "round {round}: the dropped lock is still held"
+            );
+            reopened
+                .release_lock("alice", "someone-else")
+                .await
+                .expect("release");
+            reopened.close().await;
+        }
     }
 }

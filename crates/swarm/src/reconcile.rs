@@ -339,6 +339,9 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     }
 
     async fn check_drift(&self, record: &WorkspaceRecord) -> Result<Option<ReconcileAction>> {
+        if record.status == WorkspaceStatus::Creating {
+            return self.settle_unjournaled_create(record).await;
+        }
         if matches!(
             record.status,
             WorkspaceStatus::Creating | WorkspaceStatus::Deleting | WorkspaceStatus::Deleted
@@ -371,6 +374,39 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             to: observed,
             reason,
         }))
+    }
+
+    /// A `creating` record whose create never got its journal entry (the write failed:
+    /// disk full, or a crash between the two writes) made no Fly call, since every Fly
+    /// call of a create comes after that entry. Undone, so the name is free again.
+    async fn settle_unjournaled_create(
+        &self,
+        record: &WorkspaceRecord,
+    ) -> Result<Option<ReconcileAction>> {
+        let lock = self.lock(record.name.as_str(), "reconcile").await?;
+        let result = async {
+            let current = self.store().workspace(record.id).await?;
+            let unjournaled = current
+                .as_ref()
+                .is_some_and(|r| r.status == WorkspaceStatus::Creating)
+                && self.store().operations_of(record.id).await?.is_empty();
+            if !unjournaled {
+                return Ok(None);
+            }
+            let mut undone = record.clone();
+            undone.status = WorkspaceStatus::Deleted;
+            undone.last_error = Some("create interrupted before any Fly call".to_owned());
+            undone.updated_at = time::OffsetDateTime::now_utc();
+            self.store().update_workspace(&undone).await?;
+            Ok(Some(ReconcileAction::UndidCreate {
+                name: record.name.to_string(),
+                id: record.id,
+                removed: Vec::new(),
+            }))
+        }
+        .await;
+        lock.release().await?;
+        result
     }
 
     async fn find_orphans(&self) -> Result<Vec<ReconcileAction>> {

@@ -213,6 +213,14 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     ) -> Result<Created> {
         let spec = validated.spec;
         let name = spec.name.as_str().to_owned();
+        // A taken name is refused before the lock is written to the store; checked
+        // again under the lock, against a create running in another process.
+        if let Some(existing) = self.store.workspace_by_name(&name).await? {
+            return Err(Error::AlreadyExists {
+                name,
+                status: existing.status,
+            });
+        }
         let lock = self.lock(&name, "create").await?;
         if let Some(existing) = self.store.workspace_by_name(&name).await? {
             return Err(Error::AlreadyExists {
@@ -1130,6 +1138,8 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         kind: OperationKind,
         force: bool,
     ) -> Result<StateChange> {
+        // An unknown name is refused before the lock is written to the store.
+        self.show(name).await?;
         let lock = self.lock_settled(name, kind.as_str()).await?;
         let record = self.show(name).await?;
         let (app, machine_id) = self.require_machine(&record, kind.as_str())?;

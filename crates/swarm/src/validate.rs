@@ -176,6 +176,17 @@ pub fn resolve_guest(
             memory
         }
         None => {
+            // The configured default obeys the same step as a given size: Fly refuses
+            // anything else, but only after the app, volume and IPs were made.
+            if !config.default_memory_mb.is_multiple_of(MEMORY_STEP_MB) {
+                return Err(ValidationError::new(
+                    "memory",
+                    config.default_memory_mb,
+                    format!(
+                        "the configured default memory must be a multiple of {MEMORY_STEP_MB} MB"
+                    ),
+                ));
+            }
             let default = config.default_memory_mb.clamp(min, max);
             if default != config.default_memory_mb {
                 notes.push(format!(
@@ -237,11 +248,13 @@ pub fn validate_env(env: &BTreeMap<String, String>) -> Result<(), ValidationErro
                 ),
             ));
         }
-        if value.contains('\0') {
+        // A newline would forge further KEY=VALUE lines wherever env is shown or
+        // exported as lines; other control characters have no use in a value either.
+        if let Some(bad) = value.chars().find(|c| c.is_control() && *c != '\t') {
             return Err(ValidationError::new(
                 "env",
                 key,
-                "values must not contain NUL bytes",
+                format!("values must not contain control characters (found {bad:?})"),
             ));
         }
     }
@@ -802,6 +815,13 @@ mod tests {
         let error =
             resolve_guest(None, Some("turbo"), None, &config, &mut notes).expect_err("kind");
         assert_eq!(error.field, "cpu_kind");
+        let odd_default = SwarmConfig {
+            default_memory_mb: 1000,
+            ..SwarmConfig::default()
+        };
+        let error = resolve_guest(None, None, None, &odd_default, &mut notes).expect_err("default");
+        assert_eq!(error.field, "memory");
+        assert!(error.rule.contains("multiple of 256"), "{error}");
     }
 
     #[test]
@@ -826,6 +846,18 @@ mod tests {
         ] {
             let error = validate_env(&env(bad)).expect_err(bad);
             assert_eq!(error.field, "env");
+        }
+        let value = |v: &str| BTreeMap::from([("A".to_owned(), v.to_owned())]);
+        assert!(validate_env(&value("x=y; \"quoted\"\tand tabbed, ünïcode")).is_ok());
+        for bad in [
+            "1\nHASHED_PASSWORD=x",
+            "a\rb",
+            "\u{1b}[31m",
+            "a\0b",
+            "\u{85}",
+        ] {
+            let error = validate_env(&value(bad)).expect_err(bad);
+            assert!(error.rule.contains("control characters"), "{error}");
         }
         let meta = |key: &str| BTreeMap::from([(key.to_owned(), "v".to_owned())]);
         assert!(validate_metadata(&meta("team")).is_ok());

@@ -35,6 +35,13 @@ pub enum StoreError {
     Corrupt(String),
     #[error("store database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// The file itself failed (damaged, full disk, not writable): named, with what to do.
+    #[error("store {path}: {message}; {hint}")]
+    Unusable {
+        path: String,
+        message: String,
+        hint: String,
+    },
 }
 
 /// What an operation is.

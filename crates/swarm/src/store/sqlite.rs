@@ -38,6 +38,112 @@ fn file_error(path: &Path, error: impl std::fmt::Display) -> StoreError {
     }
 }
 
+fn locate<T>(path: &Path, result: Result<T, StoreError>) -> Result<T, StoreError> {
+    result.map_err(|error| match file_failure(&error) {
+        Some((message, hint)) => unusable(path, message, hint),
+        None => error,
+    })
+}
+
+fn unusable(path: &Path, message: String, hint: &str) -> StoreError {
+    let path = path.display().to_string();
+    StoreError::Unusable {
+        hint: hint.replace("FILE", &path),
+        path,
+        message,
+    }
+}
+
+/// An I/O failure on the file itself, before SQLite has it.
+fn io_failure(path: &Path, error: &std::io::Error) -> StoreError {
+    let hint = match error.kind() {
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => READ_ONLY,
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::FileTooLarge => FULL,
+        _ => return file_error(path, error),
+    };
+    unusable(path, error.to_string(), hint)
+}
+
+/// The first 16 bytes of every SQLite database.
+const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+
+/// The database size its header gives (page size × page count), when the header
+/// vouches for it: SQLite trusts that count only while the change counter (offset 24)
+/// matches the version-valid-for number (offset 92).
+fn size_in_header(header: &[u8]) -> Option<u64> {
+    let be32 = |at: usize| {
+        header
+            .get(at..at + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let page_size = match header.get(16..18)? {
+        [0, 1] => 65_536,
+        [hi, lo] => u64::from(u16::from_be_bytes([*hi, *lo])),
+        _ => return None,
+    };
+    let pages = u64::from(be32(28)?);
+    (pages > 0 && be32(24)? == be32(92)?).then_some(page_size * pages)
+}
+
+/// A WAL with frames in it may hold pages the file itself does not have yet.
+fn has_wal(path: &Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    std::fs::metadata(wal).is_ok_and(|meta| meta.len() > 0)
+}
+
+/// Opens (creating it mode 0600 if missing) the file, and refuses what is not a store:
+/// a folder, a FIFO or device (whose open would block, or take our chmod), or a file
+/// that is not SQLite. Only then is the mode tightened, so a wrong `--db` changes nothing.
+fn prepare_file(path: &Path) -> Result<(), StoreError> {
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+    {
+        return Err(file_error(
+            path,
+            "not a regular file; give the path of a file (it is created if missing)",
+        ));
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|error| io_failure(path, &error))?;
+    // The database header is the first 100 bytes.
+    let mut header = Vec::with_capacity(100);
+    std::io::Read::read_to_end(&mut std::io::Read::take(&mut file, 100), &mut header)
+        .map_err(|error| io_failure(path, &error))?;
+    if !header.is_empty() && !header.starts_with(SQLITE_HEADER) {
+        return Err(unusable(
+            path,
+            "not an SQLite database (its first bytes are not SQLite's header)".to_owned(),
+            "give the path of a swarm store, or of a file that does not exist yet; \
+             if this was a store, it is damaged: put back a backup of it",
+        ));
+    }
+    if let Some(expected) = size_in_header(&header)
+        && !has_wal(path)
+    {
+        let actual = file
+            .metadata()
+            .map_err(|error| io_failure(path, &error))?
+            .len();
+        // SQLite opens a cut file without a word and fails only on the pages that
+        // are gone, so a write could go on around the hole; refuse it at once.
+        if actual < expected {
+            return Err(unusable(
+                path,
+                format!("the file is cut short: {actual} bytes, its header says {expected}"),
+                DAMAGED,
+            ));
+        }
+    }
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|error| io_failure(path, &error))
+}
+
 fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
@@ -72,14 +178,7 @@ impl SqliteStore {
         {
             std::fs::create_dir_all(parent).map_err(|error| file_error(parent, error))?;
         }
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|error| file_error(&path, error))?;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-            .map_err(|error| file_error(&path, error))?;
+        prepare_file(&path)?;
         let options = SqliteConnectOptions::new()
             .filename(&path)
             .create_if_missing(false)
@@ -87,13 +186,17 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(15))
             .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
+        let pool = locate(
+            &path,
+            SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options)
+                .await
+                .map_err(StoreError::from),
+        )?;
         let store = Self { pool, path };
-        store.migrate().await?;
-        store.check_fly(fly_endpoint).await?;
+        store.located(store.migrate().await)?;
+        store.located(store.check_fly(fly_endpoint).await)?;
         Ok(store)
     }
 
@@ -108,6 +211,11 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// A failure of the file itself names the file and says what to do.
+    fn located<T>(&self, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        locate(&self.path, result)
     }
 
     /// The schema version recorded in the file.
@@ -304,6 +412,26 @@ impl SummaryRow<'_> {
     }
 }
 
+/// A connection inside `BEGIN IMMEDIATE`. If it is dropped before `COMMIT` went
+/// through (a statement failed, or the future was cancelled: the create runs the
+/// volume and IP steps with `try_join`, which drops one when the other fails), the
+/// connection is closed, which rolls the transaction back. Back in the pool instead it
+/// would keep SQLite's write lock, and every later write (the compensation's journal
+/// steps, the lock release) waited out the 15 s busy timeout and failed. sqlx's own
+/// `Transaction` has the same hole: it rolls back only when the connection is next used.
+struct WriteTransaction {
+    connection: sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    open: bool,
+}
+
+impl Drop for WriteTransaction {
+    fn drop(&mut self) {
+        if self.open {
+            self.connection.close_on_drop();
+        }
+    }
+}
+
 fn map_unique(error: sqlx::Error, name: &str) -> StoreError {
     match &error {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
@@ -313,8 +441,9 @@ fn map_unique(error: sqlx::Error, name: &str) -> StoreError {
     }
 }
 
-impl Store for SqliteStore {
-    async fn insert_workspace(&self, record: &WorkspaceRecord) -> Result<(), StoreError> {
+/// The queries; [`Store`] below names the file and what to do when one fails.
+impl SqliteStore {
+    async fn raw_insert_workspace(&self, record: &WorkspaceRecord) -> Result<(), StoreError> {
         bind_record(sqlx::query(INSERT_WORKSPACE), record)?
             .execute(&self.pool)
             .await
@@ -322,7 +451,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn update_workspace(&self, record: &WorkspaceRecord) -> Result<(), StoreError> {
+    async fn raw_update_workspace(&self, record: &WorkspaceRecord) -> Result<(), StoreError> {
         bind_record(sqlx::query(UPDATE_WORKSPACE), record)?
             .execute(&self.pool)
             .await
@@ -330,7 +459,10 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn workspace_by_name(&self, name: &str) -> Result<Option<WorkspaceRecord>, StoreError> {
+    async fn raw_workspace_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<WorkspaceRecord>, StoreError> {
         let data: Option<String> = sqlx::query_scalar(
             "SELECT data FROM workspaces WHERE name = ?1 AND status <> 'deleted'",
         )
@@ -340,7 +472,7 @@ impl Store for SqliteStore {
         data.as_deref().map(Self::decode_record).transpose()
     }
 
-    async fn workspace(&self, id: Uuid) -> Result<Option<WorkspaceRecord>, StoreError> {
+    async fn raw_workspace(&self, id: Uuid) -> Result<Option<WorkspaceRecord>, StoreError> {
         let data: Option<String> = sqlx::query_scalar("SELECT data FROM workspaces WHERE id = ?1")
             .bind(id.to_string())
             .fetch_optional(&self.pool)
@@ -348,7 +480,7 @@ impl Store for SqliteStore {
         data.as_deref().map(Self::decode_record).transpose()
     }
 
-    async fn list_workspaces(
+    async fn raw_list_workspaces(
         &self,
         include_deleted: bool,
     ) -> Result<Vec<WorkspaceRecord>, StoreError> {
@@ -372,7 +504,7 @@ impl Store for SqliteStore {
         Ok(records)
     }
 
-    async fn list_summaries(
+    async fn raw_list_summaries(
         &self,
         include_deleted: bool,
     ) -> Result<Vec<WorkspaceSummary>, StoreError> {
@@ -400,33 +532,46 @@ impl Store for SqliteStore {
         Ok(summaries.into_iter().map(|(_, summary)| summary).collect())
     }
 
-    async fn begin_operation(
+    async fn raw_begin_operation(
         &self,
         record: &WorkspaceRecord,
         kind: OperationKind,
         owner: &str,
     ) -> Result<i64, StoreError> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO operations (workspace_id, workspace_name, kind, owner, started_at) VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        // `execute`, not `INSERT … RETURNING` with `fetch_one`: that hands back the id
+        // from the first row and drops the statement, so a failed commit (disk full)
+        // went unseen and the journal entry the caller relies on was never written.
+        let id = sqlx::query(
+            "INSERT INTO operations (workspace_id, workspace_name, kind, owner, started_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         )
         .bind(record.id.to_string())
         .bind(record.name.as_str())
         .bind(kind.as_str())
         .bind(owner)
         .bind(rfc3339(now()))
-        .fetch_one(&self.pool)
-        .await?;
+        .execute(&self.pool)
+        .await?
+        .last_insert_rowid();
         Ok(id)
     }
 
-    async fn record_step(
+    async fn raw_record_step(
         &self,
         operation: i64,
         step: &str,
         detail: &serde_json::Value,
         record: Option<&WorkspaceRecord>,
     ) -> Result<(), StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        // Open from before BEGIN is sent: cancelled while waiting for it, the
+        // statement still runs to its end on sqlx's worker thread.
+        let mut transaction = WriteTransaction {
+            connection: self.pool.acquire().await?,
+            open: true,
+        };
+        let connection = &mut transaction.connection;
+        sqlx::raw_sql("BEGIN IMMEDIATE")
+            .execute(&mut **connection)
+            .await?;
         sqlx::query(
             "INSERT INTO operation_steps (operation_id, seq, step, detail, at)
              VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM operation_steps WHERE operation_id = ?1), ?2, ?3, ?4)",
@@ -435,19 +580,20 @@ impl Store for SqliteStore {
         .bind(step)
         .bind(detail.to_string())
         .bind(rfc3339(now()))
-        .execute(&mut *transaction)
+        .execute(&mut **connection)
         .await?;
         if let Some(record) = record {
             bind_record(sqlx::query(UPDATE_WORKSPACE), record)?
-                .execute(&mut *transaction)
+                .execute(&mut **connection)
                 .await
                 .map_err(|error| map_unique(error, record.name.as_str()))?;
         }
-        transaction.commit().await?;
+        sqlx::raw_sql("COMMIT").execute(&mut **connection).await?;
+        transaction.open = false;
         Ok(())
     }
 
-    async fn finish_operation(&self, operation: i64, outcome: &str) -> Result<(), StoreError> {
+    async fn raw_finish_operation(&self, operation: i64, outcome: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE operations SET finished_at = ?2, outcome = ?3 WHERE id = ?1")
             .bind(operation)
             .bind(rfc3339(now()))
@@ -457,14 +603,14 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn unfinished_operations(&self) -> Result<Vec<Operation>, StoreError> {
+    async fn raw_unfinished_operations(&self) -> Result<Vec<Operation>, StoreError> {
         let rows = sqlx::query("SELECT * FROM operations WHERE finished_at IS NULL ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(Self::decode_operation).collect()
     }
 
-    async fn operation_steps(&self, operation: i64) -> Result<Vec<StepEntry>, StoreError> {
+    async fn raw_operation_steps(&self, operation: i64) -> Result<Vec<StepEntry>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, step, detail, at FROM operation_steps WHERE operation_id = ?1 ORDER BY seq",
         )
@@ -486,7 +632,7 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn operations_of(&self, workspace_id: Uuid) -> Result<Vec<Operation>, StoreError> {
+    async fn raw_operations_of(&self, workspace_id: Uuid) -> Result<Vec<Operation>, StoreError> {
         let rows = sqlx::query("SELECT * FROM operations WHERE workspace_id = ?1 ORDER BY id")
             .bind(workspace_id.to_string())
             .fetch_all(&self.pool)
@@ -494,7 +640,7 @@ impl Store for SqliteStore {
         rows.iter().map(Self::decode_operation).collect()
     }
 
-    async fn try_lock(
+    async fn raw_try_lock(
         &self,
         name: &str,
         owner: &str,
@@ -547,7 +693,12 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn renew_lock(&self, name: &str, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
+    async fn raw_renew_lock(
+        &self,
+        name: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
         let expires = unix_ms(now()).saturating_add(ttl_ms(ttl));
         let renewed =
             sqlx::query("UPDATE locks SET expires_at_ms = ?3 WHERE name = ?1 AND owner = ?2")
@@ -560,13 +711,148 @@ impl Store for SqliteStore {
         Ok(renewed == 1)
     }
 
-    async fn release_lock(&self, name: &str, owner: &str) -> Result<(), StoreError> {
+    async fn raw_release_lock(&self, name: &str, owner: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM locks WHERE name = ?1 AND owner = ?2")
             .bind(name)
             .bind(owner)
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+}
+
+impl Store for SqliteStore {
+    async fn insert_workspace(&self, record: &WorkspaceRecord) -> Result<(), StoreError> {
+        self.located(self.raw_insert_workspace(record).await)
+    }
+
+    async fn update_workspace(&self, record: &WorkspaceRecord) -> Result<(), StoreError> {
+        self.located(self.raw_update_workspace(record).await)
+    }
+
+    async fn workspace_by_name(&self, name: &str) -> Result<Option<WorkspaceRecord>, StoreError> {
+        self.located(self.raw_workspace_by_name(name).await)
+    }
+
+    async fn workspace(&self, id: Uuid) -> Result<Option<WorkspaceRecord>, StoreError> {
+        self.located(self.raw_workspace(id).await)
+    }
+
+    async fn list_workspaces(
+        &self,
+        include_deleted: bool,
+    ) -> Result<Vec<WorkspaceRecord>, StoreError> {
+        self.located(self.raw_list_workspaces(include_deleted).await)
+    }
+
+    async fn list_summaries(
+        &self,
+        include_deleted: bool,
+    ) -> Result<Vec<WorkspaceSummary>, StoreError> {
+        self.located(self.raw_list_summaries(include_deleted).await)
+    }
+
+    async fn begin_operation(
+        &self,
+        record: &WorkspaceRecord,
+        kind: OperationKind,
+        owner: &str,
+    ) -> Result<i64, StoreError> {
+        self.located(self.raw_begin_operation(record, kind, owner).await)
+    }
+
+    async fn record_step(
+        &self,
+        operation: i64,
+        step: &str,
+        detail: &serde_json::Value,
+        record: Option<&WorkspaceRecord>,
+    ) -> Result<(), StoreError> {
+        self.located(self.raw_record_step(operation, step, detail, record).await)
+    }
+
+    async fn finish_operation(&self, operation: i64, outcome: &str) -> Result<(), StoreError> {
+        self.located(self.raw_finish_operation(operation, outcome).await)
+    }
+
+    async fn unfinished_operations(&self) -> Result<Vec<Operation>, StoreError> {
+        self.located(self.raw_unfinished_operations().await)
+    }
+
+    async fn operation_steps(&self, operation: i64) -> Result<Vec<StepEntry>, StoreError> {
+        self.located(self.raw_operation_steps(operation).await)
+    }
+
+    async fn operations_of(&self, workspace_id: Uuid) -> Result<Vec<Operation>, StoreError> {
+        self.located(self.raw_operations_of(workspace_id).await)
+    }
+
+    async fn try_lock(
+        &self,
+        name: &str,
+        owner: &str,
+        operation: &str,
+        ttl: Duration,
+    ) -> Result<Option<LockHolder>, StoreError> {
+        self.located(self.raw_try_lock(name, owner, operation, ttl).await)
+    }
+
+    async fn renew_lock(&self, name: &str, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
+        self.located(self.raw_renew_lock(name, owner, ttl).await)
+    }
+
+    async fn release_lock(&self, name: &str, owner: &str) -> Result<(), StoreError> {
+        self.located(self.raw_release_lock(name, owner).await)
+    }
+}
+
+const DAMAGED: &str = "the file is damaged: keep a copy of it, then put back a backup of it \
+    (`sqlite3 FILE .recover` may save what is left) and run `swarm reconcile`";
+const FULL: &str = "the disk is full (or a file size limit was reached): free some space \
+    and run the command again; what was committed before is kept";
+const IO: &str = "reading or writing the file failed: check the disk (is it full or failing?) \
+    and run the command again; what was committed before is kept";
+const READ_ONLY: &str = "swarm cannot write the file or its folder: make both writable \
+    for you (SQLite also writes FILE-wal and FILE-shm beside it)";
+const BUSY: &str = "another swarm process holds the store: run the command again when it is done";
+
+/// What to do about a failure of the store file itself, or `None` when the failure is
+/// not the file's (a unique name, a newer schema, another Fly...).
+fn file_failure(error: &StoreError) -> Option<(String, &'static str)> {
+    match error {
+        StoreError::Corrupt(message) => {
+            Some((format!("a record is unreadable ({message})"), DAMAGED))
+        }
+        StoreError::Database(sqlx::Error::Database(db)) => {
+            let code = db.code().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0);
+            let hint = match code & 0xff {
+                11 | 26 => DAMAGED,
+                13 => FULL,
+                10 => IO,
+                8 | 14 | 3 | 23 => READ_ONLY,
+                5 | 6 => BUSY,
+                _ => return None,
+            };
+            Some((db.message().to_owned(), hint))
+        }
+        StoreError::Database(sqlx::Error::Io(io)) => {
+            let hint = match io.kind() {
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::FileTooLarge => FULL,
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem => {
+                    READ_ONLY
+                }
+                _ => IO,
+            };
+            Some((io.to_string(), hint))
+        }
+        // Text that is not the UTF-8 we wrote: bytes changed under SQLite's feet.
+        StoreError::Database(
+            error @ (sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_)),
+        ) => Some((error.to_string(), DAMAGED)),
+        StoreError::Database(sqlx::Error::PoolTimedOut) => {
+            Some(("timed out waiting for the database".to_owned(), BUSY))
+        }
+        _ => None,
     }
 }
 
@@ -925,6 +1211,59 @@ mod tests {
             "{error}"
         );
         assert!(error.to_string().contains("upgrade swarm"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn what_is_not_a_store_is_refused_and_left_as_it_was() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = dir.path().join("notes.txt");
+        std::fs::write(&text, "not a database\n").expect("write");
+        std::fs::set_permissions(&text, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let error = SqliteStore::open(&text, "local").await.expect_err("text");
+        assert!(matches!(error, StoreError::Unusable { .. }), "{error}");
+        assert!(
+            error.to_string().contains(&text.display().to_string()),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains("not an SQLite database"),
+            "{error}"
+        );
+        let mode = std::fs::metadata(&text).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o644, "a file that is not ours keeps its mode");
+        assert_eq!(std::fs::read(&text).expect("read"), b"not a database\n");
+        let error = SqliteStore::open(dir.path(), "local")
+            .await
+            .expect_err("dir");
+        assert!(error.to_string().contains("not a regular file"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_damaged_record_names_the_file_and_what_to_do() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("swarm.db");
+        let store = SqliteStore::open(&path, "local").await.expect("open");
+        store
+            .insert_workspace(&record("alice"))
+            .await
+            .expect("insert");
+        sqlx::raw_sql("UPDATE workspaces SET data = '{broken'")
+            .execute(&store.pool)
+            .await
+            .expect("damage");
+        let error = store.list_workspaces(false).await.expect_err("damaged");
+        let text = error.to_string();
+        assert!(text.contains(&path.display().to_string()), "{text}");
+        assert!(
+            text.contains("damaged") && text.contains(".recover"),
+            "{text}"
+        );
+        // A unique name is the caller's business, not the file's: left as it was.
+        let taken = store
+            .insert_workspace(&record("alice"))
+            .await
+            .expect_err("taken");
+        assert!(matches!(taken, StoreError::NameTaken(_)), "{taken}");
     }
 
     #[tokio::test]

@@ -291,7 +291,17 @@ impl Settings {
             regions: self.regions.value.clone(),
             ..SwarmConfig::default()
         };
-        validate_region(&self.region.value, &config).map_err(|e| at(&self.region.source, e))?;
+        validate_region(&self.region.value, &config).map_err(|e| {
+            // The list may be what is at fault (`regions` in the file, region by default).
+            if self.regions.source == self.region.source {
+                at(&self.region.source, e)
+            } else {
+                SettingsError(format!(
+                    "{e} (region from {}, regions from {})",
+                    self.region.source, self.regions.source
+                ))
+            }
+        })?;
         if let Some(kind) = &self.cpu_kind.value {
             parse_cpu_kind(kind).map_err(|e| at(&self.cpu_kind.source, e))?;
         }
@@ -528,6 +538,24 @@ mod tests {
         std::fs::write(&path, b"region = \"\xff\"\n").unwrap();
         let err = Settings::resolve(&global(Some(path)), &Env::new()).unwrap_err();
         assert!(err.0.contains("not UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn a_region_outside_the_files_regions_names_both_sources() {
+        // Found by the `config_file` fuzz target: `regions = ["sea"]` alone refused the
+        // default region with "(from default)", not naming the file that caused it.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "regions = [\"sea\"]\n").unwrap();
+        let err = Settings::resolve(&global(Some(path.clone())), &Env::new()).unwrap_err();
+        let file = format!("regions from file {}", path.display());
+        assert!(
+            err.0.contains("region from default") && err.0.contains(&file),
+            "{err}"
+        );
+        std::fs::write(&path, "regions = [\"sea\"]\nregion = \"sea\"\n").unwrap();
+        let s = Settings::resolve(&global(Some(path)), &Env::new()).unwrap();
+        assert_eq!(s.region.value, "sea");
     }
 
     #[test]

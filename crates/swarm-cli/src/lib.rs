@@ -71,8 +71,15 @@ pub fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(error) => {
             // clap prints help/version on stdout (exit 0) and usage errors on stderr (exit 2).
+            let code = u8::try_from(error.exit_code()).unwrap_or(2);
+            if code != 0 && json_requested(std::env::args_os()) {
+                let message = error.render().to_string();
+                let message = message.trim().trim_start_matches("error: ");
+                let doc = serde_json::json!({"error": message, "exit_code": code});
+                let _ = Output::new(true, false).json(&doc);
+            }
             let _ = error.print();
-            return ExitCode::from(u8::try_from(error.exit_code()).unwrap_or(2));
+            return ExitCode::from(code);
         }
     };
     let env = settings::process_env();
@@ -102,6 +109,15 @@ pub fn main() -> ExitCode {
             ExitCode::from(failure.code)
         }
     }
+}
+
+/// Whether `--json` is among the arguments, for errors found before they are parsed:
+/// a script asking for JSON gets its error document even for a usage error.
+fn json_requested(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
+    args.into_iter()
+        .skip(1)
+        .take_while(|arg| arg != "--")
+        .any(|arg| arg == "--json")
 }
 
 fn init_tracing(verbose: u8, env: &settings::Env) {

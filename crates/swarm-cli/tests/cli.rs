@@ -674,6 +674,18 @@ fn invalid_inputs_exit_2_name_the_problem_and_change_nothing() {
                 "`swarm {args:?}` called the Fly API"
             );
             assert!(!home.db().exists(), "`swarm {args:?}` created the store");
+            if json {
+                // The error as one JSON document on stdout, usage errors included.
+                let doc = out.json();
+                assert_eq!(doc["exit_code"], 2, "`swarm {args:?}`");
+                let error = doc["error"].as_str().unwrap_or_default().to_lowercase();
+                assert!(
+                    error.contains(&needle.to_lowercase()),
+                    "`swarm {args:?}`: {doc}"
+                );
+            } else {
+                assert_eq!(out.stdout, "", "`swarm {args:?}` printed on stdout");
+            }
         }
     }
     rt.block_on(sim.shutdown());

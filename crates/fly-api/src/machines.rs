@@ -142,6 +142,21 @@ impl Machines {
         decode(&response.body)
     }
 
+    /// Cordons (`true`) or uncordons a machine. A cordoned machine's services are off:
+    /// Fly's proxy neither routes requests to it nor autostarts it.
+    pub async fn cordon(&self, id: &str, cordoned: bool, nonce: Option<&str>) -> Result<()> {
+        let (action, path) = if cordoned {
+            ("cordon_machine", "cordon")
+        } else {
+            ("uncordon_machine", "uncordon")
+        };
+        let call = self
+            .machine_call(Method::POST, action, id, &[path])?
+            .nonce(nonce)
+            .idempotency(Idempotency::Safe);
+        self.client.unit(call).await
+    }
+
     /// Stops a machine (it keeps its volume and config).
     pub async fn stop(&self, id: &str, request: &StopRequest, nonce: Option<&str>) -> Result<()> {
         let call = self

@@ -1,10 +1,11 @@
 //! Replacing a workspace's volume and machine: `move` (the volume forked into another
 //! region) and `restore` (a volume made from a snapshot), plus `snapshot create|list`.
 //!
-//! Both follow one plan: stop the old machine → new volume → new machine cloned from
-//! the old one's config → started and healthy → switch the record → remove the old
-//! machine and volume. Until the switch the old pair stays intact, so any failure
-//! (or a crash, through `reconcile`) undoes the new pair and restarts the old one;
+//! Both follow one plan: cordon and stop the old machine → new volume → new machine
+//! cloned from the old one's config → started and healthy → switch the record →
+//! remove the old machine and volume. Until the switch the old pair stays intact, so
+//! any failure (or a crash, through `reconcile`) undoes the new pair and uncordons and
+//! restarts the old one;
 //! after the switch, only removing the old pair is left, and `reconcile` finishes it.
 
 use std::collections::BTreeMap;
@@ -253,8 +254,11 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         app: &str,
         plan: &ReplacePlan,
     ) -> Result<WorkspaceRecord> {
+        // Writes to the old volume after the fork would be lost: the old machine is
+        // cordoned, so no request reaches it or wakes it (Fly's proxy autostarts a
+        // stopped machine), and stopped.
+        self.cordon(record, app, &plan.old_machine, true).await?;
         if plan.was_running {
-            // Writes after the fork would be lost: the old machine stops first.
             self.bring_to(record, app, &plan.old_machine, MachineState::Stopped)
                 .await?;
             journal
@@ -497,6 +501,25 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         Ok(removed)
     }
 
+    /// Cordons or uncordons the machine (repeatable; a machine already gone is fine).
+    async fn cordon(
+        &self,
+        record: &WorkspaceRecord,
+        app: &str,
+        machine: &str,
+        cordoned: bool,
+    ) -> Result<()> {
+        match self
+            .retry("cordon machine", || {
+                self.provider().cordon_machine(app, machine, cordoned)
+            })
+            .await
+        {
+            Err(error) if error.kind == ProviderErrorKind::NotFound => Ok(()),
+            result => result.map_err(|error| self.provider_error(error, record)),
+        }
+    }
+
     /// Starts or stops the machine unless it already is in `state` (repeatable, as
     /// `reconcile` needs), then waits for it.
     async fn bring_to(
@@ -592,6 +615,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 .await?;
             removed.push(format!("volume {}", volume.id));
         }
+        self.cordon(record, app, &plan.old_machine, false).await?;
         let status = if plan.was_running {
             self.bring_to(record, app, &plan.old_machine, MachineState::Started)
                 .await?;

@@ -17,7 +17,7 @@ use swarm::failpoint::{
     CRASH_AT_ENV, CREATE_POINTS, DELETE_POINTS, IMAGE_POINTS, PASSWORD_POINTS, REPLACE_POINTS,
     RESIZE_POINTS,
 };
-use swarm::{CreateOptions, Provider as _, ReconcileAction, Store, WorkspaceStatus};
+use swarm::{CreateOptions, MachineState, Provider as _, ReconcileAction, Store, WorkspaceStatus};
 
 const CHILD_SIM: &str = "SWARM_TEST_CHILD_SIM";
 const CHILD_DB: &str = "SWARM_TEST_CHILD_DB";
@@ -485,6 +485,57 @@ async fn crash_at_every_move_restore_update_and_rollback_step_then_reconcile_con
     for record in swarm.list().await.expect("list") {
         swarm.delete(record.name.as_str()).await.expect("delete");
     }
+    assert_sim_empty(&sim);
+}
+
+/// A move interrupted after its volume fork, the old machine stopped: a request to the
+/// workspace's URL must not wake that machine (Fly's proxy autostarts a stopped one),
+/// or what it wrote after the fork would be lost when the move goes forward. The move
+/// cordons the old machine; undoing the move uncordons it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_during_a_move_does_not_wake_the_old_machine() {
+    let sim = start_sim().await;
+    let url = sim.base_url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("swarm.db");
+    let swarm = swarm_at(&url, &db).await;
+    let name = "wake-me";
+    let created = swarm.create(&options(name)).await.expect("create");
+    let old_machine = created.workspace.machine_id.clone().expect("machine");
+    sim_file(&sim, name, Some("precious")).await;
+    run_child_until_crash(&url, &db, "move", name, "after_volume");
+
+    // The user opens the workspace meanwhile.
+    assert_eq!(
+        sim_file(&sim, name, None).await,
+        None,
+        "nothing serves the workspace mid-move"
+    );
+    let machine = swarm
+        .provider()
+        .get_machine(name, &old_machine)
+        .await
+        .expect("get machine")
+        .expect("the old machine is there");
+    assert_eq!(machine.state, MachineState::Stopped, "the proxy woke it");
+
+    let report = swarm.reconcile().await.expect("reconcile");
+    assert!(report.converged(), "{report:?}");
+    let record = swarm.show(name).await.expect("record");
+    assert_eq!(record.status, WorkspaceStatus::Running);
+    assert_eq!(record.machine_id.as_deref(), Some(old_machine.as_str()));
+    assert_eq!(
+        sim_file(&sim, name, None).await.as_deref(),
+        Some("precious")
+    );
+    // Uncordoned: stopped again, the next request wakes it as before.
+    swarm.stop(name, false).await.expect("stop");
+    assert_eq!(
+        sim_file(&sim, name, None).await.as_deref(),
+        Some("precious"),
+        "autostart works again"
+    );
+    swarm.delete(name).await.expect("delete");
     assert_sim_empty(&sim);
 }
 

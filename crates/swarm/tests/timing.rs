@@ -108,6 +108,13 @@ impl Provider for Timed {
         self.time("start_machine", self.inner.start_machine(app, id))
             .await
     }
+    async fn cordon_machine(&self, app: &str, id: &str, cordoned: bool) -> ProviderResult<()> {
+        self.time(
+            "cordon_machine",
+            self.inner.cordon_machine(app, id, cordoned),
+        )
+        .await
+    }
     async fn stop_machine(&self, app: &str, id: &str, force: bool) -> ProviderResult<()> {
         self.time("stop_machine", self.inner.stop_machine(app, id, force))
             .await

@@ -1357,13 +1357,15 @@ impl World {
     // ---- proxy (code-server) ----
 
     /// The machine that serves `<app>.fly.dev`: a started one, else one that can autostart.
+    /// A cordoned machine has its services off: the proxy neither routes to it nor
+    /// starts it (`fly machine cordon`: "deactivate all services on a machine").
     pub fn proxy_target(&self, app: &str) -> Option<(String, String, bool)> {
         let a = self.apps.get(app).filter(|a| !a.deleting)?;
         let mut machines: Vec<&Machine> = a
             .machines
             .values()
             .map(|m| &**m)
-            .filter(|m| !matches!(m.state.as_str(), "destroying" | "destroyed"))
+            .filter(|m| !m.cordoned && !matches!(m.state.as_str(), "destroying" | "destroyed"))
             .collect();
         machines.sort_by_key(|m| (m.state != "started", m.created_at));
         let m = machines.first()?;

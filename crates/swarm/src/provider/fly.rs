@@ -591,6 +591,14 @@ impl Provider for FlyProvider {
             .map_err(map_error)
     }
 
+    async fn cordon_machine(&self, app: &str, id: &str, cordoned: bool) -> ProviderResult<()> {
+        self.client
+            .machines(app)
+            .cordon(id, cordoned, None)
+            .await
+            .map_err(map_error)
+    }
+
     async fn stop_machine(&self, app: &str, id: &str, force: bool) -> ProviderResult<()> {
         let request = StopRequest {
             signal: Some(if force { "SIGKILL" } else { "SIGTERM" }.to_owned()),

@@ -311,6 +311,14 @@ pub trait Provider: Send + Sync + 'static {
     ) -> impl Future<Output = ProviderResult<MachineInfo>> + Send;
     fn start_machine(&self, app: &str, id: &str)
     -> impl Future<Output = ProviderResult<()>> + Send;
+    /// Cordons (`true`) or uncordons the machine: while cordoned, Fly's proxy neither
+    /// routes to it nor autostarts it. Repeatable.
+    fn cordon_machine(
+        &self,
+        app: &str,
+        id: &str,
+        cordoned: bool,
+    ) -> impl Future<Output = ProviderResult<()>> + Send;
     /// `force`: SIGKILL instead of a graceful stop.
     fn stop_machine(
         &self,

@@ -75,6 +75,11 @@ fn encode(record: &WorkspaceRecord) -> String {
 }
 
 fn round_trip(record: &WorkspaceRecord) {
+    // A name read back obeys the rules it was created under.
+    assert!(
+        validate::validate_name(record.name.as_str()).is_ok(),
+        "{record:?}"
+    );
     let text = encode(record);
     match SqliteStore::decode_record(&text) {
         Ok(again) => assert_eq!(&again, record, "{text}"),

@@ -35,10 +35,25 @@ pub struct CreateOptions {
     pub idle_timeout: Option<String>,
 }
 
-/// A validated workspace name (Fly app-name rules).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+/// A validated workspace name (Fly app-name rules). Also checked when read back (from
+/// the store, say): a name that breaks the rules is damage, not a workspace.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(try_from = "String")]
 pub struct WorkspaceName(pub(crate) String);
+
+impl Serialize for WorkspaceName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for WorkspaceName {
+    type Error = crate::validate::ValidationError;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        crate::validate::validate_name(&name).map(|()| Self(name))
+    }
+}
 
 impl WorkspaceName {
     /// Validates `name` against Fly's app-name rules.

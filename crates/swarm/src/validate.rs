@@ -685,6 +685,16 @@ mod tests {
     }
 
     #[test]
+    fn a_name_read_back_is_checked_too() {
+        let name: crate::WorkspaceName = serde_json::from_str("\"alice\"").unwrap();
+        assert_eq!(serde_json::to_string(&name).unwrap(), "\"alice\"");
+        for bad in ["\"../etc\"", "\"Alice\"", "\"\"", "\"a\\nb\""] {
+            let error = serde_json::from_str::<crate::WorkspaceName>(bad).unwrap_err();
+            assert!(error.to_string().contains("invalid name"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
     fn names_follow_fly_app_rules() {
         for good in ["a", "alice", "a1", "dev-box-2", &"a".repeat(63)] {
             assert!(validate_name(good).is_ok(), "{good}");

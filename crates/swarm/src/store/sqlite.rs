@@ -15,11 +15,13 @@ use super::{LockHolder, Operation, OperationKind, StepEntry, Store, StoreError};
 use crate::model::{
     CpuKind, GuestSize, WorkspaceName, WorkspaceRecord, WorkspaceStatus, WorkspaceSummary,
 };
+use crate::pool_model::{PoolSlot, PoolSlotState, PoolWant};
 
 /// Migrations in order; entry `i` brings the schema to version `i + 1`.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_list_columns.sql"),
+    include_str!("../../migrations/0003_pool_slots.sql"),
 ];
 /// The newest schema this program knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -313,7 +315,122 @@ fn map_unique(error: sqlx::Error, name: &str) -> StoreError {
     }
 }
 
+fn encode_slot(slot: &PoolSlot) -> Result<String, StoreError> {
+    serde_json::to_string(slot).map_err(|error| StoreError::Corrupt(error.to_string()))
+}
+
+fn decode_slot(data: &str) -> Result<PoolSlot, StoreError> {
+    serde_json::from_str(data).map_err(|error| StoreError::Corrupt(format!("pool slot: {error}")))
+}
+
 impl Store for SqliteStore {
+    async fn insert_pool_slot(&self, slot: &PoolSlot) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO pool_slots (id, app, state, region, org, ip_mode, volume_size_gb, data, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .bind(slot.id.to_string())
+        .bind(slot.app.as_str())
+        .bind(slot.state.as_str())
+        .bind(slot.region.as_str())
+        .bind(slot.org.as_str())
+        .bind(slot.ip_mode.as_str())
+        .bind(slot.volume_size_gb)
+        .bind(encode_slot(slot)?)
+        .bind(rfc3339(slot.created_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn update_pool_slot(
+        &self,
+        slot: &PoolSlot,
+        from: PoolSlotState,
+    ) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE pool_slots SET state = ?2, volume_size_gb = ?3, data = ?4 WHERE id = ?1 AND state = ?5",
+        )
+        .bind(slot.id.to_string())
+        .bind(slot.state.as_str())
+        .bind(slot.volume_size_gb)
+        .bind(encode_slot(slot)?)
+        .bind(from.as_str())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
+    }
+
+    async fn delete_pool_slot(&self, id: Uuid) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM pool_slots WHERE id = ?1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn pool_slots(&self) -> Result<Vec<PoolSlot>, StoreError> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT data FROM pool_slots ORDER BY created_at, id")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|data| decode_slot(data)).collect()
+    }
+
+    async fn take_pool_slot(
+        &self,
+        want: &PoolWant,
+        operation: i64,
+        adopt: impl FnOnce(&PoolSlot) -> WorkspaceRecord + Send,
+    ) -> Result<Option<(PoolSlot, WorkspaceRecord)>, StoreError> {
+        // The first statement writes, so the transaction holds SQLite's write lock from
+        // its start: a second take waits (busy timeout) and then sees the row gone.
+        // The closest size first: the least volume grown, the bigger slots kept.
+        let mut transaction = self.pool.begin().await?;
+        let data: Option<String> = sqlx::query_scalar(
+            "DELETE FROM pool_slots WHERE id = (\
+                 SELECT id FROM pool_slots \
+                 WHERE state = 'ready' AND region = ?1 AND org = ?2 AND ip_mode = ?3 AND volume_size_gb <= ?4 \
+                 ORDER BY volume_size_gb DESC, created_at, id LIMIT 1) \
+             RETURNING data",
+        )
+        .bind(want.region.as_str())
+        .bind(want.org.as_str())
+        .bind(want.ip_mode.as_str())
+        .bind(want.max_volume_gb)
+        .fetch_optional(&mut *transaction)
+        .await?;
+        let Some(data) = data else {
+            transaction.rollback().await?;
+            return Ok(None);
+        };
+        let slot = decode_slot(&data)?;
+        let record = adopt(&slot);
+        let detail = serde_json::json!({
+            "slot": slot.id,
+            "app": slot.app,
+            "volume": slot.volume_id,
+            "volume_size_gb": slot.volume_size_gb,
+            "ips": slot.ips.iter().map(|ip| ip.address.as_str()).collect::<Vec<_>>(),
+        });
+        sqlx::query(
+            "INSERT INTO operation_steps (operation_id, seq, step, detail, at)
+             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM operation_steps WHERE operation_id = ?1), 'pool_slot_taken', ?2, ?3)",
+        )
+        .bind(operation)
+        .bind(detail.to_string())
+        .bind(rfc3339(now()))
+        .execute(&mut *transaction)
+        .await?;
+        bind_record(sqlx::query(UPDATE_WORKSPACE), &record)?
+            .execute(&mut *transaction)
+            .await
+            .map_err(|error| map_unique(error, record.name.as_str()))?;
+        transaction.commit().await?;
+        Ok(Some((slot, record)))
+    }
+
     async fn insert_workspace(&self, record: &WorkspaceRecord) -> Result<(), StoreError> {
         bind_record(sqlx::query(INSERT_WORKSPACE), record)?
             .execute(&self.pool)

@@ -404,12 +404,27 @@ fn serialize_password<S: serde::Serializer>(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum CreateStep {
-    IntentRecorded { id: Uuid },
-    App { name: String, adopted: bool },
-    Volume { id: String, adopted: bool },
-    Ips { addresses: Vec<String> },
-    Machine { id: String, adopted: bool },
-    Started { machine_id: String },
+    IntentRecorded {
+        id: Uuid,
+    },
+    App {
+        name: String,
+        adopted: bool,
+    },
+    Volume {
+        id: String,
+        adopted: bool,
+    },
+    Ips {
+        addresses: Vec<String>,
+    },
+    Machine {
+        id: String,
+        adopted: bool,
+    },
+    Started {
+        machine_id: String,
+    },
     /// A warm-pool slot was taken instead of making app, volume and IPs.
     PoolSlot {
         app: String,

@@ -33,8 +33,8 @@ use crate::failpoint::crash_point;
 use crate::journal::Journal;
 use crate::model::{IpMode, IpRecord, ReconcileAction, WorkspaceRecord, app_url};
 use crate::pool_model::{
-    MAX_POOL_SIZE, POOL_APP_PREFIX, PRICES_SOURCE, PoolDrained, PoolFilled, PoolListing,
-    PoolSlot, PoolSlotState, PoolSlotView, PoolWant,
+    MAX_POOL_SIZE, POOL_APP_PREFIX, PRICES_SOURCE, PoolDrained, PoolFilled, PoolListing, PoolSlot,
+    PoolSlotState, PoolSlotView, PoolWant,
 };
 use crate::provider::{Provider, ProviderError, ProviderErrorKind, VolumeRequest};
 use crate::store::Store;
@@ -82,7 +82,9 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                     && slot.state != PoolSlotState::Draining
             })
             .count();
-        let need = usize::try_from(size).unwrap_or(usize::MAX).saturating_sub(have);
+        let need = usize::try_from(size)
+            .unwrap_or(usize::MAX)
+            .saturating_sub(have);
         let results: Vec<Result<PoolSlot>> = futures::stream::iter(0..need)
             .map(|_| self.fill_slot(region))
             .buffer_unordered(FILL_CONCURRENCY)
@@ -312,7 +314,9 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 Ok(_) => return Ok(()),
                 Err(error) => error,
             };
-            let exists = self.retry("get app", || self.provider().get_app(&slot.app)).await;
+            let exists = self
+                .retry("get app", || self.provider().get_app(&slot.app))
+                .await;
             match exists {
                 Ok(Some(_)) => return Ok(()),
                 Err(lookup) if lookup.kind == ProviderErrorKind::NameTaken => {
@@ -350,9 +354,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             }
             match self.provider().create_volume(&slot.app, &request).await {
                 Ok(volume) => return Ok(volume.id),
-                Err(error) if self.backoff(attempt, "create volume", &error).await => {
-                    attempt += 1
-                }
+                Err(error) if self.backoff(attempt, "create volume", &error).await => attempt += 1,
                 Err(error) => return Err(self.slot_error(error, slot)),
             }
         }

@@ -140,7 +140,10 @@ async fn fill_list_take_then_the_workspace_lives_and_drain_leaves_nothing() {
                 || probe.url.ends_with("/healthz")),
         "{health:?}"
     );
-    assert_eq!(swarm.show("alice").await.expect("show").app, Some(app.clone()));
+    assert_eq!(
+        swarm.show("alice").await.expect("show").app,
+        Some(app.clone())
+    );
     assert!(!swarm.logs("alice", 10).await.expect("logs").is_empty());
     let stopped = swarm.stop("alice", false).await.expect("stop");
     assert_eq!(stopped.workspace.status, WorkspaceStatus::Stopped);
@@ -151,7 +154,10 @@ async fn fill_list_take_then_the_workspace_lives_and_drain_leaves_nothing() {
     assert_eq!(report.pool_slots, 1);
 
     let deleted = swarm.delete("alice").await.expect("delete");
-    assert!(deleted.removed.contains(&format!("app {app}")), "{deleted:?}");
+    assert!(
+        deleted.removed.contains(&format!("app {app}")),
+        "{deleted:?}"
+    );
     assert!(!app_names_on_sim(&sim).contains(&app));
     assert_eq!(stats(&sim), (1, 0, 1, 2), "only the other slot remains");
 
@@ -344,7 +350,11 @@ async fn bad_pool_input_is_refused_and_changes_nothing() {
     let url = sim.base_url();
     let dir = tempfile::tempdir().expect("tempdir");
     let swarm = swarm_at(&url, &dir.path().join("swarm.db")).await;
-    for (region, size, field) in [("ams", 0, "size"), ("ams", 51, "size"), ("xyz", 1, "region")] {
+    for (region, size, field) in [
+        ("ams", 0, "size"),
+        ("ams", 51, "size"),
+        ("xyz", 1, "region"),
+    ] {
         let error = swarm.pool_fill(region, size).await.expect_err("invalid");
         assert_eq!(error.exit_code(), 2, "{error}");
         assert!(

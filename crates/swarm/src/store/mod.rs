@@ -213,8 +213,10 @@ pub trait Store: Send + Sync + 'static {
         owner: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Adds a pool slot (its intent, before any Fly call).
-    fn insert_pool_slot(&self, slot: &PoolSlot)
-    -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn insert_pool_slot(
+        &self,
+        slot: &PoolSlot,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Saves `slot` if its row is still in state `from`; `false` when it is not (taken
     /// by a create, or removed).
     fn update_pool_slot(

@@ -384,6 +384,22 @@ impl Store for SqliteStore {
         operation: i64,
         adopt: impl FnOnce(&PoolSlot) -> WorkspaceRecord + Send,
     ) -> Result<Option<(PoolSlot, WorkspaceRecord)>, StoreError> {
+        // Most creates find no pool at all: a read answers them without taking the
+        // write lock (the take below checks again, atomically).
+        let any: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM pool_slots \
+             WHERE state = 'ready' AND region = ?1 AND org = ?2 AND ip_mode = ?3 AND volume_size_gb <= ?4 \
+             LIMIT 1",
+        )
+        .bind(want.region.as_str())
+        .bind(want.org.as_str())
+        .bind(want.ip_mode.as_str())
+        .bind(want.max_volume_gb)
+        .fetch_optional(&self.pool)
+        .await?;
+        if any.is_none() {
+            return Ok(None);
+        }
         // The first statement writes, so the transaction holds SQLite's write lock from
         // its start: a second take waits (busy timeout) and then sees the row gone.
         // The closest size first: the least volume grown, the bigger slots kept.
@@ -951,7 +967,10 @@ mod tests {
         schema_1_store(&path, &[alice.clone(), bob.clone()]).await;
 
         let store = SqliteStore::open(&path, "local").await.expect("migrate");
-        assert_eq!(store.schema_version().await.expect("version"), SCHEMA_VERSION);
+        assert_eq!(
+            store.schema_version().await.expect("version"),
+            SCHEMA_VERSION
+        );
         assert_eq!(
             summaries_of(&store, false).await,
             [alice.summary(), bob.summary()]

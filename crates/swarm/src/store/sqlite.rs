@@ -746,6 +746,117 @@ mod tests {
         }
     }
 
+    /// Two stores on one file (as two processes would have) race twenty takes for ten
+    /// slots: each slot goes to exactly one record, with its journal step, and a slot
+    /// that does not match (region, size, state) is never taken.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_takes_from_two_stores_never_share_a_slot() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("swarm.db");
+        let first = SqliteStore::open(&path, "local").await.expect("open");
+        let second = SqliteStore::open(&path, "local").await.expect("open again");
+        for index in 0..12 {
+            let mut slot = PoolSlot::new("ams", "personal", IpMode::Shared, 10);
+            slot.state = PoolSlotState::Ready;
+            match index {
+                10 => slot.region = "fra".to_owned(),
+                11 => slot.volume_size_gb = 20,
+                _ => {}
+            }
+            first.insert_pool_slot(&slot).await.expect("insert slot");
+        }
+        let mut filling = PoolSlot::new("ams", "personal", IpMode::Shared, 10);
+        filling.app_sent = true;
+        first
+            .insert_pool_slot(&filling)
+            .await
+            .expect("insert filling");
+        let want = PoolWant {
+            region: "ams".to_owned(),
+            org: "personal".to_owned(),
+            ip_mode: IpMode::Shared,
+            max_volume_gb: 10,
+        };
+        let mut tasks = Vec::new();
+        for index in 0..20 {
+            let store = if index % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            let want = want.clone();
+            tasks.push(tokio::spawn(async move {
+                let record = record(&format!("racer-{index}"));
+                store.insert_workspace(&record).await.expect("insert");
+                let operation = store
+                    .begin_operation(&record, OperationKind::Create, "me")
+                    .await
+                    .expect("begin");
+                let taken = store
+                    .take_pool_slot(&want, operation, move |slot| {
+                        let mut record = record;
+                        record.app = Some(slot.app.clone());
+                        record
+                    })
+                    .await
+                    .expect("take");
+                (operation, taken)
+            }));
+        }
+        let mut apps = std::collections::BTreeSet::new();
+        let mut empty = 0;
+        for task in tasks {
+            let (operation, taken) = task.await.expect("join");
+            let steps = first.operation_steps(operation).await.expect("steps");
+            match taken {
+                Some((slot, record)) => {
+                    assert!(apps.insert(slot.app.clone()), "{} taken twice", slot.app);
+                    assert_eq!(record.app.as_deref(), Some(slot.app.as_str()));
+                    let stored = first
+                        .workspace(record.id)
+                        .await
+                        .expect("get")
+                        .expect("record");
+                    assert_eq!(stored.app, record.app, "saved in the same transaction");
+                    assert_eq!(steps.len(), 1);
+                    assert_eq!(steps[0].step, "pool_slot_taken");
+                    assert_eq!(steps[0].detail["app"], slot.app.as_str());
+                }
+                None => {
+                    empty += 1;
+                    assert!(steps.is_empty(), "{steps:?}");
+                }
+            }
+        }
+        assert_eq!((apps.len(), empty), (10, 10));
+        let left: Vec<(String, u32, PoolSlotState)> = first
+            .pool_slots()
+            .await
+            .expect("slots")
+            .into_iter()
+            .map(|slot| (slot.region, slot.volume_size_gb, slot.state))
+            .collect();
+        assert_eq!(left.len(), 3, "{left:?}");
+        assert!(left.contains(&("fra".to_owned(), 10, PoolSlotState::Ready)));
+        assert!(left.contains(&("ams".to_owned(), 20, PoolSlotState::Ready)));
+        assert!(left.contains(&("ams".to_owned(), 10, PoolSlotState::Filling)));
+        // A conditional update sees the state it expects, or changes nothing.
+        let mut stale = filling.clone();
+        stale.state = PoolSlotState::Draining;
+        assert!(
+            !first
+                .update_pool_slot(&stale, PoolSlotState::Ready)
+                .await
+                .expect("update")
+        );
+        assert!(
+            first
+                .update_pool_slot(&stale, PoolSlotState::Filling)
+                .await
+                .expect("update")
+        );
+    }
+
     #[tokio::test]
     async fn file_is_private_and_records_round_trip() {
         let dir = tempfile::tempdir().expect("tempdir");

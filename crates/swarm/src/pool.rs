@@ -63,7 +63,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         validate_pool_fill(region, size, self.config())
     }
 
-    /// Tops the pool up to `size` ready (or filling) slots in `region`, making up to
+    /// Tops the pool up to `size` ready slots in `region`, making up to
     /// four at once. A slot that fails is removed again; the error of the first
     /// failure is returned after the others finished.
     pub async fn pool_fill(&self, region: &str, size: u32) -> Result<PoolFilled> {
@@ -76,10 +76,12 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             .await?
             .iter()
             .filter(|slot| {
+                // Only ready ones: fills are serialised by the pool lock, so a slot still
+                // `filling` now was left by a crashed fill (reconcile removes it).
                 slot.region == region
                     && slot.org == org
                     && slot.ip_mode == pool_ip_mode()
-                    && slot.state != PoolSlotState::Draining
+                    && slot.state == PoolSlotState::Ready
             })
             .count();
         let need = usize::try_from(size)

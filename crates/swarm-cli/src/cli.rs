@@ -151,6 +151,18 @@ Examples:
 The snapshot is restored into a new volume and a new machine started on it; the old
 volume is removed only once the restored workspace is healthy.")]
     Restore(RestoreArgs),
+    /// The warm pool (opt-in): apps with a volume and IPs made ahead, so `create` is faster.
+    #[command(after_help = "\
+Examples:
+  swarm pool fill --region ams --size 3   # keep 3 slots ready in ams
+  swarm pool fill                         # region and size from [pool] in the config file
+  swarm pool list                         # what each slot holds and costs per month
+  swarm pool drain                        # remove every slot
+
+`swarm create` takes a slot in its region (same IP mode, volume no bigger than asked;
+a bigger ask grows it) and falls back to making everything when there is none. The
+workspace's URL is then the slot's app: https://swarm-pool-<id>.fly.dev.")]
+    Pool(PoolArgs),
     /// Bring records and Fly.io into agreement: finish or undo interrupted operations.
     #[command(after_help = "Example:\n  swarm reconcile")]
     Reconcile,
@@ -183,7 +195,9 @@ impl Command {
             Self::Snapshot(a) => match &a.action {
                 SnapshotAction::Create(n) | SnapshotAction::List(n) => Some(&n.name),
             },
-            Self::List | Self::Reconcile | Self::Config | Self::Completions(_) => None,
+            Self::List | Self::Pool(_) | Self::Reconcile | Self::Config | Self::Completions(_) => {
+                None
+            }
         }
     }
 }
@@ -314,6 +328,41 @@ pub enum SnapshotAction {
     /// List the snapshots of the workspace's volume.
     #[command(after_help = "Example:\n  swarm snapshot list alice")]
     List(NameArg),
+}
+
+#[derive(Debug, Args)]
+pub struct PoolArgs {
+    #[command(subcommand)]
+    pub action: PoolAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PoolAction {
+    /// Top the pool up to N ready slots in a region.
+    #[command(after_help = "\
+Examples:
+  swarm pool fill --region ams --size 3
+  swarm pool fill            # uses [pool] region and size from the config file
+
+Each slot is a Fly app with a volume of the default size and the default IP
+addresses; it costs money while it waits (`swarm pool list` shows how much).")]
+    Fill(PoolFillArgs),
+    /// List the slots: region, app, volume, IPs, state and monthly cost.
+    #[command(after_help = "Examples:\n  swarm pool list\n  swarm pool list --json")]
+    List,
+    /// Remove every slot (its app, volume and IPs).
+    #[command(after_help = "Example:\n  swarm pool drain")]
+    Drain,
+}
+
+#[derive(Debug, Args)]
+pub struct PoolFillArgs {
+    /// Fly region code [env: SWARM_POOL_REGION] [default: [pool] region, else the default region].
+    #[arg(long, value_name = "R")]
+    pub region: Option<String>,
+    /// Ready slots wanted in the region, 1 to 50 [env: SWARM_POOL_SIZE] [default: [pool] size].
+    #[arg(long, value_name = "N")]
+    pub size: Option<u32>,
 }
 
 #[derive(Debug, Args)]

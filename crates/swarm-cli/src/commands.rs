@@ -44,6 +44,18 @@ pub async fn create(backend: &Backend, out: &Output, args: CreateArgs) -> Result
                 "waiting for code-server to start",
             ),
             CreateStep::Started { machine_id } => (format!("machine {machine_id} started"), "done"),
+            CreateStep::PoolSlot {
+                app,
+                volume,
+                addresses,
+            } => (
+                format!(
+                    "took warm-pool slot {app} (volume {}, IPs {})",
+                    volume.as_deref().unwrap_or("none"),
+                    addresses.join(", ")
+                ),
+                "machine",
+            ),
         };
         out.step(&bar, done);
         bar.set_message(next);
@@ -653,8 +665,9 @@ pub async fn reconcile(backend: &Backend, out: &Output) -> Result<(), Failure> {
         out.json(&report)?;
     } else {
         out.line(format!(
-            "Checked {} workspace(s); {} change(s) or finding(s).",
+            "Checked {} workspace(s) and the pool ({} ready slot(s)); {} change(s) or finding(s).",
             report.checked,
+            report.pool_slots,
             report.actions.len()
         ));
         for action in &report.actions {
@@ -702,6 +715,14 @@ fn describe(action: &ReconcileAction) -> String {
             reason,
         } => format!("{name}: {from} → {to} ({reason})"),
         ReconcileAction::OrphanApp { app, reason } => format!("orphan app {app}: {reason}"),
+        ReconcileAction::PoolSlotRemoved {
+            app,
+            reason,
+            removed,
+        } => format!(
+            "pool slot {app}: {reason}; removed {}",
+            list_or_nothing(removed)
+        ),
         ReconcileAction::OrphanMachine {
             app,
             machine_id,
@@ -729,6 +750,130 @@ fn describe(action: &ReconcileAction) -> String {
         ),
         ReconcileAction::Failed { name, error } => format!("{name}: FAILED: {error}"),
     }
+}
+
+/// `pool fill`'s region and size: flags, else env or `[pool]` in the config file.
+pub fn pool_fill_target(
+    settings: &Settings,
+    args: &crate::cli::PoolFillArgs,
+) -> Result<(String, u32), Failure> {
+    let region = args
+        .region
+        .clone()
+        .or_else(|| settings.pool_region.value.clone())
+        .unwrap_or_else(|| settings.region.value.clone());
+    let size = args.size.or(settings.pool_size.value).ok_or_else(|| {
+        Failure::usage(
+            "invalid size: pool fill needs a size: give --size N (1 to 50), or set `size` under [pool] in the config file (or SWARM_POOL_SIZE)".to_owned(),
+        )
+    })?;
+    Ok((region, size))
+}
+
+pub async fn pool(
+    backend: &Backend,
+    out: &Output,
+    settings: &Settings,
+    args: crate::cli::PoolArgs,
+) -> Result<(), Failure> {
+    match args.action {
+        crate::cli::PoolAction::Fill(fill) => {
+            let (region, size) = pool_fill_target(settings, &fill)?;
+            let bar = out.spinner(format!("filling the pool in {region} to {size} slot(s)"));
+            let result = backend.app.pool_fill(&region, size).await;
+            bar.finish_and_clear();
+            let filled = result?;
+            if out.json {
+                out.json(&filled)?;
+                return Ok(());
+            }
+            out.line(format!(
+                "Pool in {}: {} ready slot(s) (asked for {}); {} made now.",
+                filled.region,
+                filled.ready,
+                filled.size,
+                filled.created.len()
+            ));
+            pool_table(out, &filled.pool)
+        }
+        crate::cli::PoolAction::List => {
+            let listing = backend.app.pool_list().await?;
+            if out.json {
+                out.json(&listing)?;
+                return Ok(());
+            }
+            if listing.slots.is_empty() {
+                out.note("The pool is empty. Fill it with `swarm pool fill --region R --size N`.");
+                return Ok(());
+            }
+            pool_table(out, &listing)
+        }
+        crate::cli::PoolAction::Drain => {
+            let bar = out.spinner("draining the pool");
+            let result = backend.app.pool_drain().await;
+            bar.finish_and_clear();
+            let drained = result?;
+            if out.json {
+                out.json(&drained)?;
+                return Ok(());
+            }
+            out.line(format!(
+                "Pool drained: removed {} slot(s){}.",
+                drained.removed.len(),
+                if drained.removed.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", drained.removed.join(", "))
+                }
+            ));
+            Ok(())
+        }
+    }
+}
+
+fn pool_table(out: &Output, listing: &swarm::PoolListing) -> Result<(), Failure> {
+    let rows = listing
+        .slots
+        .iter()
+        .map(|view| {
+            let slot = &view.slot;
+            vec![
+                slot.app.clone(),
+                slot.state.to_string(),
+                slot.region.clone(),
+                format!(
+                    "{} GB {}",
+                    slot.volume_size_gb,
+                    slot.volume_id.as_deref().unwrap_or("-")
+                ),
+                slot.ips
+                    .iter()
+                    .map(|ip| ip.address.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                "none".to_owned(),
+                format!("${:.2}", view.monthly_cost_usd),
+            ]
+        })
+        .collect();
+    out.table(
+        &[
+            "app",
+            "state",
+            "region",
+            "volume",
+            "ips",
+            "machine",
+            "per month",
+        ],
+        rows,
+    )
+    .context("writing the pool list")?;
+    out.line(format!(
+        "{} ready; about ${:.2} a month in all (Fly.io prices: volumes $0.15/GB-month, dedicated IPv4 $2/month, shared IPv4 and IPv6 free).",
+        listing.ready, listing.monthly_cost_usd
+    ));
+    Ok(())
 }
 
 fn list_or_nothing(items: &[String]) -> String {
@@ -799,6 +944,25 @@ pub fn config(out: &Output, settings: &Settings, target: &Target) -> Result<(), 
             &settings.idle_timeout.source,
         ),
         row("ip", &settings.ip.value, &settings.ip.source),
+        row(
+            "pool.region",
+            settings
+                .pool_region
+                .value
+                .as_deref()
+                .unwrap_or("(the default region)"),
+            &settings.pool_region.source,
+        ),
+        row(
+            "pool.size",
+            &settings
+                .pool_size
+                .value
+                .map_or("(none: pool fill needs --size)".to_owned(), |n| {
+                    n.to_string()
+                }),
+            &settings.pool_size.source,
+        ),
         vec![
             "db".into(),
             store.unwrap_or_else(|e| format!("({e})")),

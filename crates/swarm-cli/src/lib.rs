@@ -173,6 +173,13 @@ async fn run(cli: Cli, env: &settings::Env, out: &Output) -> Result<(), Failure>
         swarm::validate::validate_create(&options, &settings.swarm_config()?)
             .map_err(|errors| Failure::from(swarm::Error::Invalid(errors)))?;
     }
+    if let Command::Pool(cli::PoolArgs {
+        action: cli::PoolAction::Fill(args),
+    }) = &cli.command
+    {
+        let (region, size) = commands::pool_fill_target(&settings, args)?;
+        swarm::validate_pool_fill(&region, size, &settings.swarm_config()?)?;
+    }
     match &cli.command {
         Command::Update(args) => swarm::validate::validate_image(&args.image)
             .map_err(|e| Failure::usage(e.to_string()))?,
@@ -194,7 +201,7 @@ async fn run(cli: Cli, env: &settings::Env, out: &Output) -> Result<(), Failure>
     }
     let backend = Backend::connect(&settings, &target, env).await?;
     let result = tokio::select! {
-        result = dispatch(&backend, out, cli.command) => result,
+        result = dispatch(&backend, out, &settings, cli.command) => result,
         _ = tokio::signal::ctrl_c() => Err(Failure {
             code: 130,
             message: "interrupted; what was under way is journaled: `swarm reconcile` finishes or undoes it".into(),
@@ -204,7 +211,12 @@ async fn run(cli: Cli, env: &settings::Env, out: &Output) -> Result<(), Failure>
     result
 }
 
-async fn dispatch(backend: &Backend, out: &Output, command: Command) -> Result<(), Failure> {
+async fn dispatch(
+    backend: &Backend,
+    out: &Output,
+    settings: &Settings,
+    command: Command,
+) -> Result<(), Failure> {
     match command {
         Command::Create(args) => commands::create(backend, out, args).await,
         Command::List => commands::list(backend, out).await,
@@ -223,6 +235,7 @@ async fn dispatch(backend: &Backend, out: &Output, command: Command) -> Result<(
         Command::Snapshot(args) => commands::snapshot(backend, out, args).await,
         Command::Restore(args) => commands::restore(backend, out, args).await,
         Command::Reconcile => commands::reconcile(backend, out).await,
+        Command::Pool(args) => commands::pool(backend, out, settings, args).await,
         Command::Config | Command::Completions(_) => Ok(()),
     }
 }

@@ -49,6 +49,16 @@ pub struct FileConfig {
     pub idle_timeout: Option<String>,
     pub ip: Option<String>,
     pub db: Option<String>,
+    /// `[pool]`: what `swarm pool fill` does without flags.
+    pub pool: Option<PoolFileConfig>,
+}
+
+/// The config file's `[pool]` table.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolFileConfig {
+    pub region: Option<String>,
+    pub size: Option<u32>,
 }
 
 /// A configuration problem: bad input, exit 2, nothing changed.
@@ -84,6 +94,10 @@ pub struct Settings {
     pub idle_timeout: Setting<String>,
     pub ip: Setting<String>,
     pub db: Setting<Option<String>>,
+    /// `pool fill`'s region when `--region` is not given (`None`: the default region).
+    pub pool_region: Setting<Option<String>>,
+    /// `pool fill`'s size when `--size` is not given.
+    pub pool_size: Setting<Option<u32>>,
 }
 
 /// Reads the environment through a map so tests can pass their own.
@@ -278,6 +292,20 @@ impl Settings {
                 &path,
                 None,
             ),
+            pool_region: pick(
+                None,
+                env_str(env, "SWARM_POOL_REGION").map(|(v, n)| (Some(v), n)),
+                file.pool.as_ref().and_then(|p| p.region.clone()).map(Some),
+                &path,
+                None,
+            ),
+            pool_size: pick(
+                None,
+                env_u32(env, "SWARM_POOL_SIZE")?.map(|(v, n)| (Some(v), n)),
+                file.pool.as_ref().and_then(|p| p.size).map(Some),
+                &path,
+                None,
+            ),
         };
         settings.check()?;
         Ok(settings)
@@ -308,6 +336,23 @@ impl Settings {
         parse_idle_timeout(&self.idle_timeout.value)
             .map_err(|e| at(&self.idle_timeout.source, e))?;
         parse_ip_mode(&self.ip.value).map_err(|e| at(&self.ip.source, e))?;
+        if let Some(region) = &self.pool_region.value {
+            validate_region(region, &config).map_err(|e| {
+                SettingsError(format!(
+                    "{} (pool region, from {})",
+                    e, self.pool_region.source
+                ))
+            })?;
+        }
+        if let Some(size) = self.pool_size.value
+            && !(1..=swarm::MAX_POOL_SIZE).contains(&size)
+        {
+            return Err(SettingsError(format!(
+                "invalid pool size \"{size}\" (from {}): must be 1 to {} slots per region",
+                self.pool_size.source,
+                swarm::MAX_POOL_SIZE
+            )));
+        }
         swarm::validate::validate_image(&self.image.value)
             .map_err(|e| at(&self.image.source, e))?;
         swarm::validate::validate_storage(self.storage.value)

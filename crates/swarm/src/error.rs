@@ -67,6 +67,14 @@ pub enum Error {
         source: Box<Error>,
         cleanup: String,
     },
+    #[error("pool slot {app} failed at {step}: {source}; {cleanup}")]
+    PoolFailed {
+        app: String,
+        step: &'static str,
+        #[source]
+        source: Box<Error>,
+        cleanup: String,
+    },
     #[error(
         "timed out after {after_secs} s waiting for workspace {name} to be {waiting_for}; run `swarm reconcile` later to settle it"
     )]
@@ -98,7 +106,9 @@ impl Error {
             | Self::NameTaken { .. }
             | Self::InvalidState { .. }
             | Self::NoToken => 2,
-            Self::CreateFailed { source, .. } => source.exit_code(),
+            Self::CreateFailed { source, .. } | Self::PoolFailed { source, .. } => {
+                source.exit_code()
+            }
             Self::Unauthorized { .. }
             | Self::Capacity { .. }
             | Self::Busy { .. }

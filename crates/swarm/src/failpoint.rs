@@ -43,6 +43,24 @@ pub const REPLACE_POINTS: [&str; 7] = [
     "after_cleanup",
 ];
 
+/// Crash points of `pool fill` (operation `pool_fill`), in order, per slot.
+pub const POOL_FILL_POINTS: [&str; 5] = [
+    "after_intent",
+    "after_app",
+    "after_volume",
+    "after_ips",
+    "after_ready",
+];
+/// Crash points of `pool drain` (operation `pool_drain`), in order, per slot.
+pub const POOL_DRAIN_POINTS: [&str; 2] = ["after_intent", "after_app"];
+/// Crash points of a `create` that takes a pool slot, in order.
+pub const POOL_CREATE_POINTS: [&str; 4] = [
+    "after_intent",
+    "after_pool_take",
+    "after_machine",
+    "after_started",
+];
+
 /// Aborts the process if `SWARM_CRASH_AT` names this point of `operation`.
 pub fn crash_point(operation: &str, point: &str) {
     let Ok(wanted) = std::env::var(CRASH_AT_ENV) else {

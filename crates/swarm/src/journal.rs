@@ -8,6 +8,7 @@ use tokio::sync::Mutex;
 
 use crate::failpoint::crash_point;
 use crate::model::WorkspaceRecord;
+use crate::pool_model::{PoolSlot, PoolWant};
 use crate::store::{OperationKind, Store, StoreError};
 
 /// The running journal of one operation on one workspace.
@@ -82,6 +83,35 @@ impl<S: Store> Journal<S> {
             crash_point(self.kind.as_str(), point);
         }
         Ok(record.clone())
+    }
+
+    /// Takes a matching warm-pool slot for this (create) operation: the slot leaves the
+    /// pool and `adopt` applies it to the record, in one store transaction (step
+    /// `pool_slot_taken`); then checks the crash point `after_pool_take`.
+    pub(crate) async fn take_pool_slot(
+        &self,
+        want: &PoolWant,
+        adopt: impl FnOnce(&mut WorkspaceRecord, &PoolSlot) + Send,
+    ) -> Result<Option<PoolSlot>, StoreError> {
+        let mut record = self.record.lock().await;
+        let current = record.clone();
+        let taken = self
+            .store
+            .take_pool_slot(want, self.operation, move |slot| {
+                let mut updated = current;
+                adopt(&mut updated, slot);
+                updated.updated_at = time::OffsetDateTime::now_utc();
+                updated
+            })
+            .await?;
+        let Some((slot, updated)) = taken else {
+            return Ok(None);
+        };
+        *record = updated;
+        tracing::debug!(workspace = %record.name, app = %slot.app, "pool slot taken");
+        drop(record);
+        crash_point(self.kind.as_str(), "after_pool_take");
+        Ok(Some(slot))
     }
 
     /// Commits a step that changes no record field ("about to call …").

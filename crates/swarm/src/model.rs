@@ -295,7 +295,11 @@ pub struct WorkspaceRecord {
     pub name: WorkspaceName,
     pub status: WorkspaceStatus,
     pub spec: WorkspaceSpec,
-    /// The Fly app (same as the name), set once our create was sent or the app adopted.
+    /// The Fly app holding the workspace, set once our create was sent, the app
+    /// adopted, or a pool slot taken. The name for a workspace created the normal way;
+    /// a pool slot's own name (chosen before the workspace's name was known) otherwise.
+    /// Everything that finds a workspace's resources goes through
+    /// [`WorkspaceRecord::app_name`], never by re-deriving it from the name.
     pub app: Option<String>,
     pub volume_id: Option<String>,
     /// Volumes a move or restore replaced, oldest first: Fly keeps their snapshots
@@ -315,6 +319,12 @@ pub struct WorkspaceRecord {
 }
 
 impl WorkspaceRecord {
+    /// The Fly app that holds (or will hold) the workspace: the recorded app, or, before
+    /// a normal create has recorded it, the app named like the workspace.
+    pub fn app_name(&self) -> &str {
+        self.app.as_deref().unwrap_or(self.name.as_str())
+    }
+
     /// Name of the workspace's volume, derived from the id so it can be found again
     /// without its Fly id (`^[a-z0-9_]{1,30}$`).
     pub fn volume_name(&self) -> String {
@@ -357,9 +367,14 @@ pub fn volume_name_for(id: Uuid) -> String {
 
 /// The URL at which a workspace is reached.
 pub fn workspace_url(name: &WorkspaceName, ip_mode: IpMode) -> String {
+    app_url(name.as_str(), ip_mode)
+}
+
+/// The URL at which the workspace held by Fly app `app` is reached.
+pub fn app_url(app: &str, ip_mode: IpMode) -> String {
     match ip_mode {
-        IpMode::Private => format!("http://{name}.internal:8080"),
-        IpMode::Shared | IpMode::Dedicated => format!("https://{name}.fly.dev"),
+        IpMode::Private => format!("http://{app}.internal:8080"),
+        IpMode::Shared | IpMode::Dedicated => format!("https://{app}.fly.dev"),
     }
 }
 
@@ -404,12 +419,33 @@ fn serialize_password<S: serde::Serializer>(
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum CreateStep {
-    IntentRecorded { id: Uuid },
-    App { name: String, adopted: bool },
-    Volume { id: String, adopted: bool },
-    Ips { addresses: Vec<String> },
-    Machine { id: String, adopted: bool },
-    Started { machine_id: String },
+    IntentRecorded {
+        id: Uuid,
+    },
+    App {
+        name: String,
+        adopted: bool,
+    },
+    Volume {
+        id: String,
+        adopted: bool,
+    },
+    Ips {
+        addresses: Vec<String>,
+    },
+    Machine {
+        id: String,
+        adopted: bool,
+    },
+    Started {
+        machine_id: String,
+    },
+    /// A warm-pool slot was taken instead of making app, volume and IPs.
+    PoolSlot {
+        app: String,
+        volume: Option<String>,
+        addresses: Vec<String>,
+    },
 }
 
 /// Machine states, as Fly reports them.
@@ -686,6 +722,13 @@ pub enum ReconcileAction {
         operation: String,
         removed: Vec<String>,
     },
+    /// A pool slot that was half-made (fill interrupted), half-removed (drain
+    /// interrupted) or whose app vanished: what it held was removed, the slot forgotten.
+    PoolSlotRemoved {
+        app: String,
+        reason: String,
+        removed: Vec<String>,
+    },
     /// Reconcile could not finish this workspace; it will be retried next run.
     Failed { name: String, error: String },
 }
@@ -694,6 +737,8 @@ pub enum ReconcileAction {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct ReconcileReport {
     pub checked: usize,
+    /// Ready warm-pool slots (each a Fly app with a volume and IPs), after settling.
+    pub pool_slots: usize,
     pub actions: Vec<ReconcileAction>,
 }
 

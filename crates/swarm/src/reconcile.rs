@@ -48,6 +48,16 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 }),
             }
         }
+        match self.reconcile_pool().await {
+            Ok((actions, ready)) => {
+                report.actions.extend(actions);
+                report.pool_slots = ready;
+            }
+            Err(error) => report.actions.push(ReconcileAction::Failed {
+                name: "(pool)".to_owned(),
+                error: error.to_string(),
+            }),
+        }
         match self.find_orphans().await {
             Ok(orphans) => report.actions.extend(orphans),
             Err(error) => report.actions.push(ReconcileAction::Failed {
@@ -140,7 +150,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         match operation.kind {
             OperationKind::Create => {
                 if let Some(machine) = self.started_machine_of(&record).await? {
-                    let app = name.clone();
+                    let app = record.app_name().to_owned();
                     let volume_name = record.volume_name();
                     let volumes = self
                         .provider()
@@ -274,7 +284,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     /// The workspace's machine if it exists, waiting (up to the start timeout) while
     /// it is on its way up; `None` if there is none or it never started.
     async fn started_machine_of(&self, record: &WorkspaceRecord) -> Result<Option<MachineInfo>> {
-        let app = record.name.as_str();
+        let app = record.app_name();
         let exists = match self.provider().get_app(app).await {
             Ok(found) => found.is_some(),
             Err(error) if error.kind == ProviderErrorKind::NameTaken => false,
@@ -411,15 +421,16 @@ impl<S: Store, P: Provider> Swarm<S, P> {
 
     async fn find_orphans(&self) -> Result<Vec<ReconcileAction>> {
         let all = self.store().list_workspaces(true).await?;
+        // Keyed by app, not name: a workspace made from a pool slot lives in the slot's app.
         let live: BTreeMap<&str, &WorkspaceRecord> = all
             .iter()
             .filter(|record| record.status != WorkspaceStatus::Deleted)
-            .map(|record| (record.name.as_str(), record))
+            .map(|record| (record.app_name(), record))
             .collect();
         let deleted: BTreeSet<&str> = all
             .iter()
             .filter(|record| record.status == WorkspaceStatus::Deleted)
-            .map(|record| record.name.as_str())
+            .map(|record| record.app_name())
             .collect();
         let known_ids: BTreeSet<String> = all.iter().map(|record| record.id.to_string()).collect();
         let apps = self
@@ -427,8 +438,20 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             .list_apps(&self.config().org)
             .await
             .map_err(|error| Error::from_provider(error, "(all)", "", &self.config().regions))?;
+        // Read after the app list, so a slot filled meanwhile is known here.
+        let pool_apps = self.pool_apps().await?;
         let mut findings = Vec::new();
         for app in apps {
+            if pool_apps.contains(&app.name) {
+                continue;
+            }
+            if crate::pool::is_pool_app(&app.name) && !live.contains_key(app.name.as_str()) {
+                findings.push(ReconcileAction::OrphanApp {
+                    app: app.name.clone(),
+                    reason: "named like a warm-pool slot, but neither this store's pool nor a workspace holds it".to_owned(),
+                });
+                continue;
+            }
             let machines = match self.provider().list_machines(&app.name, None).await {
                 Ok(machines) => machines,
                 Err(error) if error.is_not_found() => continue,

@@ -65,7 +65,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     /// replaced (Fly keeps those for their retention), oldest first.
     pub async fn snapshots(&self, name: &str) -> Result<Vec<SnapshotInfo>> {
         let record = self.show(name).await?;
-        let app = record.name.as_str();
+        let app = record.app_name();
         let current = self.require_volume(&record, "list snapshots of")?;
         let mut all = Vec::new();
         for volume in record

@@ -304,38 +304,55 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         hashed_password: &str,
         progress: Progress<'_>,
     ) -> std::result::Result<WorkspaceRecord, (&'static str, Error)> {
-        let record = journal.record().await;
-        let app = self
-            .ensure_app(journal, &record)
+        // Warm pool: a matching slot already holds app, volume and IPs (see pool.rs).
+        let slot = self
+            .take_pool_slot(journal)
             .await
-            .map_err(|error| ("app", error))?;
-        progress(&CreateStep::App {
-            name: app.0.clone(),
-            adopted: app.1,
-        });
+            .map_err(|error| ("pool slot", error))?;
+        let record = journal.record().await;
+        let volume_id = if let Some(slot) = slot {
+            progress(&CreateStep::PoolSlot {
+                app: slot.app.clone(),
+                volume: slot.volume_id.clone(),
+                addresses: slot.ips.iter().map(|ip| ip.address.clone()).collect(),
+            });
+            self.grow_slot_volume(&record, &slot)
+                .await
+                .map_err(|error| ("volume", error))?
+        } else {
+            let app = self
+                .ensure_app(journal, &record)
+                .await
+                .map_err(|error| ("app", error))?;
+            progress(&CreateStep::App {
+                name: app.0.clone(),
+                adopted: app.1,
+            });
 
-        let (volume, ips) = tokio::try_join!(
-            async {
-                self.ensure_volume(journal, &record)
-                    .await
-                    .map_err(|error| ("volume", error))
-            },
-            async {
-                self.ensure_ips(journal, &record)
-                    .await
-                    .map_err(|error| ("ips", error))
-            },
-        )?;
-        progress(&CreateStep::Volume {
-            id: volume.0.clone(),
-            adopted: volume.1,
-        });
-        progress(&CreateStep::Ips {
-            addresses: ips.iter().map(|ip| ip.address.clone()).collect(),
-        });
+            let (volume, ips) = tokio::try_join!(
+                async {
+                    self.ensure_volume(journal, &record)
+                        .await
+                        .map_err(|error| ("volume", error))
+                },
+                async {
+                    self.ensure_ips(journal, &record)
+                        .await
+                        .map_err(|error| ("ips", error))
+                },
+            )?;
+            progress(&CreateStep::Volume {
+                id: volume.0.clone(),
+                adopted: volume.1,
+            });
+            progress(&CreateStep::Ips {
+                addresses: ips.iter().map(|ip| ip.address.clone()).collect(),
+            });
+            volume.0
+        };
 
         let machine = self
-            .ensure_machine(journal, &record, &volume.0, hashed_password)
+            .ensure_machine(journal, &record, &volume_id, hashed_password)
             .await
             .map_err(|error| ("machine", error))?;
         progress(&CreateStep::Machine {
@@ -343,7 +360,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             adopted: machine.1,
         });
 
-        let app_name = app.0;
+        let app_name = record.app_name().to_owned();
         let machine_id = machine.0.id.clone();
         self.wait_for(
             &record,
@@ -429,7 +446,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         journal: &Journal<S>,
         record: &WorkspaceRecord,
     ) -> Result<(String, bool)> {
-        let name = record.name.as_str();
+        let name = record.app_name();
         let mut sent = false;
         let mut attempt = 1;
         loop {
@@ -498,7 +515,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         journal: &Journal<S>,
         record: &WorkspaceRecord,
     ) -> Result<(String, bool)> {
-        let app = record.name.as_str();
+        let app = record.app_name();
         let volume_name = record.volume_name();
         let request = VolumeRequest {
             name: volume_name.clone(),
@@ -607,7 +624,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
 
     /// One address of `kind`: adopted if the app has one, else allocated.
     async fn ensure_ip(&self, record: &WorkspaceRecord, kind: IpKind) -> Result<IpRecord> {
-        let app = record.name.as_str();
+        let app = record.app_name();
         let mut attempt = 1;
         loop {
             let listed = match self.provider.list_ips(app).await {
@@ -673,7 +690,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         volume_id: &str,
         hashed_password: &str,
     ) -> Result<(MachineInfo, bool)> {
-        let app = record.name.as_str();
+        let app = record.app_name();
         let id = record.id.to_string();
         let request = self.machine_request(record, volume_id, hashed_password);
         let mut sent = false;
@@ -856,7 +873,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         crash_points: bool,
     ) -> Result<Vec<String>> {
         let point = |name: &'static str| if crash_points { Some(name) } else { None };
-        let app = record.name.as_str();
+        let app = record.app_name();
         let mut removed = Vec::new();
         let exists = self
             .retry("get app", || self.provider.get_app(app))
@@ -1334,7 +1351,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     /// The last `limit` log lines.
     pub async fn logs(&self, name: &str, limit: usize) -> Result<Vec<LogLine>> {
         let record = self.show(name).await?;
-        let app = record.app.clone().unwrap_or_else(|| name.to_owned());
+        let app = record.app_name().to_owned();
         self.retry("logs", || self.provider.logs(&app, limit))
             .await
             .map_err(|error| self.provider_error(error, &record))
@@ -1343,7 +1360,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     /// New log lines as they arrive, until dropped.
     pub async fn follow_logs(&self, name: &str) -> Result<BoxStream<'static, Result<LogLine>>> {
         let record = self.show(name).await?;
-        let app = record.app.clone().unwrap_or_else(|| name.to_owned());
+        let app = record.app_name().to_owned();
         let regions = self.config.regions.clone();
         let region = record.spec.region.clone();
         Ok(self

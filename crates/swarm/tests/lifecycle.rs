@@ -56,6 +56,7 @@ async fn lifecycle_create_health_stop_start_delete_leaves_nothing() {
             CreateStep::Ips { .. } => "ips",
             CreateStep::Machine { .. } => "machine",
             CreateStep::Started { .. } => "started",
+            CreateStep::PoolSlot { .. } => "pool slot",
         })
         .collect();
     assert_eq!(

@@ -12,6 +12,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::model::{WorkspaceRecord, WorkspaceSummary};
+use crate::pool_model::{PoolSlot, PoolSlotState, PoolWant};
 
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
@@ -218,6 +219,33 @@ pub trait Store: Send + Sync + 'static {
         name: &str,
         owner: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Adds a pool slot (its intent, before any Fly call).
+    fn insert_pool_slot(
+        &self,
+        slot: &PoolSlot,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Saves `slot` if its row is still in state `from`; `false` when it is not (taken
+    /// by a create, or removed).
+    fn update_pool_slot(
+        &self,
+        slot: &PoolSlot,
+        from: PoolSlotState,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn delete_pool_slot(&self, id: Uuid) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Every pool slot, oldest first.
+    fn pool_slots(&self) -> impl Future<Output = Result<Vec<PoolSlot>, StoreError>> + Send;
+    /// Takes a ready slot matching `want` for the create `operation`, atomically: in one
+    /// transaction the slot's row is removed, the step `pool_slot_taken` is journaled
+    /// and the record `adopt` returns for the slot is saved. Two creates never take the
+    /// same slot; a crash leaves either the slot in the pool or the record holding it.
+    /// `Ok(None)` when no slot matches (nothing changed).
+    fn take_pool_slot(
+        &self,
+        want: &PoolWant,
+        operation: i64,
+        adopt: impl FnOnce(&PoolSlot) -> WorkspaceRecord + Send,
+    ) -> impl Future<Output = Result<Option<(PoolSlot, WorkspaceRecord)>, StoreError>> + Send;
+
     /// Removes a lock whose holder is known to be dead (same host, process gone),
     /// only if `owner` still holds it.
     fn break_lock(

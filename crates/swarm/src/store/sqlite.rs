@@ -15,11 +15,13 @@ use super::{LockHolder, Operation, OperationKind, StepEntry, Store, StoreError};
 use crate::model::{
     CpuKind, GuestSize, WorkspaceName, WorkspaceRecord, WorkspaceStatus, WorkspaceSummary,
 };
+use crate::pool_model::{PoolSlot, PoolSlotState, PoolWant};
 
 /// Migrations in order; entry `i` brings the schema to version `i + 1`.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_list_columns.sql"),
+    include_str!("../../migrations/0003_pool_slots.sql"),
 ];
 /// The newest schema this program knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -441,8 +443,149 @@ fn map_unique(error: sqlx::Error, name: &str) -> StoreError {
     }
 }
 
+fn encode_slot(slot: &PoolSlot) -> Result<String, StoreError> {
+    serde_json::to_string(slot).map_err(|error| StoreError::Corrupt(error.to_string()))
+}
+
+fn decode_slot(data: &str) -> Result<PoolSlot, StoreError> {
+    serde_json::from_str(data).map_err(|error| StoreError::Corrupt(format!("pool slot: {error}")))
+}
+
 /// The queries; [`Store`] below names the file and what to do when one fails.
 impl SqliteStore {
+    async fn raw_insert_pool_slot(&self, slot: &PoolSlot) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO pool_slots (id, app, state, region, org, ip_mode, volume_size_gb, data, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .bind(slot.id.to_string())
+        .bind(slot.app.as_str())
+        .bind(slot.state.as_str())
+        .bind(slot.region.as_str())
+        .bind(slot.org.as_str())
+        .bind(slot.ip_mode.as_str())
+        .bind(slot.volume_size_gb)
+        .bind(encode_slot(slot)?)
+        .bind(rfc3339(slot.created_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn raw_update_pool_slot(
+        &self,
+        slot: &PoolSlot,
+        from: PoolSlotState,
+    ) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE pool_slots SET state = ?2, volume_size_gb = ?3, data = ?4 WHERE id = ?1 AND state = ?5",
+        )
+        .bind(slot.id.to_string())
+        .bind(slot.state.as_str())
+        .bind(slot.volume_size_gb)
+        .bind(encode_slot(slot)?)
+        .bind(from.as_str())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(updated == 1)
+    }
+
+    async fn raw_delete_pool_slot(&self, id: Uuid) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM pool_slots WHERE id = ?1")
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn raw_pool_slots(&self) -> Result<Vec<PoolSlot>, StoreError> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT data FROM pool_slots ORDER BY created_at, id")
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(|data| decode_slot(data)).collect()
+    }
+
+    async fn raw_take_pool_slot(
+        &self,
+        want: &PoolWant,
+        operation: i64,
+        adopt: impl FnOnce(&PoolSlot) -> WorkspaceRecord + Send,
+    ) -> Result<Option<(PoolSlot, WorkspaceRecord)>, StoreError> {
+        // Most creates find no pool at all: a read answers them without taking the
+        // write lock (the take below checks again, atomically).
+        let any: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM pool_slots \
+             WHERE state = 'ready' AND region = ?1 AND org = ?2 AND ip_mode = ?3 AND volume_size_gb <= ?4 \
+             LIMIT 1",
+        )
+        .bind(want.region.as_str())
+        .bind(want.org.as_str())
+        .bind(want.ip_mode.as_str())
+        .bind(want.max_volume_gb)
+        .fetch_optional(&self.pool)
+        .await?;
+        if any.is_none() {
+            return Ok(None);
+        }
+        // BEGIN IMMEDIATE takes SQLite's write lock first: a second take waits (busy
+        // timeout) and then sees the row gone. Dropped on an error, the connection is
+        // closed, which rolls back (see `WriteTransaction`).
+        // The closest size first: the least volume grown, the bigger slots kept.
+        let mut transaction = WriteTransaction {
+            connection: self.pool.acquire().await?,
+            open: true,
+        };
+        let connection = &mut transaction.connection;
+        sqlx::raw_sql("BEGIN IMMEDIATE")
+            .execute(&mut **connection)
+            .await?;
+        let data: Option<String> = sqlx::query_scalar(
+            "DELETE FROM pool_slots WHERE id = (\
+                 SELECT id FROM pool_slots \
+                 WHERE state = 'ready' AND region = ?1 AND org = ?2 AND ip_mode = ?3 AND volume_size_gb <= ?4 \
+                 ORDER BY volume_size_gb DESC, created_at, id LIMIT 1) \
+             RETURNING data",
+        )
+        .bind(want.region.as_str())
+        .bind(want.org.as_str())
+        .bind(want.ip_mode.as_str())
+        .bind(want.max_volume_gb)
+        .fetch_optional(&mut **connection)
+        .await?;
+        let Some(data) = data else {
+            sqlx::raw_sql("ROLLBACK").execute(&mut **connection).await?;
+            transaction.open = false;
+            return Ok(None);
+        };
+        let slot = decode_slot(&data)?;
+        let record = adopt(&slot);
+        let detail = serde_json::json!({
+            "slot": slot.id,
+            "app": slot.app,
+            "volume": slot.volume_id,
+            "volume_size_gb": slot.volume_size_gb,
+            "ips": slot.ips.iter().map(|ip| ip.address.as_str()).collect::<Vec<_>>(),
+        });
+        sqlx::query(
+            "INSERT INTO operation_steps (operation_id, seq, step, detail, at)
+             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM operation_steps WHERE operation_id = ?1), 'pool_slot_taken', ?2, ?3)",
+        )
+        .bind(operation)
+        .bind(detail.to_string())
+        .bind(rfc3339(now()))
+        .execute(&mut **connection)
+        .await?;
+        bind_record(sqlx::query(UPDATE_WORKSPACE), &record)?
+            .execute(&mut **connection)
+            .await
+            .map_err(|error| map_unique(error, record.name.as_str()))?;
+        sqlx::raw_sql("COMMIT").execute(&mut **connection).await?;
+        transaction.open = false;
+        Ok(Some((slot, record)))
+    }
+
     async fn raw_insert_workspace(&self, record: &WorkspaceRecord) -> Result<(), StoreError> {
         bind_record(sqlx::query(INSERT_WORKSPACE), record)?
             .execute(&self.pool)
@@ -722,6 +865,35 @@ impl SqliteStore {
 }
 
 impl Store for SqliteStore {
+    async fn insert_pool_slot(&self, slot: &PoolSlot) -> Result<(), StoreError> {
+        self.located(self.raw_insert_pool_slot(slot).await)
+    }
+
+    async fn update_pool_slot(
+        &self,
+        slot: &PoolSlot,
+        from: PoolSlotState,
+    ) -> Result<bool, StoreError> {
+        self.located(self.raw_update_pool_slot(slot, from).await)
+    }
+
+    async fn delete_pool_slot(&self, id: Uuid) -> Result<(), StoreError> {
+        self.located(self.raw_delete_pool_slot(id).await)
+    }
+
+    async fn pool_slots(&self) -> Result<Vec<PoolSlot>, StoreError> {
+        self.located(self.raw_pool_slots().await)
+    }
+
+    async fn take_pool_slot(
+        &self,
+        want: &PoolWant,
+        operation: i64,
+        adopt: impl FnOnce(&PoolSlot) -> WorkspaceRecord + Send,
+    ) -> Result<Option<(PoolSlot, WorkspaceRecord)>, StoreError> {
+        self.located(self.raw_take_pool_slot(want, operation, adopt).await)
+    }
+
     async fn insert_workspace(&self, record: &WorkspaceRecord) -> Result<(), StoreError> {
         self.located(self.raw_insert_workspace(record).await)
     }
@@ -897,6 +1069,117 @@ mod tests {
             created_at: at,
             updated_at: at,
         }
+    }
+
+    /// Two stores on one file (as two processes would have) race twenty takes for ten
+    /// slots: each slot goes to exactly one record, with its journal step, and a slot
+    /// that does not match (region, size, state) is never taken.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_takes_from_two_stores_never_share_a_slot() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("swarm.db");
+        let first = SqliteStore::open(&path, "local").await.expect("open");
+        let second = SqliteStore::open(&path, "local").await.expect("open again");
+        for index in 0..12 {
+            let mut slot = PoolSlot::new("ams", "personal", IpMode::Shared, 10);
+            slot.state = PoolSlotState::Ready;
+            match index {
+                10 => slot.region = "fra".to_owned(),
+                11 => slot.volume_size_gb = 20,
+                _ => {}
+            }
+            first.insert_pool_slot(&slot).await.expect("insert slot");
+        }
+        let mut filling = PoolSlot::new("ams", "personal", IpMode::Shared, 10);
+        filling.app_sent = true;
+        first
+            .insert_pool_slot(&filling)
+            .await
+            .expect("insert filling");
+        let want = PoolWant {
+            region: "ams".to_owned(),
+            org: "personal".to_owned(),
+            ip_mode: IpMode::Shared,
+            max_volume_gb: 10,
+        };
+        let mut tasks = Vec::new();
+        for index in 0..20 {
+            let store = if index % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
+            let want = want.clone();
+            tasks.push(tokio::spawn(async move {
+                let record = record(&format!("racer-{index}"));
+                store.insert_workspace(&record).await.expect("insert");
+                let operation = store
+                    .begin_operation(&record, OperationKind::Create, "me")
+                    .await
+                    .expect("begin");
+                let taken = store
+                    .take_pool_slot(&want, operation, move |slot| {
+                        let mut record = record;
+                        record.app = Some(slot.app.clone());
+                        record
+                    })
+                    .await
+                    .expect("take");
+                (operation, taken)
+            }));
+        }
+        let mut apps = std::collections::BTreeSet::new();
+        let mut empty = 0;
+        for task in tasks {
+            let (operation, taken) = task.await.expect("join");
+            let steps = first.operation_steps(operation).await.expect("steps");
+            match taken {
+                Some((slot, record)) => {
+                    assert!(apps.insert(slot.app.clone()), "{} taken twice", slot.app);
+                    assert_eq!(record.app.as_deref(), Some(slot.app.as_str()));
+                    let stored = first
+                        .workspace(record.id)
+                        .await
+                        .expect("get")
+                        .expect("record");
+                    assert_eq!(stored.app, record.app, "saved in the same transaction");
+                    assert_eq!(steps.len(), 1);
+                    assert_eq!(steps[0].step, "pool_slot_taken");
+                    assert_eq!(steps[0].detail["app"], slot.app.as_str());
+                }
+                None => {
+                    empty += 1;
+                    assert!(steps.is_empty(), "{steps:?}");
+                }
+            }
+        }
+        assert_eq!((apps.len(), empty), (10, 10));
+        let left: Vec<(String, u32, PoolSlotState)> = first
+            .pool_slots()
+            .await
+            .expect("slots")
+            .into_iter()
+            .map(|slot| (slot.region, slot.volume_size_gb, slot.state))
+            .collect();
+        assert_eq!(left.len(), 3, "{left:?}");
+        assert!(left.contains(&("fra".to_owned(), 10, PoolSlotState::Ready)));
+        assert!(left.contains(&("ams".to_owned(), 20, PoolSlotState::Ready)));
+        assert!(left.contains(&("ams".to_owned(), 10, PoolSlotState::Filling)));
+        // A conditional update sees the state it expects, or changes nothing.
+        let mut stale = filling.clone();
+        stale.state = PoolSlotState::Draining;
+        assert!(
+            !first
+                .update_pool_slot(&stale, PoolSlotState::Ready)
+                .await
+                .expect("update")
+        );
+        assert!(
+            first
+                .update_pool_slot(&stale, PoolSlotState::Filling)
+                .await
+                .expect("update")
+        );
     }
 
     #[tokio::test]
@@ -1120,7 +1403,10 @@ mod tests {
         schema_1_store(&path, &[alice.clone(), bob.clone()]).await;
 
         let store = SqliteStore::open(&path, "local").await.expect("migrate");
-        assert_eq!(store.schema_version().await.expect("version"), 2);
+        assert_eq!(
+            store.schema_version().await.expect("version"),
+            SCHEMA_VERSION
+        );
         assert_eq!(
             summaries_of(&store, false).await,
             [alice.summary(), bob.summary()]

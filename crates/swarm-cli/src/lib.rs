@@ -11,6 +11,7 @@ mod commands;
 #[doc(hidden)]
 pub mod fuzzing;
 mod output;
+mod serve;
 mod settings;
 
 use std::process::ExitCode;
@@ -18,7 +19,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory as _, Parser as _};
 
 use crate::backend::{Backend, LocalReason, Target};
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, TokenAction};
 use crate::output::Output;
 use crate::settings::Settings;
 
@@ -192,6 +193,16 @@ async fn run(cli: Cli, env: &settings::Env, out: &Output) -> Result<(), Failure>
             args.name
         )));
     }
+    if let Command::Token(args) = &cli.command {
+        let TokenAction::Create(create) = &args.action;
+        swarm::controller::auth::validate_user(&create.user)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    if let Command::Serve(args) = &cli.command {
+        let address = serve::listen_address(args)?;
+        let backend = Backend::connect(&settings, &target, env).await?;
+        return serve::serve(backend, out, address).await;
+    }
     let backend = Backend::connect(&settings, &target, env).await?;
     let result = tokio::select! {
         result = dispatch(&backend, out, cli.command) => result,
@@ -223,6 +234,7 @@ async fn dispatch(backend: &Backend, out: &Output, command: Command) -> Result<(
         Command::Snapshot(args) => commands::snapshot(backend, out, args).await,
         Command::Restore(args) => commands::restore(backend, out, args).await,
         Command::Reconcile => commands::reconcile(backend, out).await,
-        Command::Config | Command::Completions(_) => Ok(()),
+        Command::Token(args) => serve::token(backend, out, args).await,
+        Command::Config | Command::Completions(_) | Command::Serve(_) => Ok(()),
     }
 }

@@ -1,0 +1,346 @@
+//! The routes. Each checks the caller, then calls the `Swarm` method of the same
+//! name; the work itself lives in the domain library.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Controller;
+use super::api_error::ApiError;
+use super::auth::{self, Caller};
+use super::operations::{OperationStatus, OperationView};
+use crate::error::Error;
+use crate::model::{CreateOptions, WorkspaceRecord};
+use crate::provider::Provider;
+use crate::store::Store;
+
+type Shared<S, P> = State<Arc<Controller<S, P>>>;
+
+/// The longest a request waits for an operation (Fly's own `/wait` limit).
+const MAX_WAIT_SECS: u64 = 60;
+
+pub(super) fn router<S: Store, P: Provider>(controller: Arc<Controller<S, P>>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz::<S, P>))
+        .route("/v1/workspaces", get(list::<S, P>).post(create::<S, P>))
+        .route(
+            "/v1/workspaces/{name}",
+            get(show::<S, P>).delete(delete::<S, P>),
+        )
+        .route("/v1/workspaces/{name}/start", post(start::<S, P>))
+        .route("/v1/workspaces/{name}/stop", post(stop::<S, P>))
+        .route("/v1/workspaces/{name}/health", get(health::<S, P>))
+        .route("/v1/operations/{id}", get(operation::<S, P>))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(controller)
+}
+
+/// `?wait=SECS`: wait up to that long (at most 60 s) for the operation to finish.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitQuery {
+    #[serde(default)]
+    wait: u64,
+}
+
+impl WaitQuery {
+    fn duration(&self) -> Duration {
+        Duration::from_secs(self.wait.min(MAX_WAIT_SECS))
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StopQuery {
+    #[serde(default)]
+    wait: u64,
+    /// SIGKILL instead of a graceful stop (`swarm stop --force`).
+    #[serde(default)]
+    force: bool,
+}
+
+impl<S: Store, P: Provider> Controller<S, P> {
+    /// The caller named by the request's bearer token.
+    async fn caller(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(ApiError::unauthenticated)?;
+        auth::authenticate(self.swarm.store(), token)
+            .await
+            .map_err(|error| ApiError::from(Error::Store(error)))?
+            .ok_or_else(ApiError::unauthenticated)
+    }
+
+    /// The workspace, if the caller may see it; otherwise the same answer as for a
+    /// name that does not exist.
+    async fn visible(&self, caller: &Caller, name: &str) -> Result<WorkspaceRecord, ApiError> {
+        let record = self.swarm.show(name).await?;
+        if caller.may_use(record.spec.owner.as_deref()) {
+            Ok(record)
+        } else {
+            Err(Error::NotFound {
+                name: name.to_owned(),
+            }
+            .into())
+        }
+    }
+
+    /// `202` with the operation, or its end when the caller waited and it finished.
+    async fn answer(&self, view: OperationView, wait: Duration) -> Response {
+        let view = if wait.is_zero() {
+            view
+        } else {
+            self.operations.get(&view.id, wait).await.unwrap_or(view)
+        };
+        let status = if view.status == OperationStatus::Running {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        };
+        let location = format!("/v1/operations/{}", view.id);
+        (status, [(header::LOCATION, location)], Json(view)).into_response()
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(value).map_err(|error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("cannot encode the answer: {error}"),
+        )
+    })
+}
+
+fn body_error(rejection: &JsonRejection) -> ApiError {
+    let (status, code) = match rejection {
+        JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+        JsonRejection::MissingJsonContentType(_) => {
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "bad_request")
+        }
+        _ => (StatusCode::BAD_REQUEST, "bad_request"),
+    };
+    ApiError::new(status, code, rejection.body_text())
+}
+
+fn query_error(rejection: &QueryRejection) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        rejection.body_text(),
+    )
+}
+
+async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready when the store answers.
+async fn readyz<S: Store, P: Provider>(State(c): Shared<S, P>) -> Result<Json<Value>, ApiError> {
+    c.swarm
+        .store()
+        .workspace_by_name("readyz")
+        .await
+        .map_err(|error| ApiError::from(Error::Store(error)))?;
+    Ok(Json(json!({ "status": "ready" })))
+}
+
+async fn list<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let records: Vec<WorkspaceRecord> = c
+        .swarm
+        .list()
+        .await?
+        .into_iter()
+        .filter(|record| caller.may_use(record.spec.owner.as_deref()))
+        .collect();
+    Ok(Json(to_json(&records)?))
+}
+
+async fn show<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = c.caller(&headers).await?;
+    Ok(Json(to_json(&c.visible(&caller, &name).await?)?))
+}
+
+async fn health<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = c.caller(&headers).await?;
+    c.visible(&caller, &name).await?;
+    Ok(Json(to_json(&c.swarm.health(&name).await?)?))
+}
+
+async fn create<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+    body: Result<Json<CreateOptions>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    let Json(mut options) = body.map_err(|rejection| body_error(&rejection))?;
+    options.owner = Some(caller.user.clone());
+    // Refused here, before anything runs: the CLI's rules and messages.
+    c.swarm.validate(&options)?;
+    if let Ok(existing) = c.swarm.show(&options.name).await {
+        return Err(Error::AlreadyExists {
+            name: options.name.clone(),
+            status: existing.status,
+        }
+        .into());
+    }
+    let swarm = Arc::clone(&c.swarm);
+    let name = options.name.clone();
+    let view = c.operations.start(
+        "create",
+        &name,
+        &caller.user,
+        Some(caller.user.clone()),
+        async move {
+            let created = swarm
+                .create(&options)
+                .await
+                .map_err(|e| ApiError::from(e).body)?;
+            to_json(&created).map_err(|e| e.body)
+        },
+    );
+    Ok(c.answer(view, query.duration()).await)
+}
+
+async fn delete<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    let record = c.visible(&caller, &name).await?;
+    let swarm = Arc::clone(&c.swarm);
+    let workspace = name.clone();
+    let view = c.operations.start(
+        "delete",
+        &name,
+        &caller.user,
+        record.spec.owner.clone(),
+        async move {
+            let deleted = swarm
+                .delete(&workspace)
+                .await
+                .map_err(|e| ApiError::from(e).body)?;
+            to_json(&deleted).map_err(|e| e.body)
+        },
+    );
+    Ok(c.answer(view, query.duration()).await)
+}
+
+async fn start<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    let record = c.visible(&caller, &name).await?;
+    let swarm = Arc::clone(&c.swarm);
+    let workspace = name.clone();
+    let view = c.operations.start(
+        "start",
+        &name,
+        &caller.user,
+        record.spec.owner.clone(),
+        async move {
+            let changed = swarm
+                .start(&workspace)
+                .await
+                .map_err(|e| ApiError::from(e).body)?;
+            to_json(&changed).map_err(|e| e.body)
+        },
+    );
+    Ok(c.answer(view, query.duration()).await)
+}
+
+async fn stop<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<StopQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    let record = c.visible(&caller, &name).await?;
+    let swarm = Arc::clone(&c.swarm);
+    let workspace = name.clone();
+    let force = query.force;
+    let view = c.operations.start(
+        "stop",
+        &name,
+        &caller.user,
+        record.spec.owner.clone(),
+        async move {
+            let changed = swarm
+                .stop(&workspace, force)
+                .await
+                .map_err(|e| ApiError::from(e).body)?;
+            to_json(&changed).map_err(|e| e.body)
+        },
+    );
+    let wait = Duration::from_secs(query.wait.min(MAX_WAIT_SECS));
+    Ok(c.answer(view, wait).await)
+}
+
+async fn operation<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+) -> Result<Json<OperationView>, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    let missing = || ApiError::not_found(format!("no operation {id}"));
+    // Visibility first, so waiting reveals nothing either.
+    let peek = c.operations.parties(&id).ok_or_else(missing)?;
+    if !(caller.may_use(peek.0.as_deref()) || peek.1 == caller.user) {
+        return Err(missing());
+    }
+    c.operations
+        .get(&id, query.duration())
+        .await
+        .map(Json)
+        .ok_or_else(missing)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route; the API is under /v1")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not answer that method",
+    )
+}

@@ -1,0 +1,395 @@
+//! The Swarm Controller over real HTTP: a server on 127.0.0.1:0 in front of a real
+//! store and an in-process fly-sim, called with a real HTTP client.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{TestSwarm, assert_sim_empty, start_sim, swarm_at};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use swarm::controller::{Controller, create_token};
+use swarm::{FlyProvider, SqliteStore};
+
+struct Server {
+    base: String,
+    http: reqwest::Client,
+    controller: Arc<Controller<SqliteStore, FlyProvider>>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<std::io::Result<usize>>,
+}
+
+impl Server {
+    async fn start(swarm: TestSwarm) -> Self {
+        let controller = Controller::new(swarm);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = {
+            let controller = Arc::clone(&controller);
+            tokio::spawn(async move {
+                controller
+                    .serve(listener, async {
+                        let _ = stopped.await;
+                    })
+                    .await
+            })
+        };
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            controller,
+            stop,
+            served,
+        }
+    }
+
+    async fn token(&self, user: &str, admin: bool) -> String {
+        create_token(self.controller.swarm().store(), user, admin)
+            .await
+            .expect("token")
+            .expose()
+            .to_owned()
+    }
+
+    /// One request; the answer's status and JSON body.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        let json = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text:?}"));
+        (status, json)
+    }
+
+    /// Waits for an operation's end (the server waits up to 60 s a call).
+    async fn finished(&self, token: &str, operation: &Value) -> Value {
+        let id = operation["id"].as_str().expect("operation id");
+        loop {
+            let (status, view) = self
+                .call(
+                    Method::GET,
+                    &format!("/v1/operations/{id}?wait=60"),
+                    Some(token),
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{view}");
+            if view["status"] != "running" {
+                return view;
+            }
+        }
+    }
+
+    async fn shutdown(self) -> usize {
+        let _ = self.stop.send(());
+        self.served.await.expect("join").expect("serve")
+    }
+}
+
+fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str, needle: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    let message = body["error"].as_str().expect("error message");
+    assert!(message.contains(needle), "{needle:?} in {message:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_uses_its_workspaces_over_http_and_sees_only_its_own() {
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(swarm_at(&sim.base_url(), &dir.path().join("swarm.db")).await).await;
+    let alice = server.token("alice", false).await;
+    let bob = server.token("bob", false).await;
+    let admin = server.token("ops", true).await;
+
+    // Health needs no token; everything under /v1 does.
+    let (status, body) = server.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
+    let (status, _) = server.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    for token in [None, Some("swt_0000"), Some("not-a-token")] {
+        let (status, body) = server
+            .call(Method::GET, "/v1/workspaces", token, None)
+            .await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "API token",
+        );
+    }
+
+    // Create: 202 with an operation at once; the result is the CLI's, password once.
+    let (status, operation) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces",
+            Some(&alice),
+            Some(r#"{"name": "alice-ws", "image": "codercom/code-server:4.106.3"}"#),
+        )
+        .await;
+    assert!(
+        status == StatusCode::ACCEPTED || status == StatusCode::OK,
+        "{status} {operation}"
+    );
+    assert_eq!(operation["kind"], "create");
+    let done = server.finished(&alice, &operation).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let password = done["result"]["password"].as_str().expect("password once");
+    assert_eq!(password.len(), 24);
+    assert_eq!(done["result"]["workspace"]["status"], "running");
+    assert_eq!(done["result"]["workspace"]["spec"]["owner"], "alice");
+    let again = server.finished(&alice, &operation).await;
+    assert_eq!(again["result"]["password"], Value::Null, "shown only once");
+    let store_file = std::fs::read(dir.path().join("swarm.db")).expect("store");
+    assert!(
+        !store_file
+            .windows(password.len())
+            .any(|w| w == password.as_bytes()),
+        "the password is not in the store"
+    );
+
+    // Bob does not see it, and cannot tell it from a name that does not exist.
+    let (status, list) = server
+        .call(Method::GET, "/v1/workspaces", Some(&bob), None)
+        .await;
+    assert_eq!((status, list.clone()), (StatusCode::OK, json!([])));
+    let (status, hidden) = server
+        .call(Method::GET, "/v1/workspaces/alice-ws", Some(&bob), None)
+        .await;
+    let (status_missing, missing) = server
+        .call(Method::GET, "/v1/workspaces/nobody-ws", Some(&bob), None)
+        .await;
+    assert_error(
+        status,
+        &hidden,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "alice-ws",
+    );
+    assert_eq!(status_missing, StatusCode::NOT_FOUND);
+    assert_eq!(
+        hidden["error"].as_str().map(|m| m.replace("alice-ws", "X")),
+        missing["error"]
+            .as_str()
+            .map(|m| m.replace("nobody-ws", "X")),
+        "the same answer as for a missing name"
+    );
+    for (method, path) in [
+        (Method::DELETE, "/v1/workspaces/alice-ws"),
+        (Method::POST, "/v1/workspaces/alice-ws/stop"),
+        (Method::POST, "/v1/workspaces/alice-ws/start"),
+        (Method::GET, "/v1/workspaces/alice-ws/health"),
+    ] {
+        let (status, body) = server.call(method.clone(), path, Some(&bob), None).await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "alice-ws",
+        );
+    }
+    let id = operation["id"].as_str().expect("id");
+    let (status, body) = server
+        .call(
+            Method::GET,
+            &format!("/v1/operations/{id}"),
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found", id);
+
+    // Alice sees it; the admin sees everyone's.
+    let (_, list) = server
+        .call(Method::GET, "/v1/workspaces", Some(&alice), None)
+        .await;
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    let (_, shown) = server
+        .call(Method::GET, "/v1/workspaces/alice-ws", Some(&admin), None)
+        .await;
+    assert_eq!(shown["name"], "alice-ws");
+    let (status, health) = server
+        .call(
+            Method::GET,
+            "/v1/workspaces/alice-ws/health",
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, health["status"].as_str()),
+        (StatusCode::OK, Some("healthy"))
+    );
+
+    // Stop and start, waiting in the request itself.
+    let (status, stopped) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces/alice-ws/stop?wait=60",
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stopped}");
+    assert_eq!(stopped["status"], "succeeded", "{stopped}");
+    let record = server
+        .controller
+        .swarm()
+        .show("alice-ws")
+        .await
+        .expect("record");
+    assert_eq!(record.status, swarm::WorkspaceStatus::Stopped);
+    let (status, started) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces/alice-ws/start?wait=60",
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, started["status"].as_str()),
+        (StatusCode::OK, Some("succeeded"))
+    );
+
+    // The admin deletes it; nothing is left on Fly.
+    let (_, deleting) = server
+        .call(
+            Method::DELETE,
+            "/v1/workspaces/alice-ws",
+            Some(&admin),
+            None,
+        )
+        .await;
+    let deleted = server.finished(&admin, &deleting).await;
+    assert_eq!(deleted["status"], "succeeded", "{deleted}");
+    assert_sim_empty(&sim);
+    assert_eq!(server.shutdown().await, 0, "no operation left running");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_are_refused_with_the_field_named_and_change_nothing() {
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(swarm_at(&sim.base_url(), &dir.path().join("swarm.db")).await).await;
+    let alice = server.token("alice", false).await;
+    let requests_before = sim.stats().requests_total;
+
+    for (body, status, code, needle) in [
+        (
+            r#"{"name": "Bad_Name"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "name",
+        ),
+        (
+            r#"{"name": "ok-name", "storage": 9999}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "storage",
+        ),
+        (
+            r#"{"name": "ok-name", "region": "mars"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "region",
+        ),
+        (
+            r#"{"name": "ok-name", "cpus": "two"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "cpus",
+        ),
+        (
+            r#"{"name": "ok-name", "owner": "bob"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "owner",
+        ),
+        (
+            r#"{"name": "ok-name", "env": {"A": "x\ny"}}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "env",
+        ),
+        (
+            r#"{"name": "#,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "JSON",
+        ),
+    ] {
+        let (got, answer) = server
+            .call(Method::POST, "/v1/workspaces", Some(&alice), Some(body))
+            .await;
+        assert_error(got, &answer, status, code, needle);
+    }
+    for path in [
+        "/v1/workspaces/x/stop?force=maybe",
+        "/v1/workspaces/x/start?wait=-1",
+        "/v1/workspaces?color=blue",
+    ] {
+        let (status, answer) = server.call(Method::POST, path, Some(&alice), None).await;
+        assert_error(
+            status,
+            &answer,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "query",
+        );
+    }
+
+    // Unknown routes and methods: JSON errors too.
+    let (status, body) = server
+        .call(Method::GET, "/v2/workspaces", Some(&alice), None)
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found", "route");
+    let (status, body) = server
+        .call(Method::PUT, "/v1/workspaces", Some(&alice), None)
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method",
+    );
+
+    assert_eq!(sim.stats().requests_total, requests_before, "no Fly call");
+    assert!(
+        server
+            .controller
+            .swarm()
+            .list()
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    server.shutdown().await;
+    sim.shutdown().await;
+}

@@ -193,10 +193,14 @@ async fn run(cli: Cli, env: &settings::Env, out: &Output) -> Result<(), Failure>
             args.name
         )));
     }
-    if let Command::Token(args) = &cli.command {
+    if let Command::Token(args) = cli.command {
         let TokenAction::Create(create) = &args.action;
         swarm::controller::auth::validate_user(&create.user)
             .map_err(|e| Failure::usage(e.to_string()))?;
+        let store = backend::store_only(&settings, &target).await?;
+        let result = serve::token(&store, out, args).await;
+        store.close().await;
+        return result;
     }
     if let Command::Serve(args) = &cli.command {
         let address = serve::listen_address(args)?;
@@ -234,7 +238,6 @@ async fn dispatch(backend: &Backend, out: &Output, command: Command) -> Result<(
         Command::Snapshot(args) => commands::snapshot(backend, out, args).await,
         Command::Restore(args) => commands::restore(backend, out, args).await,
         Command::Reconcile => commands::reconcile(backend, out).await,
-        Command::Token(args) => serve::token(backend, out, args).await,
-        Command::Config | Command::Completions(_) | Command::Serve(_) => Ok(()),
+        Command::Config | Command::Completions(_) | Command::Serve(_) | Command::Token(_) => Ok(()),
     }
 }

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 
 use serde_json::json;
+use swarm::SqliteStore;
 use swarm::controller::{Controller, create_token};
 
 use crate::Failure;
@@ -86,9 +87,9 @@ async fn shutdown_signal() {
 }
 
 /// `swarm token create --user NAME [--admin]`.
-pub async fn token(backend: &Backend, out: &Output, args: TokenArgs) -> Result<(), Failure> {
+pub async fn token(store: &SqliteStore, out: &Output, args: TokenArgs) -> Result<(), Failure> {
     let TokenAction::Create(create) = args.action;
-    let token = create_token(backend.app.store(), &create.user, create.admin)
+    let token = create_token(store, &create.user, create.admin)
         .await
         .map_err(|error| match error {
             swarm::controller::TokenError::InvalidUser(_) => Failure::usage(error.to_string()),

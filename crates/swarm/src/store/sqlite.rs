@@ -1165,7 +1165,10 @@ mod tests {
         schema_1_store(&path, &[alice.clone(), bob.clone()]).await;
 
         let store = SqliteStore::open(&path, "local").await.expect("migrate");
-        assert_eq!(store.schema_version().await.expect("version"), SCHEMA_VERSION);
+        assert_eq!(
+            store.schema_version().await.expect("version"),
+            SCHEMA_VERSION
+        );
         assert_eq!(
             summaries_of(&store, false).await,
             [alice.summary(), bob.summary()]

@@ -367,6 +367,9 @@ pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free one).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// Seconds between reconcile passes (the first runs at start); 0 turns them off.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub reconcile_every: u64,
 }
 
 #[derive(Debug, Args)]

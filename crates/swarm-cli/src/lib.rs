@@ -203,9 +203,9 @@ async fn run(cli: Cli, env: &settings::Env, out: &Output) -> Result<(), Failure>
         return result;
     }
     if let Command::Serve(args) = &cli.command {
-        let address = serve::listen_address(args)?;
+        serve::listen_address(args)?;
         let backend = Backend::connect(&settings, &target, env).await?;
-        return serve::serve(backend, out, address).await;
+        return serve::serve(backend, out, args).await;
     }
     let backend = Backend::connect(&settings, &target, env).await?;
     let result = tokio::select! {

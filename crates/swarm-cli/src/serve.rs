@@ -23,7 +23,10 @@ pub fn listen_address(args: &ServeArgs) -> Result<SocketAddr, Failure> {
 }
 
 /// Serves until Ctrl-C or SIGTERM, then lets running operations finish.
-pub async fn serve(backend: Backend, out: &Output, address: SocketAddr) -> Result<(), Failure> {
+pub async fn serve(backend: Backend, out: &Output, args: &ServeArgs) -> Result<(), Failure> {
+    let address = listen_address(args)?;
+    let reconcile_every =
+        (args.reconcile_every > 0).then(|| std::time::Duration::from_secs(args.reconcile_every));
     let listener = match tokio::net::TcpListener::bind(address).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -42,7 +45,9 @@ pub async fn serve(backend: Backend, out: &Output, address: SocketAddr) -> Resul
     out.line(format!("listening on http://{local}"));
     let Backend { app, sim } = backend;
     let controller = Controller::new(app);
-    let served = controller.serve(listener, shutdown_signal()).await;
+    let served = controller
+        .serve(listener, reconcile_every, shutdown_signal())
+        .await;
     let unfinished = controller.operations().running();
     controller.swarm().store().close().await;
     if let Some(sim) = sim {

@@ -109,6 +109,120 @@ fn a_team_member_uses_the_service_with_a_token() {
     rt.block_on(sim.shutdown());
 }
 
+/// Starts `swarm serve` from `command`; its process and base URL.
+fn spawn_server(mut command: std::process::Command) -> (std::process::Child, String) {
+    let mut server = command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn swarm serve");
+    let mut first = String::new();
+    BufReader::new(server.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("first line");
+    let base = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {first:?}"))
+        .to_owned();
+    (server, base)
+}
+
+/// A server killed in the middle of a create, at each step: the next server's first
+/// reconcile pass finishes or undoes it, and nothing is left over on Fly.
+#[test]
+fn a_server_killed_during_a_create_leaves_nothing_behind_once_restarted() {
+    let rt = runtime();
+    let sim = start_sim(&rt);
+    let home = Home::new();
+    let made = run(
+        home.swarm_at(&sim),
+        &["token", "create", "--user", "alice", "--json"],
+    )
+    .ok()
+    .json();
+    let token = made["token"].as_str().expect("token").to_owned();
+    let http = reqwest::Client::new();
+    for point in ["after_intent", "after_app", "after_volume", "after_machine"] {
+        let name = format!("crash-{}", point.replace('_', "-"));
+        let mut crashing = home.swarm_at(&sim);
+        crashing.env("SWARM_CRASH_AT", format!("create.{point}"));
+        let (mut server, base) = spawn_server(crashing);
+        rt.block_on(async {
+            // The answer may or may not arrive before the process dies.
+            let _ = http
+                .post(format!("{base}/v1/workspaces"))
+                .bearer_auth(&token)
+                .json(&serde_json::json!({"name": name, "image": "codercom/code-server:4.106.3"}))
+                .send()
+                .await;
+        });
+        use std::os::unix::process::ExitStatusExt as _;
+        let status = server.wait().expect("wait");
+        assert_eq!(status.signal(), Some(6), "{point}: the server aborted");
+
+        let (mut server, base) = spawn_server(home.swarm_at(&sim));
+        let shown = rt.block_on(async {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+            loop {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{point}: no reconcile pass"
+                );
+                let ready: Value = http
+                    .get(format!("{base}/readyz"))
+                    .send()
+                    .await
+                    .expect("readyz")
+                    .json()
+                    .await
+                    .expect("JSON");
+                if !ready["last_reconcile"].is_null() {
+                    assert_eq!(
+                        ready["last_reconcile"]["converged"], true,
+                        "{point}: {ready}"
+                    );
+                    break;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            let response = http
+                .get(format!("{base}/v1/workspaces/{name}"))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .expect("show");
+            (
+                response.status().as_u16(),
+                response.json::<Value>().await.expect("JSON"),
+            )
+        });
+        let stats = sim.stats();
+        match shown {
+            (200, record) => {
+                assert_eq!(record["status"], "running", "{point}: {record}");
+                assert_eq!(
+                    (stats.apps, stats.machines, stats.volumes),
+                    (1, 1, 1),
+                    "{point}"
+                );
+                run(home.swarm_at(&sim), &["delete", &name, "--yes"]).ok();
+            }
+            (404, _) => assert_eq!(
+                (stats.apps, stats.machines, stats.volumes),
+                (0, 0, 0),
+                "{point}"
+            ),
+            other => panic!("{point}: {other:?}"),
+        }
+        assert_eq!(sim.stats().apps, 0, "{point}: nothing left on Fly");
+        server.kill().expect("kill");
+        server.wait().expect("wait");
+    }
+    rt.block_on(sim.shutdown());
+}
+
 #[test]
 fn bad_serve_and_token_arguments_exit_2_naming_the_field() {
     let home = Home::new();

@@ -31,7 +31,7 @@ impl Server {
             let controller = Arc::clone(&controller);
             tokio::spawn(async move {
                 controller
-                    .serve(listener, async {
+                    .serve(listener, None, async {
                         let _ = stopped.await;
                     })
                     .await

@@ -13,10 +13,14 @@ pub mod operations;
 mod routes;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 use crate::provider::Provider;
 use crate::store::Store;
@@ -35,6 +39,22 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
 pub struct Controller<S: Store, P: Provider> {
     pub(crate) swarm: Arc<Swarm<S, P>>,
     pub(crate) operations: Arc<Operations>,
+    last_reconcile: Mutex<Option<ReconcileStatus>>,
+}
+
+/// The last reconcile pass, as `/readyz` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReconcileStatus {
+    #[serde(with = "time::serde::rfc3339")]
+    pub finished_at: OffsetDateTime,
+    pub duration_ms: u64,
+    /// Workspaces checked.
+    pub checked: usize,
+    /// Changes made and findings reported.
+    pub actions: usize,
+    pub converged: bool,
+    /// Why the pass could not run at all.
+    pub error: Option<String>,
 }
 
 impl<S: Store, P: Provider> Controller<S, P> {
@@ -42,6 +62,56 @@ impl<S: Store, P: Provider> Controller<S, P> {
         Arc::new(Self {
             swarm: Arc::new(swarm),
             operations: Arc::new(Operations::default()),
+            last_reconcile: Mutex::new(None),
+        })
+    }
+
+    /// One reconcile pass: finishes or undoes what a crash left (of this process or
+    /// another), corrects drift, reports orphans. Operations under way hold their
+    /// workspace's lock, so the pass leaves them alone.
+    pub async fn reconcile_once(&self) -> ReconcileStatus {
+        let started = std::time::Instant::now();
+        let outcome = self.swarm.reconcile().await;
+        let status = ReconcileStatus {
+            finished_at: OffsetDateTime::now_utc(),
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            checked: outcome.as_ref().map_or(0, |report| report.checked),
+            actions: outcome.as_ref().map_or(0, |report| report.actions.len()),
+            converged: outcome.as_ref().is_ok_and(|report| report.converged()),
+            error: outcome.as_ref().err().map(ToString::to_string),
+        };
+        tracing::info!(?status, "reconcile pass");
+        *self
+            .last_reconcile
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(status.clone());
+        status
+    }
+
+    /// The last reconcile pass, if one ran.
+    pub fn last_reconcile(&self) -> Option<ReconcileStatus> {
+        self.last_reconcile
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Reconciles now and then every `every` until `stop` turns true; a pass under
+    /// way when it does is finished first.
+    pub fn spawn_reconciler(
+        self: &Arc<Self>,
+        every: Duration,
+        mut stop: watch::Receiver<bool>,
+    ) -> JoinHandle<()> {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                this.reconcile_once().await;
+                tokio::select! {
+                    () = tokio::time::sleep(every) => {}
+                    _ = stop.wait_for(|stopped| *stopped) => return,
+                }
+            }
         })
     }
 
@@ -61,18 +131,29 @@ impl<S: Store, P: Provider> Controller<S, P> {
     /// Serves on `listener` until `shutdown` resolves, then waits up to
     /// [`SHUTDOWN_GRACE`] for running operations; what is still running then is left
     /// to the journal. Returns the number of operations left unfinished.
+    ///
+    /// With `reconcile_every`, a reconcile pass runs at once (settling what a crash
+    /// of an earlier server left) and then at that interval.
     pub async fn serve(
         self: &Arc<Self>,
         listener: tokio::net::TcpListener,
+        reconcile_every: Option<Duration>,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<usize> {
-        axum::serve(
+        let (stop, stopped) = watch::channel(false);
+        let reconciler = reconcile_every.map(|every| self.spawn_reconciler(every, stopped));
+        let served = axum::serve(
             listener,
             self.router()
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await?;
-        Ok(self.operations.drain(SHUTDOWN_GRACE).await)
+        .await;
+        let _ = stop.send(true);
+        let left = self.operations.drain(SHUTDOWN_GRACE).await;
+        if let Some(reconciler) = reconciler {
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, reconciler).await;
+        }
+        served.map(|()| left)
     }
 }

@@ -155,7 +155,9 @@ async fn readyz<S: Store, P: Provider>(State(c): Shared<S, P>) -> Result<Json<Va
         .workspace_by_name("readyz")
         .await
         .map_err(|error| ApiError::from(Error::Store(error)))?;
-    Ok(Json(json!({ "status": "ready" })))
+    Ok(Json(
+        json!({ "status": "ready", "last_reconcile": c.last_reconcile() }),
+    ))
 }
 
 async fn list<S: Store, P: Provider>(

@@ -1,6 +1,7 @@
 //! The routes. Each checks the caller, then calls the `Swarm` method of the same
 //! name; the work itself lives in the domain library.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,9 +19,10 @@ use super::api_error::ApiError;
 use super::auth::{self, Caller};
 use super::operations::{OperationStatus, OperationView};
 use crate::error::Error;
-use crate::model::{CreateOptions, WorkspaceRecord};
+use crate::model::{CreateOptions, ResizeOptions, WorkspaceRecord};
 use crate::provider::Provider;
 use crate::store::Store;
+use crate::swarm::Swarm;
 
 type Shared<S, P> = State<Arc<Controller<S, P>>>;
 
@@ -39,6 +41,18 @@ pub(super) fn router<S: Store, P: Provider>(controller: Arc<Controller<S, P>>) -
         .route("/v1/workspaces/{name}/start", post(start::<S, P>))
         .route("/v1/workspaces/{name}/stop", post(stop::<S, P>))
         .route("/v1/workspaces/{name}/health", get(health::<S, P>))
+        .route("/v1/workspaces/{name}/logs", get(logs::<S, P>))
+        .route("/v1/workspaces/{name}/versions", get(versions::<S, P>))
+        .route("/v1/workspaces/{name}/resize", post(resize::<S, P>))
+        .route("/v1/workspaces/{name}/update", post(update::<S, P>))
+        .route("/v1/workspaces/{name}/rollback", post(rollback::<S, P>))
+        .route("/v1/workspaces/{name}/move", post(move_region::<S, P>))
+        .route(
+            "/v1/workspaces/{name}/snapshots",
+            get(snapshots::<S, P>).post(snapshot::<S, P>),
+        )
+        .route("/v1/workspaces/{name}/restore", post(restore::<S, P>))
+        .route("/v1/workspaces/{name}/password", post(password::<S, P>))
         .route("/v1/operations/{id}", get(operation::<S, P>))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -96,6 +110,38 @@ impl<S: Store, P: Provider> Controller<S, P> {
             }
             .into())
         }
+    }
+
+    /// Starts `work` on a workspace the caller may use, as an operation.
+    async fn act<F, Fut, T>(
+        &self,
+        caller: &Caller,
+        name: &str,
+        kind: &'static str,
+        wait: Duration,
+        work: F,
+    ) -> Result<Response, ApiError>
+    where
+        F: FnOnce(Arc<Swarm<S, P>>, String) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, Error>> + Send + 'static,
+        T: serde::Serialize,
+    {
+        let record = self.visible(caller, name).await?;
+        let swarm = Arc::clone(&self.swarm);
+        let workspace = name.to_owned();
+        let view = self.operations.start(
+            kind,
+            name,
+            &caller.user,
+            record.spec.owner.clone(),
+            async move {
+                let done = work(swarm, workspace)
+                    .await
+                    .map_err(|e| ApiError::from(e).body)?;
+                to_json(&done).map_err(|e| e.body)
+            },
+        );
+        Ok(self.answer(view, wait).await)
     }
 
     /// `202` with the operation, or its end when the caller waited and it finished.
@@ -239,23 +285,14 @@ async fn delete<S: Store, P: Provider>(
 ) -> Result<Response, ApiError> {
     let caller = c.caller(&headers).await?;
     let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
-    let record = c.visible(&caller, &name).await?;
-    let swarm = Arc::clone(&c.swarm);
-    let workspace = name.clone();
-    let view = c.operations.start(
-        "delete",
+    c.act(
+        &caller,
         &name,
-        &caller.user,
-        record.spec.owner.clone(),
-        async move {
-            let deleted = swarm
-                .delete(&workspace)
-                .await
-                .map_err(|e| ApiError::from(e).body)?;
-            to_json(&deleted).map_err(|e| e.body)
-        },
-    );
-    Ok(c.answer(view, query.duration()).await)
+        "delete",
+        query.duration(),
+        |swarm, name| async move { swarm.delete(&name).await },
+    )
+    .await
 }
 
 async fn start<S: Store, P: Provider>(
@@ -266,23 +303,14 @@ async fn start<S: Store, P: Provider>(
 ) -> Result<Response, ApiError> {
     let caller = c.caller(&headers).await?;
     let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
-    let record = c.visible(&caller, &name).await?;
-    let swarm = Arc::clone(&c.swarm);
-    let workspace = name.clone();
-    let view = c.operations.start(
-        "start",
+    c.act(
+        &caller,
         &name,
-        &caller.user,
-        record.spec.owner.clone(),
-        async move {
-            let changed = swarm
-                .start(&workspace)
-                .await
-                .map_err(|e| ApiError::from(e).body)?;
-            to_json(&changed).map_err(|e| e.body)
-        },
-    );
-    Ok(c.answer(view, query.duration()).await)
+        "start",
+        query.duration(),
+        |swarm, name| async move { swarm.start(&name).await },
+    )
+    .await
 }
 
 async fn stop<S: Store, P: Provider>(
@@ -293,25 +321,258 @@ async fn stop<S: Store, P: Provider>(
 ) -> Result<Response, ApiError> {
     let caller = c.caller(&headers).await?;
     let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
-    let record = c.visible(&caller, &name).await?;
-    let swarm = Arc::clone(&c.swarm);
-    let workspace = name.clone();
     let force = query.force;
-    let view = c.operations.start(
-        "stop",
-        &name,
-        &caller.user,
-        record.spec.owner.clone(),
-        async move {
-            let changed = swarm
-                .stop(&workspace, force)
-                .await
-                .map_err(|e| ApiError::from(e).body)?;
-            to_json(&changed).map_err(|e| e.body)
-        },
-    );
     let wait = Duration::from_secs(query.wait.min(MAX_WAIT_SECS));
-    Ok(c.answer(view, wait).await)
+    c.act(
+        &caller,
+        &name,
+        "stop",
+        wait,
+        move |swarm, name| async move { swarm.stop(&name, force).await },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResizeBody {
+    cpus: Option<u32>,
+    cpu_kind: Option<String>,
+    memory: Option<u32>,
+    storage: Option<u32>,
+}
+
+async fn resize<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+    body: Result<Json<ResizeBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    let Json(body) = body.map_err(|rejection| body_error(&rejection))?;
+    let options = ResizeOptions {
+        cpus: body.cpus,
+        cpu_kind: body.cpu_kind,
+        memory_mb: body.memory,
+        storage_gb: body.storage,
+    };
+    c.visible(&caller, &name).await?;
+    c.swarm.validate_resize(&name, &options).await?;
+    c.act(
+        &caller,
+        &name,
+        "resize",
+        query.duration(),
+        |swarm, name| async move { swarm.resize(&name, &options).await },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    image: String,
+}
+
+async fn update<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+    body: Result<Json<UpdateBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    let Json(body) = body.map_err(|rejection| body_error(&rejection))?;
+    crate::validate::validate_image(&body.image).map_err(|e| Error::Invalid(vec![e]))?;
+    c.act(
+        &caller,
+        &name,
+        "update",
+        query.duration(),
+        |swarm, name| async move { swarm.update_image(&name, &body.image).await },
+    )
+    .await
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RollbackBody {
+    /// The version to go back to; the one before the current by default.
+    to: Option<u32>,
+}
+
+async fn rollback<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+    body: Result<Json<RollbackBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    let to = match body {
+        Ok(Json(body)) => body.to,
+        // No body at all: the default target.
+        Err(JsonRejection::MissingJsonContentType(_)) => None,
+        Err(rejection) => return Err(body_error(&rejection)),
+    };
+    c.visible(&caller, &name).await?;
+    c.swarm.validate_rollback(&name, to).await?;
+    c.act(
+        &caller,
+        &name,
+        "rollback",
+        query.duration(),
+        move |swarm, name| async move { swarm.rollback(&name, to).await },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MoveBody {
+    region: String,
+}
+
+async fn move_region<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+    body: Result<Json<MoveBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    let Json(body) = body.map_err(|rejection| body_error(&rejection))?;
+    c.visible(&caller, &name).await?;
+    c.swarm.validate_move(&name, &body.region).await?;
+    c.act(
+        &caller,
+        &name,
+        "move",
+        query.duration(),
+        |swarm, name| async move { swarm.move_region(&name, &body.region).await },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RestoreBody {
+    snapshot: String,
+}
+
+async fn restore<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+    body: Result<Json<RestoreBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    let Json(body) = body.map_err(|rejection| body_error(&rejection))?;
+    c.visible(&caller, &name).await?;
+    c.swarm.validate_restore(&name, &body.snapshot).await?;
+    c.act(
+        &caller,
+        &name,
+        "restore",
+        query.duration(),
+        |swarm, name| async move { swarm.restore(&name, &body.snapshot).await },
+    )
+    .await
+}
+
+async fn snapshot<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    c.act(
+        &caller,
+        &name,
+        "snapshot",
+        query.duration(),
+        |swarm, name| async move { swarm.create_snapshot(&name).await },
+    )
+    .await
+}
+
+async fn password<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    c.act(
+        &caller,
+        &name,
+        "password",
+        query.duration(),
+        |swarm, name| async move { swarm.rotate_password(&name).await },
+    )
+    .await
+}
+
+async fn snapshots<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = c.caller(&headers).await?;
+    c.visible(&caller, &name).await?;
+    Ok(Json(to_json(&c.swarm.snapshots(&name).await?)?))
+}
+
+async fn versions<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = c.caller(&headers).await?;
+    c.visible(&caller, &name).await?;
+    Ok(Json(to_json(&c.swarm.versions(&name).await?)?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogsQuery {
+    /// The last N lines (1 to 10,000; 100 by default).
+    #[serde(default = "default_lines")]
+    lines: usize,
+}
+
+fn default_lines() -> usize {
+    100
+}
+
+async fn logs<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<LogsQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    if !(1..=10_000).contains(&query.lines) {
+        return Err(Error::Invalid(vec![crate::validate::ValidationError {
+            field: "lines",
+            value: query.lines.to_string(),
+            rule: "must be 1 to 10000".to_owned(),
+        }])
+        .into());
+    }
+    c.visible(&caller, &name).await?;
+    Ok(Json(to_json(&c.swarm.logs(&name, query.lines).await?)?))
 }
 
 async fn operation<S: Store, P: Provider>(

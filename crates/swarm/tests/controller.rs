@@ -417,7 +417,8 @@ async fn every_route_answers_401_404_for_others_422_for_bad_input_and_succeeds()
     );
 
     // (method, path, good body, bad body and the field it must name)
-    let routes: &[(Method, &str, Option<&str>, Option<(&str, &str)>)] = &[
+    type Route<'a> = (Method, &'a str, Option<&'a str>, Option<(&'a str, &'a str)>);
+    let routes: &[Route<'_>] = &[
         (Method::GET, "/v1/workspaces/ws", None, None),
         (Method::GET, "/v1/workspaces/ws/health", None, None),
         (Method::GET, "/v1/workspaces/ws/logs?lines=5", None, None),

@@ -205,7 +205,7 @@ async fn run(cli: Cli, env: &settings::Env, out: &Output) -> Result<(), Failure>
     if let Command::Serve(args) = &cli.command {
         serve::listen_address(args)?;
         let backend = Backend::connect(&settings, &target, env).await?;
-        return serve::serve(backend, out, args).await;
+        return serve::serve(backend, out, args, settings.quotas.value).await;
     }
     let backend = Backend::connect(&settings, &target, env).await?;
     let result = tokio::select! {

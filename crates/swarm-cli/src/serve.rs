@@ -23,7 +23,12 @@ pub fn listen_address(args: &ServeArgs) -> Result<SocketAddr, Failure> {
 }
 
 /// Serves until Ctrl-C or SIGTERM, then lets running operations finish.
-pub async fn serve(backend: Backend, out: &Output, args: &ServeArgs) -> Result<(), Failure> {
+pub async fn serve(
+    backend: Backend,
+    out: &Output,
+    args: &ServeArgs,
+    quotas: swarm::controller::Quotas,
+) -> Result<(), Failure> {
     let address = listen_address(args)?;
     let reconcile_every =
         (args.reconcile_every > 0).then(|| std::time::Duration::from_secs(args.reconcile_every));
@@ -44,7 +49,7 @@ pub async fn serve(backend: Backend, out: &Output, args: &ServeArgs) -> Result<(
     // The contract: this is the first line on stdout.
     out.line(format!("listening on http://{local}"));
     let Backend { app, sim } = backend;
-    let controller = Controller::new(app);
+    let controller = Controller::with_quotas(app, quotas);
     let served = controller
         .serve(listener, reconcile_every, shutdown_signal())
         .await;

@@ -49,6 +49,8 @@ pub struct FileConfig {
     pub idle_timeout: Option<String>,
     pub ip: Option<String>,
     pub db: Option<String>,
+    /// Per-user limits for `swarm serve`.
+    pub quotas: Option<swarm::controller::Quotas>,
 }
 
 /// A configuration problem: bad input, exit 2, nothing changed.
@@ -84,6 +86,7 @@ pub struct Settings {
     pub idle_timeout: Setting<String>,
     pub ip: Setting<String>,
     pub db: Setting<Option<String>>,
+    pub quotas: Setting<swarm::controller::Quotas>,
 }
 
 /// Reads the environment through a map so tests can pass their own.
@@ -278,6 +281,7 @@ impl Settings {
                 &path,
                 None,
             ),
+            quotas: pick(None, None, file.quotas, &path, Default::default()),
         };
         settings.check()?;
         Ok(settings)

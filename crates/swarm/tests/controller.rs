@@ -8,7 +8,7 @@ use std::sync::Arc;
 use common::{TestSwarm, assert_sim_empty, start_sim, swarm_at};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use swarm::controller::{Controller, create_token};
+use swarm::controller::{Controller, Quotas, create_token};
 use swarm::{FlyProvider, SqliteStore};
 
 struct Server {
@@ -21,7 +21,11 @@ struct Server {
 
 impl Server {
     async fn start(swarm: TestSwarm) -> Self {
-        let controller = Controller::new(swarm);
+        Self::start_with(swarm, Quotas::default()).await
+    }
+
+    async fn start_with(swarm: TestSwarm, quotas: Quotas) -> Self {
+        let controller = Controller::with_quotas(swarm, quotas);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -505,7 +509,10 @@ async fn every_route_answers_401_404_for_others_422_for_bad_input_and_succeeds()
             assert_eq!(body["status"], "succeeded", "{path}: {body}");
         }
         if path.contains("/resize") {
-            assert_eq!(body["result"]["workspace"]["spec"]["guest"]["cpus"], 2, "{body}");
+            assert_eq!(
+                body["result"]["workspace"]["spec"]["guest"]["cpus"], 2,
+                "{body}"
+            );
         }
     }
     let record = server.controller.swarm().show("ws").await.expect("record");
@@ -565,6 +572,148 @@ async fn every_route_answers_401_404_for_others_422_for_bad_input_and_succeeds()
         )
         .await;
     assert_eq!(deleted["status"], "succeeded", "{deleted}");
+    assert_sim_empty(&sim);
+    server.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_or_resize_past_a_users_quota_is_refused_before_anything_runs() {
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let quotas = Quotas {
+        workspaces: Some(2),
+        cpus: Some(3),
+        memory: None,
+        storage: Some(25),
+    };
+    let server = Server::start_with(
+        swarm_at(&sim.base_url(), &dir.path().join("swarm.db")).await,
+        quotas,
+    )
+    .await;
+    let alice = server.token("alice", false).await;
+    let bob = server.token("bob", false).await;
+    let create = |name: &str, extra: &str| {
+        format!(r#"{{"name": "{name}", "image": "codercom/code-server:4.106.3"{extra}}}"#)
+    };
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces?wait=60",
+            Some(&alice),
+            Some(&create("a1", "")),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("succeeded")),
+        "{body}"
+    );
+    let requests = sim.stats().requests_total;
+    // 10 + 20 GB > 25 GB.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces",
+            Some(&alice),
+            Some(&create("a2", r#", "storage": 20"#)),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::FORBIDDEN,
+        "quota_exceeded",
+        "quotas.storage",
+    );
+    // 1 + 4 CPUs > 3.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces",
+            Some(&alice),
+            Some(&create("a2", r#", "cpus": 4"#)),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::FORBIDDEN,
+        "quota_exceeded",
+        "quotas.cpus",
+    );
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces/a1/resize",
+            Some(&alice),
+            Some(r#"{"cpus": 4}"#),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::FORBIDDEN,
+        "quota_exceeded",
+        "quotas.cpus",
+    );
+    assert_eq!(
+        sim.stats().requests_total,
+        requests,
+        "refused before any Fly call"
+    );
+    // Within the quota: a second one; a third is one workspace too many.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces?wait=60",
+            Some(&alice),
+            Some(&create("a2", "")),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("succeeded")),
+        "{body}"
+    );
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces",
+            Some(&alice),
+            Some(&create("a3", "")),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::FORBIDDEN,
+        "quota_exceeded",
+        "quotas.workspaces",
+    );
+    // Quotas are per user: bob has his own.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces?wait=60",
+            Some(&bob),
+            Some(&create("b1", "")),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("succeeded")),
+        "{body}"
+    );
+    for name in ["a1", "a2", "b1"] {
+        server
+            .controller
+            .swarm()
+            .delete(name)
+            .await
+            .expect("delete");
+    }
     assert_sim_empty(&sim);
     server.shutdown().await;
     sim.shutdown().await;

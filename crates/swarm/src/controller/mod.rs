@@ -10,6 +10,7 @@
 mod api_error;
 pub mod auth;
 pub mod operations;
+mod quotas;
 mod routes;
 
 use std::net::SocketAddr;
@@ -29,6 +30,7 @@ use crate::swarm::Swarm;
 pub use api_error::{ApiError, ErrorBody, FieldError};
 pub use auth::{Caller, NewToken, TokenError, create_token};
 pub use operations::{OperationStatus, OperationView, Operations};
+pub use quotas::{Quotas, Usage};
 
 /// How long a shutdown waits for running operations before leaving them to the
 /// journal (and the next `reconcile`).
@@ -39,6 +41,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
 pub struct Controller<S: Store, P: Provider> {
     pub(crate) swarm: Arc<Swarm<S, P>>,
     pub(crate) operations: Arc<Operations>,
+    pub(crate) quotas: Quotas,
     last_reconcile: Mutex<Option<ReconcileStatus>>,
 }
 
@@ -59,9 +62,15 @@ pub struct ReconcileStatus {
 
 impl<S: Store, P: Provider> Controller<S, P> {
     pub fn new(swarm: Swarm<S, P>) -> Arc<Self> {
+        Self::with_quotas(swarm, Quotas::default())
+    }
+
+    /// A controller that holds every user to `quotas`.
+    pub fn with_quotas(swarm: Swarm<S, P>, quotas: Quotas) -> Arc<Self> {
         Arc::new(Self {
             swarm: Arc::new(swarm),
             operations: Arc::new(Operations::default()),
+            quotas,
             last_reconcile: Mutex::new(None),
         })
     }

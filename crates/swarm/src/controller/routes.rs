@@ -18,6 +18,7 @@ use super::Controller;
 use super::api_error::ApiError;
 use super::auth::{self, Caller};
 use super::operations::{OperationStatus, OperationView};
+use super::quotas::Usage;
 use crate::error::Error;
 use crate::model::{CreateOptions, ResizeOptions, WorkspaceRecord};
 use crate::provider::Provider;
@@ -251,7 +252,14 @@ async fn create<S: Store, P: Provider>(
     let Json(mut options) = body.map_err(|rejection| body_error(&rejection))?;
     options.owner = Some(caller.user.clone());
     // Refused here, before anything runs: the CLI's rules and messages.
-    c.swarm.validate(&options)?;
+    let validated = c.swarm.validate(&options)?;
+    let records = c.swarm.list().await?;
+    let mut after = Usage::of_user(&records, &caller.user);
+    after.workspaces += 1;
+    after.cpus += validated.spec.guest.cpus;
+    after.memory += u64::from(validated.spec.guest.memory_mb);
+    after.storage += u64::from(validated.spec.storage_gb);
+    c.quotas.check(&caller.user, after)?;
     if let Ok(existing) = c.swarm.show(&options.name).await {
         return Err(Error::AlreadyExists {
             name: options.name.clone(),
@@ -358,8 +366,17 @@ async fn resize<S: Store, P: Provider>(
         memory_mb: body.memory,
         storage_gb: body.storage,
     };
-    c.visible(&caller, &name).await?;
-    c.swarm.validate_resize(&name, &options).await?;
+    let record = c.visible(&caller, &name).await?;
+    let plan = c.swarm.validate_resize(&name, &options).await?;
+    if let Some(owner) = record.spec.owner.as_deref() {
+        let records = c.swarm.list().await?;
+        let mut after = Usage::of_user(&records, owner);
+        let before = Usage::of(&record);
+        after.cpus = after.cpus.saturating_sub(before.cpus) + plan.guest.cpus;
+        after.memory = after.memory.saturating_sub(before.memory) + u64::from(plan.guest.memory_mb);
+        after.storage = after.storage.saturating_sub(before.storage) + u64::from(plan.storage_gb);
+        c.quotas.check(owner, after)?;
+    }
     c.act(
         &caller,
         &name,

@@ -4,7 +4,6 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -56,7 +55,6 @@ struct Entry {
 /// The operations of this server process.
 #[derive(Debug, Default)]
 pub struct Operations {
-    next: AtomicU64,
     entries: Mutex<HashMap<String, Entry>>,
     finished_order: Mutex<VecDeque<String>>,
 }
@@ -74,7 +72,8 @@ impl Operations {
     where
         F: Future<Output = Result<Value, ErrorBody>> + Send + 'static,
     {
-        let id = format!("op_{}", self.next.fetch_add(1, Ordering::Relaxed) + 1);
+        // Unique across restarts too: a client polling an old id never gets a new one.
+        let id = format!("op_{}", uuid::Uuid::now_v7().simple());
         let (done_tx, done_rx) = watch::channel(false);
         let view = OperationView {
             id: id.clone(),

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 /// Raw create input, as the CLI flags or the controller's JSON body give it.
 /// Every field but `name` is optional and falls back to the configured default.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CreateOptions {
     pub name: String,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::error::Error;
 
 /// The body of every error answer: `{"error": …, "code": …, "fields": […]}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// What went wrong and what to do, as the CLI says it.
     pub error: String,
@@ -19,7 +19,7 @@ pub struct ErrorBody {
     pub fields: Vec<FieldError>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: &'static str,
     pub rule: String,

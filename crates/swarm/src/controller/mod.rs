@@ -32,6 +32,11 @@ pub use auth::{Caller, NewToken, TokenError, create_token};
 pub use operations::{OperationStatus, OperationView, Operations};
 pub use quotas::{Quotas, Usage};
 
+/// The OpenAPI document, as served at `/v1/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    <routes::ApiDoc as utoipa::OpenApi>::openapi()
+}
+
 /// How long a shutdown waits for running operations before leaving them to the
 /// journal (and the next `reconcile`).
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
@@ -134,7 +139,12 @@ impl<S: Store, P: Provider> Controller<S, P> {
 
     /// The HTTP API (`/v1/…`, `/healthz`, `/readyz`).
     pub fn router(self: &Arc<Self>) -> Router {
-        routes::router(Arc::clone(self))
+        routes::router(Arc::clone(self)).0
+    }
+
+    /// Every route the router answers, as (method, path).
+    pub fn routes(self: &Arc<Self>) -> Vec<(&'static str, &'static str)> {
+        routes::router(Arc::clone(self)).1
     }
 
     /// Serves on `listener` until `shutdown` resolves, then waits up to

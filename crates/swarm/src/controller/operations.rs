@@ -17,7 +17,7 @@ use super::api_error::ErrorBody;
 /// Finished operations kept for polling; older ones are forgotten first.
 const KEEP_FINISHED: usize = 1_000;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OperationStatus {
     Running,
@@ -26,7 +26,7 @@ pub enum OperationStatus {
 }
 
 /// What `GET /v1/operations/{id}` returns.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct OperationView {
     pub id: String,
     pub kind: &'static str,
@@ -35,10 +35,13 @@ pub struct OperationView {
     pub user: String,
     pub status: OperationStatus,
     #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
     pub started_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub finished_at: Option<OffsetDateTime>,
     /// The command's result, as `swarm <command> --json` prints it.
+    #[schema(value_type = Option<Object>)]
     pub result: Option<Value>,
     pub error: Option<ErrorBody>,
     /// The owner of the workspace, for visibility checks.

@@ -7,15 +7,16 @@ use std::time::Duration;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
+use axum::handler::Handler;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, on};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::Controller;
-use super::api_error::ApiError;
+use super::api_error::{ApiError, ErrorBody};
 use super::auth::{self, Caller};
 use super::operations::{OperationStatus, OperationView};
 use super::quotas::Usage;
@@ -30,34 +31,126 @@ type Shared<S, P> = State<Arc<Controller<S, P>>>;
 /// The longest a request waits for an operation (Fly's own `/wait` limit).
 const MAX_WAIT_SECS: u64 = 60;
 
-pub(super) fn router<S: Store, P: Provider>(controller: Arc<Controller<S, P>>) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz::<S, P>))
-        .route("/v1/workspaces", get(list::<S, P>).post(create::<S, P>))
-        .route(
-            "/v1/workspaces/{name}",
-            get(show::<S, P>).delete(delete::<S, P>),
+/// The router, built through [`Routes`] so that every route is also listed: the
+/// OpenAPI test checks the document against that list.
+pub(super) fn router<S: Store, P: Provider>(
+    controller: Arc<Controller<S, P>>,
+) -> (Router, Vec<(&'static str, &'static str)>) {
+    use MethodFilter as M;
+    let routes = Routes::new()
+        .add(M::GET, "GET", "/healthz", healthz)
+        .add(M::GET, "GET", "/readyz", readyz::<S, P>)
+        .add(M::GET, "GET", "/v1/openapi.json", openapi_json)
+        .add(M::GET, "GET", "/v1/workspaces", list::<S, P>)
+        .add(M::POST, "POST", "/v1/workspaces", create::<S, P>)
+        .add(M::GET, "GET", "/v1/workspaces/{name}", show::<S, P>)
+        .add(M::DELETE, "DELETE", "/v1/workspaces/{name}", delete::<S, P>)
+        .add(
+            M::POST,
+            "POST",
+            "/v1/workspaces/{name}/start",
+            start::<S, P>,
         )
-        .route("/v1/workspaces/{name}/start", post(start::<S, P>))
-        .route("/v1/workspaces/{name}/stop", post(stop::<S, P>))
-        .route("/v1/workspaces/{name}/health", get(health::<S, P>))
-        .route("/v1/workspaces/{name}/logs", get(logs::<S, P>))
-        .route("/v1/workspaces/{name}/versions", get(versions::<S, P>))
-        .route("/v1/workspaces/{name}/resize", post(resize::<S, P>))
-        .route("/v1/workspaces/{name}/update", post(update::<S, P>))
-        .route("/v1/workspaces/{name}/rollback", post(rollback::<S, P>))
-        .route("/v1/workspaces/{name}/move", post(move_region::<S, P>))
-        .route(
+        .add(M::POST, "POST", "/v1/workspaces/{name}/stop", stop::<S, P>)
+        .add(
+            M::GET,
+            "GET",
+            "/v1/workspaces/{name}/health",
+            health::<S, P>,
+        )
+        .add(M::GET, "GET", "/v1/workspaces/{name}/logs", logs::<S, P>)
+        .add(
+            M::GET,
+            "GET",
+            "/v1/workspaces/{name}/versions",
+            versions::<S, P>,
+        )
+        .add(
+            M::POST,
+            "POST",
+            "/v1/workspaces/{name}/resize",
+            resize::<S, P>,
+        )
+        .add(
+            M::POST,
+            "POST",
+            "/v1/workspaces/{name}/update",
+            update::<S, P>,
+        )
+        .add(
+            M::POST,
+            "POST",
+            "/v1/workspaces/{name}/rollback",
+            rollback::<S, P>,
+        )
+        .add(
+            M::POST,
+            "POST",
+            "/v1/workspaces/{name}/move",
+            move_region::<S, P>,
+        )
+        .add(
+            M::GET,
+            "GET",
             "/v1/workspaces/{name}/snapshots",
-            get(snapshots::<S, P>).post(snapshot::<S, P>),
+            snapshots::<S, P>,
         )
-        .route("/v1/workspaces/{name}/restore", post(restore::<S, P>))
-        .route("/v1/workspaces/{name}/password", post(password::<S, P>))
-        .route("/v1/operations/{id}", get(operation::<S, P>))
+        .add(
+            M::POST,
+            "POST",
+            "/v1/workspaces/{name}/snapshots",
+            snapshot::<S, P>,
+        )
+        .add(
+            M::POST,
+            "POST",
+            "/v1/workspaces/{name}/restore",
+            restore::<S, P>,
+        )
+        .add(
+            M::POST,
+            "POST",
+            "/v1/workspaces/{name}/password",
+            password::<S, P>,
+        )
+        .add(M::GET, "GET", "/v1/operations/{id}", operation::<S, P>);
+    let router = routes
+        .router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(controller)
+        .with_state(controller);
+    (router, routes.listed)
+}
+
+/// A router that lists what it routes.
+struct Routes<S: Store, P: Provider> {
+    router: Router<Arc<Controller<S, P>>>,
+    listed: Vec<(&'static str, &'static str)>,
+}
+
+impl<S: Store, P: Provider> Routes<S, P> {
+    fn new() -> Self {
+        Self {
+            router: Router::new(),
+            listed: Vec::new(),
+        }
+    }
+
+    fn add<H, T>(
+        mut self,
+        filter: MethodFilter,
+        method: &'static str,
+        path: &'static str,
+        handler: H,
+    ) -> Self
+    where
+        H: Handler<T, Arc<Controller<S, P>>>,
+        T: 'static,
+    {
+        self.router = self.router.route(path, on(filter, handler));
+        self.listed.push((method, path));
+        self
+    }
 }
 
 /// `?wait=SECS`: wait up to that long (at most 60 s) for the operation to finish.
@@ -183,6 +276,43 @@ fn body_error(rejection: &JsonRejection) -> ApiError {
     ApiError::new(status, code, rejection.body_text())
 }
 
+/// The OpenAPI document, generated from the route annotations and the body types.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Swarm Controller",
+        description = "VS Code Remote Swarm as a service: a team's code-server workspaces on Fly.io."
+    ),
+    paths(
+        healthz, readyz, openapi_json, list, create, show, delete, start, stop, health, logs,
+        versions, resize, update, rollback, move_region, snapshots, snapshot, restore,
+        password, operation
+    ),
+    modifiers(&BearerToken)
+)]
+pub(super) struct ApiDoc;
+
+/// `Authorization: Bearer <token>` (`swarm token create`).
+struct BearerToken;
+
+impl utoipa::Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+    }
+}
+
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "service", responses((status = 200, description = "This document")))]
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(<ApiDoc as utoipa::OpenApi>::openapi())
+}
+
 fn query_error(rejection: &QueryRejection) -> ApiError {
     ApiError::new(
         StatusCode::BAD_REQUEST,
@@ -191,11 +321,13 @@ fn query_error(rejection: &QueryRejection) -> ApiError {
     )
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, description = "The process is up")))]
 async fn healthz() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
 /// Ready when the store answers.
+#[utoipa::path(get, path = "/readyz", tag = "service", responses((status = 200, description = "The store answers; the last reconcile pass"), (status = 500, description = "The store does not answer", body = ErrorBody)))]
 async fn readyz<S: Store, P: Provider>(State(c): Shared<S, P>) -> Result<Json<Value>, ApiError> {
     c.swarm
         .store()
@@ -207,6 +339,7 @@ async fn readyz<S: Store, P: Provider>(State(c): Shared<S, P>) -> Result<Json<Va
     ))
 }
 
+#[utoipa::path(get, path = "/v1/workspaces", tag = "workspaces", security(("bearer" = [])), responses((status = 200, description = "The caller's workspaces (an admin's: all), as `swarm list --json`"), (status = 401, description = "No valid API token", body = ErrorBody)))]
 async fn list<S: Store, P: Provider>(
     State(c): Shared<S, P>,
     headers: HeaderMap,
@@ -222,6 +355,7 @@ async fn list<S: Store, P: Provider>(
     Ok(Json(to_json(&records)?))
 }
 
+#[utoipa::path(get, path = "/v1/workspaces/{name}", tag = "workspaces", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name")), responses((status = 200, description = "The record, as `swarm show --json`"), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody)))]
 async fn show<S: Store, P: Provider>(
     State(c): Shared<S, P>,
     headers: HeaderMap,
@@ -231,6 +365,7 @@ async fn show<S: Store, P: Provider>(
     Ok(Json(to_json(&c.visible(&caller, &name).await?)?))
 }
 
+#[utoipa::path(get, path = "/v1/workspaces/{name}/health", tag = "workspaces", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name")), responses((status = 200, description = "As `swarm health --json`"), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody)))]
 async fn health<S: Store, P: Provider>(
     State(c): Shared<S, P>,
     headers: HeaderMap,
@@ -241,6 +376,7 @@ async fn health<S: Store, P: Provider>(
     Ok(Json(to_json(&c.swarm.health(&name).await?)?))
 }
 
+#[utoipa::path(post, path = "/v1/workspaces", tag = "workspaces", security(("bearer" = [])), params(("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), request_body = CreateOptions, responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 400, description = "Not JSON", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "Past a quota", body = ErrorBody), (status = 409, description = "The name is taken", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
 async fn create<S: Store, P: Provider>(
     State(c): Shared<S, P>,
     headers: HeaderMap,
@@ -285,6 +421,7 @@ async fn create<S: Store, P: Provider>(
     Ok(c.answer(view, query.duration()).await)
 }
 
+#[utoipa::path(delete, path = "/v1/workspaces/{name}", tag = "workspaces", operation_id = "delete", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
 async fn delete<S: Store, P: Provider>(
     State(c): Shared<S, P>,
     headers: HeaderMap,
@@ -303,6 +440,7 @@ async fn delete<S: Store, P: Provider>(
     .await
 }
 
+#[utoipa::path(post, path = "/v1/workspaces/{name}/start", tag = "workspaces", operation_id = "start", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
 async fn start<S: Store, P: Provider>(
     State(c): Shared<S, P>,
     headers: HeaderMap,
@@ -321,6 +459,7 @@ async fn start<S: Store, P: Provider>(
     .await
 }
 
+#[utoipa::path(post, path = "/v1/workspaces/{name}/stop", tag = "workspaces", operation_id = "stop", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)"), ("force" = Option<bool>, Query, description = "Kill at once (SIGKILL)")), responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
 async fn stop<S: Store, P: Provider>(
     State(c): Shared<S, P>,
     headers: HeaderMap,
@@ -341,7 +480,7 @@ async fn stop<S: Store, P: Provider>(
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ResizeBody {
     cpus: Option<u32>,
@@ -350,6 +489,7 @@ struct ResizeBody {
     storage: Option<u32>,
 }
 
+#[utoipa::path(post, path = "/v1/workspaces/{name}/resize", tag = "workspaces", operation_id = "resize", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), request_body = ResizeBody, responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody), (status = 403, description = "Past a quota", body = ErrorBody)))]
 async fn resize<S: Store, P: Provider>(
     State(c): Shared<S, P>,
     headers: HeaderMap,
@@ -387,12 +527,13 @@ async fn resize<S: Store, P: Provider>(
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UpdateBody {
     image: String,
 }
 
+#[utoipa::path(post, path = "/v1/workspaces/{name}/update", tag = "workspaces", operation_id = "update", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), request_body = UpdateBody, responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
 async fn update<S: Store, P: Provider>(
     State(c): Shared<S, P>,
     headers: HeaderMap,
@@ -414,13 +555,14 @@ async fn update<S: Store, P: Provider>(
     .await
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RollbackBody {
     /// The version to go back to; the one before the current by default.
     to: Option<u32>,
 }
 
+#[utoipa::path(post, path = "/v1/workspaces/{name}/rollback", tag = "workspaces", operation_id = "rollback", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), request_body = Option<RollbackBody>, responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
 async fn rollback<S: Store, P: Provider>(
     State(c): Shared<S, P>,
     headers: HeaderMap,
@@ -448,12 +590,13 @@ async fn rollback<S: Store, P: Provider>(
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct MoveBody {
     region: String,
 }
 
+#[utoipa::path(post, path = "/v1/workspaces/{name}/move", tag = "workspaces", operation_id = "move", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), request_body = MoveBody, responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
 async fn move_region<S: Store, P: Provider>(
     State(c): Shared<S, P>,
     headers: HeaderMap,
@@ -476,12 +619,13 @@ async fn move_region<S: Store, P: Provider>(
     .await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RestoreBody {
     snapshot: String,
 }
 
+#[utoipa::path(post, path = "/v1/workspaces/{name}/restore", tag = "workspaces", operation_id = "restore", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), request_body = RestoreBody, responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
 async fn restore<S: Store, P: Provider>(
     State(c): Shared<S, P>,
     headers: HeaderMap,
@@ -504,6 +648,7 @@ async fn restore<S: Store, P: Provider>(
     .await
 }
 
+#[utoipa::path(post, path = "/v1/workspaces/{name}/snapshots", tag = "workspaces", operation_id = "snapshot", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
 async fn snapshot<S: Store, P: Provider>(
     State(c): Shared<S, P>,
     headers: HeaderMap,
@@ -522,6 +667,7 @@ async fn snapshot<S: Store, P: Provider>(
     .await
 }
 
+#[utoipa::path(post, path = "/v1/workspaces/{name}/password", tag = "workspaces", operation_id = "password", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
 async fn password<S: Store, P: Provider>(
     State(c): Shared<S, P>,
     headers: HeaderMap,
@@ -540,6 +686,7 @@ async fn password<S: Store, P: Provider>(
     .await
 }
 
+#[utoipa::path(get, path = "/v1/workspaces/{name}/snapshots", tag = "workspaces", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name")), responses((status = 200, description = "As `swarm snapshot list --json`"), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody)))]
 async fn snapshots<S: Store, P: Provider>(
     State(c): Shared<S, P>,
     headers: HeaderMap,
@@ -550,6 +697,7 @@ async fn snapshots<S: Store, P: Provider>(
     Ok(Json(to_json(&c.swarm.snapshots(&name).await?)?))
 }
 
+#[utoipa::path(get, path = "/v1/workspaces/{name}/versions", tag = "workspaces", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name")), responses((status = 200, description = "As `swarm versions --json`"), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody)))]
 async fn versions<S: Store, P: Provider>(
     State(c): Shared<S, P>,
     headers: HeaderMap,
@@ -572,6 +720,7 @@ fn default_lines() -> usize {
     100
 }
 
+#[utoipa::path(get, path = "/v1/workspaces/{name}/logs", tag = "workspaces", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("lines" = Option<usize>, Query, description = "The last N lines, 1 to 10000 (100)")), responses((status = 200, description = "As `swarm logs --json`"), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
 async fn logs<S: Store, P: Provider>(
     State(c): Shared<S, P>,
     headers: HeaderMap,
@@ -592,6 +741,7 @@ async fn logs<S: Store, P: Provider>(
     Ok(Json(to_json(&c.swarm.logs(&name, query.lines).await?)?))
 }
 
+#[utoipa::path(get, path = "/v1/operations/{id}", tag = "operations", security(("bearer" = [])), params(("id" = String, Path, description = "Operation id"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), responses((status = 200, description = "The operation", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such operation, or another user's", body = ErrorBody)))]
 async fn operation<S: Store, P: Provider>(
     State(c): Shared<S, P>,
     headers: HeaderMap,

@@ -34,6 +34,7 @@ fn record(i: usize) -> WorkspaceRecord {
         ip_mode: IpMode::Shared,
         idle_timeout_secs: 1800,
         org: "personal".into(),
+        owner: None,
     };
     WorkspaceRecord {
         id: uuid::Uuid::now_v7(),

@@ -183,16 +183,7 @@ impl Backend {
                 (client, Some(sim))
             }
         };
-        create_parent(&store_path)?;
-        let store = match SqliteStore::open(&store_path, &config.fly_endpoint).await {
-            Ok(store) => store,
-            // Already names the file and what to do.
-            Err(error @ StoreError::Unusable { .. }) => return Err(error.into()),
-            Err(error) => {
-                return Err(anyhow::Error::new(error)
-                    .context(format!("cannot open the store {}", store_path.display())));
-            }
-        };
+        let store = open_store(&store_path, &config.fly_endpoint).await?;
         let provider = FlyProvider::new(client, &config);
         Ok(Self {
             app: Swarm::new(store, provider, config),
@@ -208,6 +199,27 @@ impl Backend {
         if let Some(sim) = self.sim {
             sim.shutdown().await;
         }
+    }
+}
+
+/// The store alone, for commands that need no Fly (`swarm token create`): no local Fly
+/// is started, so a running `swarm serve` keeps the only copy of its world.
+pub async fn store_only(settings: &Settings, target: &Target) -> anyhow::Result<SqliteStore> {
+    let endpoint = match target {
+        Target::Fly { machines_url, .. } => machines_url.clone(),
+        Target::Local { .. } => LOCAL_ENDPOINT.to_owned(),
+    };
+    open_store(&store_path(settings, target)?, &endpoint).await
+}
+
+async fn open_store(store_path: &Path, fly_endpoint: &str) -> anyhow::Result<SqliteStore> {
+    create_parent(store_path)?;
+    match SqliteStore::open(store_path, fly_endpoint).await {
+        Ok(store) => Ok(store),
+        // Already names the file and what to do.
+        Err(error @ StoreError::Unusable { .. }) => Err(error.into()),
+        Err(error) => Err(anyhow::Error::new(error)
+            .context(format!("cannot open the store {}", store_path.display()))),
     }
 }
 

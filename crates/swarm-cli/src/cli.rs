@@ -169,6 +169,22 @@ workspace's URL is then the slot's app: https://swarm-pool-<id>.fly.dev.")]
     /// Show the effective configuration and where each value came from.
     #[command(after_help = "Example:\n  swarm config")]
     Config,
+    /// Run the Swarm Controller: a team's workspaces as a service over HTTP (/v1/...).
+    #[command(after_help = "\
+Examples:
+  swarm serve                          # on 127.0.0.1:8080
+  swarm serve --listen 0.0.0.0:8080    # behind a TLS-terminating proxy
+  swarm token create --user alice      # then: curl -H 'Authorization: Bearer swt_...' ...
+
+Prints `listening on http://HOST:PORT` first. Ctrl-C or SIGTERM stops it after the
+operations under way have finished (at most 60 s; the rest stay journaled).")]
+    Serve(ServeArgs),
+    /// API tokens for `swarm serve`: made here, shown once, stored only as a hash.
+    #[command(after_help = "\
+Examples:
+  swarm token create --user alice
+  swarm token create --user ops --admin")]
+    Token(TokenArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Example:\n  swarm completions bash > ~/.local/share/bash-completion/completions/swarm"
@@ -195,9 +211,13 @@ impl Command {
             Self::Snapshot(a) => match &a.action {
                 SnapshotAction::Create(n) | SnapshotAction::List(n) => Some(&n.name),
             },
-            Self::List | Self::Pool(_) | Self::Reconcile | Self::Config | Self::Completions(_) => {
-                None
-            }
+            Self::List
+            | Self::Pool(_)
+            | Self::Reconcile
+            | Self::Config
+            | Self::Completions(_)
+            | Self::Serve(_)
+            | Self::Token(_) => None,
         }
     }
 }
@@ -388,6 +408,38 @@ pub struct LogsArgs {
     /// Keep printing new lines until Ctrl-C.
     #[arg(short, long)]
     pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Seconds between reconcile passes (the first runs at start); 0 turns them off.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub reconcile_every: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    pub action: TokenAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Make a token for a user; it is printed once.
+    Create(TokenCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenCreateArgs {
+    /// The user the token stands for (a-z, 0-9, '-', '_', '.', '@').
+    #[arg(long, value_name = "NAME")]
+    pub user: String,
+    /// May see and act on every user's workspaces.
+    #[arg(long)]
+    pub admin: bool,
 }
 
 #[derive(Debug, Args)]

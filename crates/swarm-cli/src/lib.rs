@@ -11,6 +11,7 @@ mod commands;
 #[doc(hidden)]
 pub mod fuzzing;
 mod output;
+mod serve;
 mod settings;
 
 use std::process::ExitCode;
@@ -18,7 +19,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory as _, Parser as _};
 
 use crate::backend::{Backend, LocalReason, Target};
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, TokenAction};
 use crate::output::Output;
 use crate::settings::Settings;
 
@@ -199,6 +200,20 @@ async fn run(cli: Cli, env: &settings::Env, out: &Output) -> Result<(), Failure>
             args.name
         )));
     }
+    if let Command::Token(args) = cli.command {
+        let TokenAction::Create(create) = &args.action;
+        swarm::controller::auth::validate_user(&create.user)
+            .map_err(|e| Failure::usage(e.to_string()))?;
+        let store = backend::store_only(&settings, &target).await?;
+        let result = serve::token(&store, out, args).await;
+        store.close().await;
+        return result;
+    }
+    if let Command::Serve(args) = &cli.command {
+        serve::listen_address(args)?;
+        let backend = Backend::connect(&settings, &target, env).await?;
+        return serve::serve(backend, out, args, settings.quotas.value).await;
+    }
     let backend = Backend::connect(&settings, &target, env).await?;
     let result = tokio::select! {
         result = dispatch(&backend, out, &settings, cli.command) => result,
@@ -236,6 +251,6 @@ async fn dispatch(
         Command::Restore(args) => commands::restore(backend, out, args).await,
         Command::Reconcile => commands::reconcile(backend, out).await,
         Command::Pool(args) => commands::pool(backend, out, settings, args).await,
-        Command::Config | Command::Completions(_) => Ok(()),
+        Command::Config | Command::Completions(_) | Command::Serve(_) | Command::Token(_) => Ok(()),
     }
 }

@@ -51,6 +51,8 @@ pub struct FileConfig {
     pub db: Option<String>,
     /// `[pool]`: what `swarm pool fill` does without flags.
     pub pool: Option<PoolFileConfig>,
+    /// Per-user limits for `swarm serve`.
+    pub quotas: Option<swarm::controller::Quotas>,
 }
 
 /// The config file's `[pool]` table.
@@ -98,6 +100,7 @@ pub struct Settings {
     pub pool_region: Setting<Option<String>>,
     /// `pool fill`'s size when `--size` is not given.
     pub pool_size: Setting<Option<u32>>,
+    pub quotas: Setting<swarm::controller::Quotas>,
 }
 
 /// Reads the environment through a map so tests can pass their own.
@@ -306,6 +309,7 @@ impl Settings {
                 &path,
                 None,
             ),
+            quotas: pick(None, None, file.quotas, &path, Default::default()),
         };
         settings.check()?;
         Ok(settings)

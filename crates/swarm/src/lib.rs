@@ -12,6 +12,7 @@
 //! See the crate README for the decisions behind the design.
 
 pub mod config;
+pub mod controller;
 pub mod error;
 pub mod failpoint;
 #[doc(hidden)]

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 /// Raw create input, as the CLI flags or the controller's JSON body give it.
 /// Every field but `name` is optional and falls back to the configured default.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct CreateOptions {
     pub name: String,
@@ -33,6 +33,10 @@ pub struct CreateOptions {
     pub ip: Option<String>,
     /// A duration such as `30m`, `1h30m`, `90s` or plain seconds.
     pub idle_timeout: Option<String>,
+    /// The controller user the workspace is made for (`swarm serve`); set by the
+    /// controller from the caller's token, never read from input.
+    #[serde(skip)]
+    pub owner: Option<String>,
 }
 
 /// A validated workspace name (Fly app-name rules). Also checked when read back (from
@@ -175,6 +179,9 @@ pub struct WorkspaceSpec {
     pub ip_mode: IpMode,
     pub idle_timeout_secs: u64,
     pub org: String,
+    /// The controller user it belongs to; none for a workspace made with the CLI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
 }
 
 /// The result of validating [`CreateOptions`]: the spec plus notes for the user

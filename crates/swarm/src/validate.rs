@@ -601,6 +601,7 @@ pub fn validate_create(
             ip_mode: ip_mode.unwrap_or_default(),
             idle_timeout_secs: idle_timeout.unwrap_or(config.default_idle_timeout_secs),
             org: config.org.clone(),
+            owner: options.owner.clone(),
         },
         notes,
     })

@@ -131,6 +131,18 @@ pub struct LockHolder {
     pub acquired_at: OffsetDateTime,
 }
 
+/// A controller API token as stored: only its hash, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTokenRecord {
+    /// Public id (`tok_…`), safe to show and log.
+    pub id: String,
+    pub user: String,
+    pub admin: bool,
+    /// SHA-256 of the token, lowercase hex.
+    pub hash: String,
+    pub created_at: OffsetDateTime,
+}
+
 /// The state store. Each write is committed when the future resolves, so a record
 /// written before a Fly call survives a crash during that call.
 pub trait Store: Send + Sync + 'static {
@@ -246,6 +258,16 @@ pub trait Store: Send + Sync + 'static {
         adopt: impl FnOnce(&PoolSlot) -> WorkspaceRecord + Send,
     ) -> impl Future<Output = Result<Option<(PoolSlot, WorkspaceRecord)>, StoreError>> + Send;
 
+    /// Adds a controller API token (its hash).
+    fn insert_api_token(
+        &self,
+        token: &ApiTokenRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// The token whose hash is `hash`, if any.
+    fn api_token_by_hash(
+        &self,
+        hash: &str,
+    ) -> impl Future<Output = Result<Option<ApiTokenRecord>, StoreError>> + Send;
     /// Removes a lock whose holder is known to be dead (same host, process gone),
     /// only if `owner` still holds it.
     fn break_lock(

@@ -11,17 +11,18 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use super::{LockHolder, Operation, OperationKind, StepEntry, Store, StoreError};
+use super::{ApiTokenRecord, LockHolder, Operation, OperationKind, StepEntry, Store, StoreError};
 use crate::model::{
     CpuKind, GuestSize, WorkspaceName, WorkspaceRecord, WorkspaceStatus, WorkspaceSummary,
 };
 use crate::pool_model::{PoolSlot, PoolSlotState, PoolWant};
 
 /// Migrations in order; entry `i` brings the schema to version `i + 1`.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_list_columns.sql"),
     include_str!("../../migrations/0003_pool_slots.sql"),
+    include_str!("../../migrations/0004_api_tokens.sql"),
 ];
 /// The newest schema this program knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -854,6 +855,41 @@ impl SqliteStore {
         Ok(renewed == 1)
     }
 
+    async fn raw_insert_api_token(&self, token: &ApiTokenRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_tokens (id, user, admin, hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(&token.id)
+        .bind(&token.user)
+        .bind(token.admin)
+        .bind(&token.hash)
+        .bind(rfc3339(token.created_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn raw_api_token_by_hash(
+        &self,
+        hash: &str,
+    ) -> Result<Option<ApiTokenRecord>, StoreError> {
+        let row =
+            sqlx::query("SELECT id, user, admin, hash, created_at FROM api_tokens WHERE hash = ?1")
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|row| {
+            Ok(ApiTokenRecord {
+                id: row.try_get("id")?,
+                user: row.try_get("user")?,
+                admin: row.try_get("admin")?,
+                hash: row.try_get("hash")?,
+                created_at: parse_time(row.try_get("created_at")?)?,
+            })
+        })
+        .transpose()
+    }
+
     async fn raw_release_lock(&self, name: &str, owner: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM locks WHERE name = ?1 AND owner = ?2")
             .bind(name)
@@ -976,6 +1012,14 @@ impl Store for SqliteStore {
     async fn release_lock(&self, name: &str, owner: &str) -> Result<(), StoreError> {
         self.located(self.raw_release_lock(name, owner).await)
     }
+
+    async fn insert_api_token(&self, token: &ApiTokenRecord) -> Result<(), StoreError> {
+        self.located(self.raw_insert_api_token(token).await)
+    }
+
+    async fn api_token_by_hash(&self, hash: &str) -> Result<Option<ApiTokenRecord>, StoreError> {
+        self.located(self.raw_api_token_by_hash(hash).await)
+    }
 }
 
 const DAMAGED: &str = "the file is damaged: keep a copy of it, then put back a backup of it \
@@ -1052,6 +1096,7 @@ mod tests {
             ip_mode: IpMode::Shared,
             idle_timeout_secs: 1800,
             org: "personal".to_owned(),
+            owner: None,
         };
         WorkspaceRecord {
             id: Uuid::now_v7(),

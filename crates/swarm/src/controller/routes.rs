@@ -1,0 +1,776 @@
+//! The routes. Each checks the caller, then calls the `Swarm` method of the same
+//! name; the work itself lives in the domain library.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::handler::Handler;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodFilter, on};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::Controller;
+use super::api_error::{ApiError, ErrorBody};
+use super::auth::{self, Caller};
+use super::operations::{OperationStatus, OperationView};
+use super::quotas::Usage;
+use crate::error::Error;
+use crate::model::{CreateOptions, ResizeOptions, WorkspaceRecord};
+use crate::provider::Provider;
+use crate::store::Store;
+use crate::swarm::Swarm;
+
+type Shared<S, P> = State<Arc<Controller<S, P>>>;
+
+/// The longest a request waits for an operation (Fly's own `/wait` limit).
+const MAX_WAIT_SECS: u64 = 60;
+
+/// The router, built through [`Routes`] so that every route is also listed: the
+/// OpenAPI test checks the document against that list.
+pub(super) fn router<S: Store, P: Provider>(
+    controller: Arc<Controller<S, P>>,
+) -> (Router, Vec<(&'static str, &'static str)>) {
+    use MethodFilter as M;
+    let routes = Routes::new()
+        .add(M::GET, "GET", "/healthz", healthz)
+        .add(M::GET, "GET", "/readyz", readyz::<S, P>)
+        .add(M::GET, "GET", "/v1/openapi.json", openapi_json)
+        .add(M::GET, "GET", "/v1/workspaces", list::<S, P>)
+        .add(M::POST, "POST", "/v1/workspaces", create::<S, P>)
+        .add(M::GET, "GET", "/v1/workspaces/{name}", show::<S, P>)
+        .add(M::DELETE, "DELETE", "/v1/workspaces/{name}", delete::<S, P>)
+        .add(
+            M::POST,
+            "POST",
+            "/v1/workspaces/{name}/start",
+            start::<S, P>,
+        )
+        .add(M::POST, "POST", "/v1/workspaces/{name}/stop", stop::<S, P>)
+        .add(
+            M::GET,
+            "GET",
+            "/v1/workspaces/{name}/health",
+            health::<S, P>,
+        )
+        .add(M::GET, "GET", "/v1/workspaces/{name}/logs", logs::<S, P>)
+        .add(
+            M::GET,
+            "GET",
+            "/v1/workspaces/{name}/versions",
+            versions::<S, P>,
+        )
+        .add(
+            M::POST,
+            "POST",
+            "/v1/workspaces/{name}/resize",
+            resize::<S, P>,
+        )
+        .add(
+            M::POST,
+            "POST",
+            "/v1/workspaces/{name}/update",
+            update::<S, P>,
+        )
+        .add(
+            M::POST,
+            "POST",
+            "/v1/workspaces/{name}/rollback",
+            rollback::<S, P>,
+        )
+        .add(
+            M::POST,
+            "POST",
+            "/v1/workspaces/{name}/move",
+            move_region::<S, P>,
+        )
+        .add(
+            M::GET,
+            "GET",
+            "/v1/workspaces/{name}/snapshots",
+            snapshots::<S, P>,
+        )
+        .add(
+            M::POST,
+            "POST",
+            "/v1/workspaces/{name}/snapshots",
+            snapshot::<S, P>,
+        )
+        .add(
+            M::POST,
+            "POST",
+            "/v1/workspaces/{name}/restore",
+            restore::<S, P>,
+        )
+        .add(
+            M::POST,
+            "POST",
+            "/v1/workspaces/{name}/password",
+            password::<S, P>,
+        )
+        .add(M::GET, "GET", "/v1/operations/{id}", operation::<S, P>);
+    let router = routes
+        .router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(controller);
+    (router, routes.listed)
+}
+
+/// A router that lists what it routes.
+struct Routes<S: Store, P: Provider> {
+    router: Router<Arc<Controller<S, P>>>,
+    listed: Vec<(&'static str, &'static str)>,
+}
+
+impl<S: Store, P: Provider> Routes<S, P> {
+    fn new() -> Self {
+        Self {
+            router: Router::new(),
+            listed: Vec::new(),
+        }
+    }
+
+    fn add<H, T>(
+        mut self,
+        filter: MethodFilter,
+        method: &'static str,
+        path: &'static str,
+        handler: H,
+    ) -> Self
+    where
+        H: Handler<T, Arc<Controller<S, P>>>,
+        T: 'static,
+    {
+        self.router = self.router.route(path, on(filter, handler));
+        self.listed.push((method, path));
+        self
+    }
+}
+
+/// `?wait=SECS`: wait up to that long (at most 60 s) for the operation to finish.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitQuery {
+    #[serde(default)]
+    wait: u64,
+}
+
+impl WaitQuery {
+    fn duration(&self) -> Duration {
+        Duration::from_secs(self.wait.min(MAX_WAIT_SECS))
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StopQuery {
+    #[serde(default)]
+    wait: u64,
+    /// SIGKILL instead of a graceful stop (`swarm stop --force`).
+    #[serde(default)]
+    force: bool,
+}
+
+impl<S: Store, P: Provider> Controller<S, P> {
+    /// The caller named by the request's bearer token.
+    async fn caller(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        let token = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or_else(ApiError::unauthenticated)?;
+        auth::authenticate(self.swarm.store(), token)
+            .await
+            .map_err(|error| ApiError::from(Error::Store(error)))?
+            .ok_or_else(ApiError::unauthenticated)
+    }
+
+    /// The workspace, if the caller may see it; otherwise the same answer as for a
+    /// name that does not exist.
+    async fn visible(&self, caller: &Caller, name: &str) -> Result<WorkspaceRecord, ApiError> {
+        let record = self.swarm.show(name).await?;
+        if caller.may_use(record.spec.owner.as_deref()) {
+            Ok(record)
+        } else {
+            Err(Error::NotFound {
+                name: name.to_owned(),
+            }
+            .into())
+        }
+    }
+
+    /// Starts `work` on a workspace the caller may use, as an operation.
+    async fn act<F, Fut, T>(
+        &self,
+        caller: &Caller,
+        name: &str,
+        kind: &'static str,
+        wait: Duration,
+        work: F,
+    ) -> Result<Response, ApiError>
+    where
+        F: FnOnce(Arc<Swarm<S, P>>, String) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, Error>> + Send + 'static,
+        T: serde::Serialize,
+    {
+        let record = self.visible(caller, name).await?;
+        let swarm = Arc::clone(&self.swarm);
+        let workspace = name.to_owned();
+        let view = self.operations.start(
+            kind,
+            name,
+            &caller.user,
+            record.spec.owner.clone(),
+            async move {
+                let done = work(swarm, workspace)
+                    .await
+                    .map_err(|e| ApiError::from(e).body)?;
+                to_json(&done).map_err(|e| e.body)
+            },
+        );
+        Ok(self.answer(view, wait).await)
+    }
+
+    /// `202` with the operation, or its end when the caller waited and it finished.
+    async fn answer(&self, view: OperationView, wait: Duration) -> Response {
+        let view = if wait.is_zero() {
+            view
+        } else {
+            self.operations.get(&view.id, wait).await.unwrap_or(view)
+        };
+        let status = if view.status == OperationStatus::Running {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        };
+        let location = format!("/v1/operations/{}", view.id);
+        (status, [(header::LOCATION, location)], Json(view)).into_response()
+    }
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(value).map_err(|error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("cannot encode the answer: {error}"),
+        )
+    })
+}
+
+fn body_error(rejection: &JsonRejection) -> ApiError {
+    let (status, code) = match rejection {
+        JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
+        JsonRejection::MissingJsonContentType(_) => {
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "bad_request")
+        }
+        _ => (StatusCode::BAD_REQUEST, "bad_request"),
+    };
+    ApiError::new(status, code, rejection.body_text())
+}
+
+/// The OpenAPI document, generated from the route annotations and the body types.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "Swarm Controller",
+        description = "VS Code Remote Swarm as a service: a team's code-server workspaces on Fly.io."
+    ),
+    paths(
+        healthz, readyz, openapi_json, list, create, show, delete, start, stop, health, logs,
+        versions, resize, update, rollback, move_region, snapshots, snapshot, restore,
+        password, operation
+    ),
+    modifiers(&BearerToken)
+)]
+pub(super) struct ApiDoc;
+
+/// `Authorization: Bearer <token>` (`swarm token create`).
+struct BearerToken;
+
+impl utoipa::Modify for BearerToken {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "bearer",
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+    }
+}
+
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "service", responses((status = 200, description = "This document")))]
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(<ApiDoc as utoipa::OpenApi>::openapi())
+}
+
+fn query_error(rejection: &QueryRejection) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "bad_request",
+        rejection.body_text(),
+    )
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, description = "The process is up")))]
+async fn healthz() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready when the store answers.
+#[utoipa::path(get, path = "/readyz", tag = "service", responses((status = 200, description = "The store answers; the last reconcile pass"), (status = 500, description = "The store does not answer", body = ErrorBody)))]
+async fn readyz<S: Store, P: Provider>(State(c): Shared<S, P>) -> Result<Json<Value>, ApiError> {
+    c.swarm
+        .store()
+        .workspace_by_name("readyz")
+        .await
+        .map_err(|error| ApiError::from(Error::Store(error)))?;
+    Ok(Json(
+        json!({ "status": "ready", "last_reconcile": c.last_reconcile() }),
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/workspaces", tag = "workspaces", security(("bearer" = [])), responses((status = 200, description = "The caller's workspaces (an admin's: all), as `swarm list --json`"), (status = 401, description = "No valid API token", body = ErrorBody)))]
+async fn list<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let records: Vec<WorkspaceRecord> = c
+        .swarm
+        .list()
+        .await?
+        .into_iter()
+        .filter(|record| caller.may_use(record.spec.owner.as_deref()))
+        .collect();
+    Ok(Json(to_json(&records)?))
+}
+
+#[utoipa::path(get, path = "/v1/workspaces/{name}", tag = "workspaces", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name")), responses((status = 200, description = "The record, as `swarm show --json`"), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody)))]
+async fn show<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = c.caller(&headers).await?;
+    Ok(Json(to_json(&c.visible(&caller, &name).await?)?))
+}
+
+#[utoipa::path(get, path = "/v1/workspaces/{name}/health", tag = "workspaces", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name")), responses((status = 200, description = "As `swarm health --json`"), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody)))]
+async fn health<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = c.caller(&headers).await?;
+    c.visible(&caller, &name).await?;
+    Ok(Json(to_json(&c.swarm.health(&name).await?)?))
+}
+
+#[utoipa::path(post, path = "/v1/workspaces", tag = "workspaces", security(("bearer" = [])), params(("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), request_body = CreateOptions, responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 400, description = "Not JSON", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "Past a quota", body = ErrorBody), (status = 409, description = "The name is taken", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
+async fn create<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+    body: Result<Json<CreateOptions>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    let Json(mut options) = body.map_err(|rejection| body_error(&rejection))?;
+    options.owner = Some(caller.user.clone());
+    // Refused here, before anything runs: the CLI's rules and messages.
+    let validated = c.swarm.validate(&options)?;
+    let records = c.swarm.list().await?;
+    let mut after = Usage::of_user(&records, &caller.user);
+    after.workspaces += 1;
+    after.cpus += validated.spec.guest.cpus;
+    after.memory += u64::from(validated.spec.guest.memory_mb);
+    after.storage += u64::from(validated.spec.storage_gb);
+    c.quotas.check(&caller.user, after)?;
+    if let Ok(existing) = c.swarm.show(&options.name).await {
+        return Err(Error::AlreadyExists {
+            name: options.name.clone(),
+            status: existing.status,
+        }
+        .into());
+    }
+    let swarm = Arc::clone(&c.swarm);
+    let name = options.name.clone();
+    let view = c.operations.start(
+        "create",
+        &name,
+        &caller.user,
+        Some(caller.user.clone()),
+        async move {
+            let created = swarm
+                .create(&options)
+                .await
+                .map_err(|e| ApiError::from(e).body)?;
+            to_json(&created).map_err(|e| e.body)
+        },
+    );
+    Ok(c.answer(view, query.duration()).await)
+}
+
+#[utoipa::path(delete, path = "/v1/workspaces/{name}", tag = "workspaces", operation_id = "delete", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
+async fn delete<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    c.act(
+        &caller,
+        &name,
+        "delete",
+        query.duration(),
+        |swarm, name| async move { swarm.delete(&name).await },
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/v1/workspaces/{name}/start", tag = "workspaces", operation_id = "start", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
+async fn start<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    c.act(
+        &caller,
+        &name,
+        "start",
+        query.duration(),
+        |swarm, name| async move { swarm.start(&name).await },
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/v1/workspaces/{name}/stop", tag = "workspaces", operation_id = "stop", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)"), ("force" = Option<bool>, Query, description = "Kill at once (SIGKILL)")), responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
+async fn stop<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<StopQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    let force = query.force;
+    let wait = Duration::from_secs(query.wait.min(MAX_WAIT_SECS));
+    c.act(
+        &caller,
+        &name,
+        "stop",
+        wait,
+        move |swarm, name| async move { swarm.stop(&name, force).await },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ResizeBody {
+    cpus: Option<u32>,
+    cpu_kind: Option<String>,
+    memory: Option<u32>,
+    storage: Option<u32>,
+}
+
+#[utoipa::path(post, path = "/v1/workspaces/{name}/resize", tag = "workspaces", operation_id = "resize", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), request_body = ResizeBody, responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody), (status = 403, description = "Past a quota", body = ErrorBody)))]
+async fn resize<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+    body: Result<Json<ResizeBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    let Json(body) = body.map_err(|rejection| body_error(&rejection))?;
+    let options = ResizeOptions {
+        cpus: body.cpus,
+        cpu_kind: body.cpu_kind,
+        memory_mb: body.memory,
+        storage_gb: body.storage,
+    };
+    let record = c.visible(&caller, &name).await?;
+    let plan = c.swarm.validate_resize(&name, &options).await?;
+    if let Some(owner) = record.spec.owner.as_deref() {
+        let records = c.swarm.list().await?;
+        let mut after = Usage::of_user(&records, owner);
+        let before = Usage::of(&record);
+        after.cpus = after.cpus.saturating_sub(before.cpus) + plan.guest.cpus;
+        after.memory = after.memory.saturating_sub(before.memory) + u64::from(plan.guest.memory_mb);
+        after.storage = after.storage.saturating_sub(before.storage) + u64::from(plan.storage_gb);
+        c.quotas.check(owner, after)?;
+    }
+    c.act(
+        &caller,
+        &name,
+        "resize",
+        query.duration(),
+        |swarm, name| async move { swarm.resize(&name, &options).await },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct UpdateBody {
+    image: String,
+}
+
+#[utoipa::path(post, path = "/v1/workspaces/{name}/update", tag = "workspaces", operation_id = "update", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), request_body = UpdateBody, responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
+async fn update<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+    body: Result<Json<UpdateBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    let Json(body) = body.map_err(|rejection| body_error(&rejection))?;
+    crate::validate::validate_image(&body.image).map_err(|e| Error::Invalid(vec![e]))?;
+    c.act(
+        &caller,
+        &name,
+        "update",
+        query.duration(),
+        |swarm, name| async move { swarm.update_image(&name, &body.image).await },
+    )
+    .await
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RollbackBody {
+    /// The version to go back to; the one before the current by default.
+    to: Option<u32>,
+}
+
+#[utoipa::path(post, path = "/v1/workspaces/{name}/rollback", tag = "workspaces", operation_id = "rollback", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), request_body = Option<RollbackBody>, responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
+async fn rollback<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+    body: Result<Json<RollbackBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    let to = match body {
+        Ok(Json(body)) => body.to,
+        // No body at all: the default target.
+        Err(JsonRejection::MissingJsonContentType(_)) => None,
+        Err(rejection) => return Err(body_error(&rejection)),
+    };
+    c.visible(&caller, &name).await?;
+    c.swarm.validate_rollback(&name, to).await?;
+    c.act(
+        &caller,
+        &name,
+        "rollback",
+        query.duration(),
+        move |swarm, name| async move { swarm.rollback(&name, to).await },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct MoveBody {
+    region: String,
+}
+
+#[utoipa::path(post, path = "/v1/workspaces/{name}/move", tag = "workspaces", operation_id = "move", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), request_body = MoveBody, responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
+async fn move_region<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+    body: Result<Json<MoveBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    let Json(body) = body.map_err(|rejection| body_error(&rejection))?;
+    c.visible(&caller, &name).await?;
+    c.swarm.validate_move(&name, &body.region).await?;
+    c.act(
+        &caller,
+        &name,
+        "move",
+        query.duration(),
+        |swarm, name| async move { swarm.move_region(&name, &body.region).await },
+    )
+    .await
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct RestoreBody {
+    snapshot: String,
+}
+
+#[utoipa::path(post, path = "/v1/workspaces/{name}/restore", tag = "workspaces", operation_id = "restore", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), request_body = RestoreBody, responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
+async fn restore<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+    body: Result<Json<RestoreBody>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    let Json(body) = body.map_err(|rejection| body_error(&rejection))?;
+    c.visible(&caller, &name).await?;
+    c.swarm.validate_restore(&name, &body.snapshot).await?;
+    c.act(
+        &caller,
+        &name,
+        "restore",
+        query.duration(),
+        |swarm, name| async move { swarm.restore(&name, &body.snapshot).await },
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/v1/workspaces/{name}/snapshots", tag = "workspaces", operation_id = "snapshot", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
+async fn snapshot<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    c.act(
+        &caller,
+        &name,
+        "snapshot",
+        query.duration(),
+        |swarm, name| async move { swarm.create_snapshot(&name).await },
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/v1/workspaces/{name}/password", tag = "workspaces", operation_id = "password", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
+async fn password<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    c.act(
+        &caller,
+        &name,
+        "password",
+        query.duration(),
+        |swarm, name| async move { swarm.rotate_password(&name).await },
+    )
+    .await
+}
+
+#[utoipa::path(get, path = "/v1/workspaces/{name}/snapshots", tag = "workspaces", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name")), responses((status = 200, description = "As `swarm snapshot list --json`"), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody)))]
+async fn snapshots<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = c.caller(&headers).await?;
+    c.visible(&caller, &name).await?;
+    Ok(Json(to_json(&c.swarm.snapshots(&name).await?)?))
+}
+
+#[utoipa::path(get, path = "/v1/workspaces/{name}/versions", tag = "workspaces", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name")), responses((status = 200, description = "As `swarm versions --json`"), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody)))]
+async fn versions<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = c.caller(&headers).await?;
+    c.visible(&caller, &name).await?;
+    Ok(Json(to_json(&c.swarm.versions(&name).await?)?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogsQuery {
+    /// The last N lines (1 to 10,000; 100 by default).
+    #[serde(default = "default_lines")]
+    lines: usize,
+}
+
+fn default_lines() -> usize {
+    100
+}
+
+#[utoipa::path(get, path = "/v1/workspaces/{name}/logs", tag = "workspaces", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("lines" = Option<usize>, Query, description = "The last N lines, 1 to 10000 (100)")), responses((status = 200, description = "As `swarm logs --json`"), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
+async fn logs<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<LogsQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    if !(1..=10_000).contains(&query.lines) {
+        return Err(Error::Invalid(vec![crate::validate::ValidationError {
+            field: "lines",
+            value: query.lines.to_string(),
+            rule: "must be 1 to 10000".to_owned(),
+        }])
+        .into());
+    }
+    c.visible(&caller, &name).await?;
+    Ok(Json(to_json(&c.swarm.logs(&name, query.lines).await?)?))
+}
+
+#[utoipa::path(get, path = "/v1/operations/{id}", tag = "operations", security(("bearer" = [])), params(("id" = String, Path, description = "Operation id"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), responses((status = 200, description = "The operation", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such operation, or another user's", body = ErrorBody)))]
+async fn operation<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
+) -> Result<Json<OperationView>, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    let missing = || ApiError::not_found(format!("no operation {id}"));
+    // Visibility first, so waiting reveals nothing either.
+    let peek = c.operations.parties(&id).ok_or_else(missing)?;
+    if !(caller.may_use(peek.0.as_deref()) || peek.1 == caller.user) {
+        return Err(missing());
+    }
+    c.operations
+        .get(&id, query.duration())
+        .await
+        .map(Json)
+        .ok_or_else(missing)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such route; the API is under /v1")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not answer that method",
+    )
+}

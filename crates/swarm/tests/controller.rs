@@ -1,0 +1,787 @@
+//! The Swarm Controller over real HTTP: a server on 127.0.0.1:0 in front of a real
+//! store and an in-process fly-sim, called with a real HTTP client.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{TestSwarm, assert_sim_empty, start_sim, swarm_at};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use swarm::controller::{Controller, Quotas, create_token};
+use swarm::{FlyProvider, SqliteStore};
+
+struct Server {
+    base: String,
+    http: reqwest::Client,
+    controller: Arc<Controller<SqliteStore, FlyProvider>>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    served: tokio::task::JoinHandle<std::io::Result<usize>>,
+}
+
+impl Server {
+    async fn start(swarm: TestSwarm) -> Self {
+        Self::start_with(swarm, Quotas::default()).await
+    }
+
+    async fn start_with(swarm: TestSwarm, quotas: Quotas) -> Self {
+        let controller = Controller::with_quotas(swarm, quotas);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("address"));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = {
+            let controller = Arc::clone(&controller);
+            tokio::spawn(async move {
+                controller
+                    .serve(listener, None, async {
+                        let _ = stopped.await;
+                    })
+                    .await
+            })
+        };
+        Self {
+            base,
+            http: reqwest::Client::new(),
+            controller,
+            stop,
+            served,
+        }
+    }
+
+    async fn token(&self, user: &str, admin: bool) -> String {
+        create_token(self.controller.swarm().store(), user, admin)
+            .await
+            .expect("token")
+            .expose()
+            .to_owned()
+    }
+
+    /// One request; the answer's status and JSON body.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body.to_owned());
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let text = response.text().await.expect("body");
+        let json = serde_json::from_str(&text)
+            .unwrap_or_else(|e| panic!("{path}: not JSON ({e}): {text:?}"));
+        (status, json)
+    }
+
+    /// Waits for an operation's end (the server waits up to 60 s a call).
+    async fn finished(&self, token: &str, operation: &Value) -> Value {
+        let id = operation["id"].as_str().expect("operation id");
+        loop {
+            let (status, view) = self
+                .call(
+                    Method::GET,
+                    &format!("/v1/operations/{id}?wait=60"),
+                    Some(token),
+                    None,
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{view}");
+            if view["status"] != "running" {
+                return view;
+            }
+        }
+    }
+
+    async fn shutdown(self) -> usize {
+        let _ = self.stop.send(());
+        self.served.await.expect("join").expect("serve")
+    }
+}
+
+fn assert_error(status: StatusCode, body: &Value, expected: StatusCode, code: &str, needle: &str) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    let message = body["error"].as_str().expect("error message");
+    assert!(message.contains(needle), "{needle:?} in {message:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_uses_its_workspaces_over_http_and_sees_only_its_own() {
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(swarm_at(&sim.base_url(), &dir.path().join("swarm.db")).await).await;
+    let alice = server.token("alice", false).await;
+    let bob = server.token("bob", false).await;
+    let admin = server.token("ops", true).await;
+
+    // Health needs no token; everything under /v1 does.
+    let (status, body) = server.call(Method::GET, "/healthz", None, None).await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ok"))
+    );
+    let (status, _) = server.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    for token in [None, Some("swt_0000"), Some("not-a-token")] {
+        let (status, body) = server
+            .call(Method::GET, "/v1/workspaces", token, None)
+            .await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "API token",
+        );
+    }
+
+    // Create: 202 with an operation at once; the result is the CLI's, password once.
+    let (status, operation) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces",
+            Some(&alice),
+            Some(r#"{"name": "alice-ws", "image": "codercom/code-server:4.106.3"}"#),
+        )
+        .await;
+    assert!(
+        status == StatusCode::ACCEPTED || status == StatusCode::OK,
+        "{status} {operation}"
+    );
+    assert_eq!(operation["kind"], "create");
+    let done = server.finished(&alice, &operation).await;
+    assert_eq!(done["status"], "succeeded", "{done}");
+    let password = done["result"]["password"].as_str().expect("password once");
+    assert_eq!(password.len(), 24);
+    assert_eq!(done["result"]["workspace"]["status"], "running");
+    assert_eq!(done["result"]["workspace"]["spec"]["owner"], "alice");
+    let again = server.finished(&alice, &operation).await;
+    assert_eq!(again["result"]["password"], Value::Null, "shown only once");
+    let store_file = std::fs::read(dir.path().join("swarm.db")).expect("store");
+    assert!(
+        !store_file
+            .windows(password.len())
+            .any(|w| w == password.as_bytes()),
+        "the password is not in the store"
+    );
+
+    // Bob does not see it, and cannot tell it from a name that does not exist.
+    let (status, list) = server
+        .call(Method::GET, "/v1/workspaces", Some(&bob), None)
+        .await;
+    assert_eq!((status, list.clone()), (StatusCode::OK, json!([])));
+    let (status, hidden) = server
+        .call(Method::GET, "/v1/workspaces/alice-ws", Some(&bob), None)
+        .await;
+    let (status_missing, missing) = server
+        .call(Method::GET, "/v1/workspaces/nobody-ws", Some(&bob), None)
+        .await;
+    assert_error(
+        status,
+        &hidden,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "alice-ws",
+    );
+    assert_eq!(status_missing, StatusCode::NOT_FOUND);
+    assert_eq!(
+        hidden["error"].as_str().map(|m| m.replace("alice-ws", "X")),
+        missing["error"]
+            .as_str()
+            .map(|m| m.replace("nobody-ws", "X")),
+        "the same answer as for a missing name"
+    );
+    for (method, path) in [
+        (Method::DELETE, "/v1/workspaces/alice-ws"),
+        (Method::POST, "/v1/workspaces/alice-ws/stop"),
+        (Method::POST, "/v1/workspaces/alice-ws/start"),
+        (Method::GET, "/v1/workspaces/alice-ws/health"),
+    ] {
+        let (status, body) = server.call(method.clone(), path, Some(&bob), None).await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "alice-ws",
+        );
+    }
+    let id = operation["id"].as_str().expect("id");
+    let (status, body) = server
+        .call(
+            Method::GET,
+            &format!("/v1/operations/{id}"),
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found", id);
+
+    // Alice sees it; the admin sees everyone's.
+    let (_, list) = server
+        .call(Method::GET, "/v1/workspaces", Some(&alice), None)
+        .await;
+    assert_eq!(list.as_array().map(Vec::len), Some(1));
+    let (_, shown) = server
+        .call(Method::GET, "/v1/workspaces/alice-ws", Some(&admin), None)
+        .await;
+    assert_eq!(shown["name"], "alice-ws");
+    let (status, health) = server
+        .call(
+            Method::GET,
+            "/v1/workspaces/alice-ws/health",
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, health["status"].as_str()),
+        (StatusCode::OK, Some("healthy"))
+    );
+
+    // Stop and start, waiting in the request itself.
+    let (status, stopped) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces/alice-ws/stop?wait=60",
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{stopped}");
+    assert_eq!(stopped["status"], "succeeded", "{stopped}");
+    let record = server
+        .controller
+        .swarm()
+        .show("alice-ws")
+        .await
+        .expect("record");
+    assert_eq!(record.status, swarm::WorkspaceStatus::Stopped);
+    let (status, started) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces/alice-ws/start?wait=60",
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, started["status"].as_str()),
+        (StatusCode::OK, Some("succeeded"))
+    );
+
+    // The admin deletes it; nothing is left on Fly.
+    let (_, deleting) = server
+        .call(
+            Method::DELETE,
+            "/v1/workspaces/alice-ws",
+            Some(&admin),
+            None,
+        )
+        .await;
+    let deleted = server.finished(&admin, &deleting).await;
+    assert_eq!(deleted["status"], "succeeded", "{deleted}");
+    assert_sim_empty(&sim);
+    assert_eq!(server.shutdown().await, 0, "no operation left running");
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_are_refused_with_the_field_named_and_change_nothing() {
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(swarm_at(&sim.base_url(), &dir.path().join("swarm.db")).await).await;
+    let alice = server.token("alice", false).await;
+    let requests_before = sim.stats().requests_total;
+
+    for (body, status, code, needle) in [
+        (
+            r#"{"name": "Bad_Name"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "name",
+        ),
+        (
+            r#"{"name": "ok-name", "storage": 9999}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "storage",
+        ),
+        (
+            r#"{"name": "ok-name", "region": "mars"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "region",
+        ),
+        (
+            r#"{"name": "ok-name", "cpus": "two"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "cpus",
+        ),
+        (
+            r#"{"name": "ok-name", "owner": "bob"}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "owner",
+        ),
+        (
+            r#"{"name": "ok-name", "env": {"A": "x\ny"}}"#,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid",
+            "env",
+        ),
+        (
+            r#"{"name": "#,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "JSON",
+        ),
+    ] {
+        let (got, answer) = server
+            .call(Method::POST, "/v1/workspaces", Some(&alice), Some(body))
+            .await;
+        assert_error(got, &answer, status, code, needle);
+    }
+    for path in [
+        "/v1/workspaces/x/stop?force=maybe",
+        "/v1/workspaces/x/start?wait=-1",
+        "/v1/workspaces?color=blue",
+    ] {
+        let (status, answer) = server.call(Method::POST, path, Some(&alice), None).await;
+        assert_error(
+            status,
+            &answer,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "query",
+        );
+    }
+
+    // Unknown routes and methods: JSON errors too.
+    let (status, body) = server
+        .call(Method::GET, "/v2/workspaces", Some(&alice), None)
+        .await;
+    assert_error(status, &body, StatusCode::NOT_FOUND, "not_found", "route");
+    let (status, body) = server
+        .call(Method::PUT, "/v1/workspaces", Some(&alice), None)
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method",
+    );
+
+    assert_eq!(sim.stats().requests_total, requests_before, "no Fly call");
+    assert!(
+        server
+            .controller
+            .swarm()
+            .list()
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    server.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// Every route: unauthenticated 401; another user's workspace 404; bad input 422 (or
+/// 400) naming the field; and success, with the result the CLI would print.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_answers_401_404_for_others_422_for_bad_input_and_succeeds() {
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(swarm_at(&sim.base_url(), &dir.path().join("swarm.db")).await).await;
+    let alice = server.token("alice", false).await;
+    let bob = server.token("bob", false).await;
+    let (status, created) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces?wait=60",
+            Some(&alice),
+            Some(r#"{"name": "ws", "image": "codercom/code-server:4.106.3"}"#),
+        )
+        .await;
+    assert_eq!(
+        (status, created["status"].as_str()),
+        (StatusCode::OK, Some("succeeded"))
+    );
+
+    // (method, path, good body, bad body and the field it must name)
+    type Route<'a> = (Method, &'a str, Option<&'a str>, Option<(&'a str, &'a str)>);
+    let routes: &[Route<'_>] = &[
+        (Method::GET, "/v1/workspaces/ws", None, None),
+        (Method::GET, "/v1/workspaces/ws/health", None, None),
+        (Method::GET, "/v1/workspaces/ws/logs?lines=5", None, None),
+        (Method::GET, "/v1/workspaces/ws/versions", None, None),
+        (Method::GET, "/v1/workspaces/ws/snapshots", None, None),
+        (
+            Method::POST,
+            "/v1/workspaces/ws/resize?wait=60",
+            Some(r#"{"cpus": 2}"#),
+            Some((r#"{"storage": 1}"#, "storage")),
+        ),
+        (
+            Method::POST,
+            "/v1/workspaces/ws/update?wait=60",
+            Some(r#"{"image": "codercom/code-server:4.107.0"}"#),
+            Some((r#"{"image": "no spaces allowed"}"#, "image")),
+        ),
+        (
+            Method::POST,
+            "/v1/workspaces/ws/rollback?wait=60",
+            None,
+            Some((r#"{"to": 99}"#, "version")),
+        ),
+        (
+            Method::POST,
+            "/v1/workspaces/ws/snapshots?wait=60",
+            None,
+            None,
+        ),
+        (
+            Method::POST,
+            "/v1/workspaces/ws/move?wait=60",
+            Some(r#"{"region": "fra"}"#),
+            Some((r#"{"region": "mars"}"#, "region")),
+        ),
+        (
+            Method::POST,
+            "/v1/workspaces/ws/password?wait=60",
+            None,
+            None,
+        ),
+        (
+            Method::POST,
+            "/v1/workspaces/ws/stop?wait=60",
+            None,
+            Some(("", "force")),
+        ),
+        (Method::POST, "/v1/workspaces/ws/start?wait=60", None, None),
+    ];
+    for (method, path, good, bad) in routes {
+        let (status, body) = server.call(method.clone(), path, None, *good).await;
+        assert_error(
+            status,
+            &body,
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "token",
+        );
+        let (status, body) = server.call(method.clone(), path, Some(&bob), *good).await;
+        assert_error(status, &body, StatusCode::NOT_FOUND, "not_found", "ws");
+        if let Some((bad_body, field)) = bad {
+            let (status, body) = if bad_body.is_empty() {
+                let bad_path = format!("{path}&force=perhaps");
+                server
+                    .call(method.clone(), &bad_path, Some(&alice), None)
+                    .await
+            } else {
+                server
+                    .call(method.clone(), path, Some(&alice), Some(bad_body))
+                    .await
+            };
+            assert!(
+                status == StatusCode::UNPROCESSABLE_ENTITY || status == StatusCode::BAD_REQUEST,
+                "{path}: {status} {body}"
+            );
+            assert!(
+                body["error"].as_str().is_some_and(|e| e.contains(field)),
+                "{path}: {body}"
+            );
+        }
+        let (status, body) = server.call(method.clone(), path, Some(&alice), *good).await;
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        if *method == Method::POST {
+            assert_eq!(body["status"], "succeeded", "{path}: {body}");
+        }
+        if path.contains("/resize") {
+            assert_eq!(
+                body["result"]["workspace"]["spec"]["guest"]["cpus"], 2,
+                "{body}"
+            );
+        }
+    }
+    let record = server.controller.swarm().show("ws").await.expect("record");
+    assert_eq!(record.spec.region, "fra", "moved");
+    assert_eq!(record.image_versions.len(), 3, "updated and rolled back");
+
+    // Restore from the snapshot taken above.
+    let (_, snapshots) = server
+        .call(
+            Method::GET,
+            "/v1/workspaces/ws/snapshots",
+            Some(&alice),
+            None,
+        )
+        .await;
+    let snapshot = snapshots
+        .as_array()
+        .and_then(|list| list.last())
+        .and_then(|s| s["id"].as_str())
+        .expect("a snapshot")
+        .to_owned();
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces/ws/restore?wait=60",
+            Some(&alice),
+            Some(r#"{"snapshot": "not a snapshot id"}"#),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid",
+        "snapshot",
+    );
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces/ws/restore?wait=60",
+            Some(&alice),
+            Some(&format!(r#"{{"snapshot": "{snapshot}"}}"#)),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("succeeded")),
+        "{body}"
+    );
+
+    let (_, deleted) = server
+        .call(
+            Method::DELETE,
+            "/v1/workspaces/ws?wait=60",
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(deleted["status"], "succeeded", "{deleted}");
+    assert_sim_empty(&sim);
+    server.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_create_or_resize_past_a_users_quota_is_refused_before_anything_runs() {
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let quotas = Quotas {
+        workspaces: Some(2),
+        cpus: Some(3),
+        memory: None,
+        storage: Some(25),
+    };
+    let server = Server::start_with(
+        swarm_at(&sim.base_url(), &dir.path().join("swarm.db")).await,
+        quotas,
+    )
+    .await;
+    let alice = server.token("alice", false).await;
+    let bob = server.token("bob", false).await;
+    let create = |name: &str, extra: &str| {
+        format!(r#"{{"name": "{name}", "image": "codercom/code-server:4.106.3"{extra}}}"#)
+    };
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces?wait=60",
+            Some(&alice),
+            Some(&create("a1", "")),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("succeeded")),
+        "{body}"
+    );
+    let requests = sim.stats().requests_total;
+    // 10 + 20 GB > 25 GB.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces",
+            Some(&alice),
+            Some(&create("a2", r#", "storage": 20"#)),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::FORBIDDEN,
+        "quota_exceeded",
+        "quotas.storage",
+    );
+    // 1 + 4 CPUs > 3.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces",
+            Some(&alice),
+            Some(&create("a2", r#", "cpus": 4"#)),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::FORBIDDEN,
+        "quota_exceeded",
+        "quotas.cpus",
+    );
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces/a1/resize",
+            Some(&alice),
+            Some(r#"{"cpus": 4}"#),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::FORBIDDEN,
+        "quota_exceeded",
+        "quotas.cpus",
+    );
+    assert_eq!(
+        sim.stats().requests_total,
+        requests,
+        "refused before any Fly call"
+    );
+    // Within the quota: a second one; a third is one workspace too many.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces?wait=60",
+            Some(&alice),
+            Some(&create("a2", "")),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("succeeded")),
+        "{body}"
+    );
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces",
+            Some(&alice),
+            Some(&create("a3", "")),
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::FORBIDDEN,
+        "quota_exceeded",
+        "quotas.workspaces",
+    );
+    // Quotas are per user: bob has his own.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces?wait=60",
+            Some(&bob),
+            Some(&create("b1", "")),
+        )
+        .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("succeeded")),
+        "{body}"
+    );
+    for name in ["a1", "a2", "b1"] {
+        server
+            .controller
+            .swarm()
+            .delete(name)
+            .await
+            .expect("delete");
+    }
+    assert_sim_empty(&sim);
+    server.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// The served OpenAPI document parses as OpenAPI 3 and lists exactly the routes the
+/// router answers; each listed route is really routed (not the 404 fallback).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_lists_every_route_and_nothing_else() {
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(swarm_at(&sim.base_url(), &dir.path().join("swarm.db")).await).await;
+    let text = server
+        .http
+        .get(format!("{}/v1/openapi.json", server.base))
+        .send()
+        .await
+        .expect("request")
+        .text()
+        .await
+        .expect("body");
+    let parsed = oas3::from_json(&text).expect("a valid OpenAPI 3 document");
+    assert!(parsed.openapi.starts_with("3."), "{}", parsed.openapi);
+    let doc: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(
+        doc,
+        serde_json::to_value(swarm::controller::openapi()).expect("doc")
+    );
+
+    let routes = server.controller.routes();
+    assert!(routes.len() >= 20, "{routes:?}");
+    let mut documented = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("path item").keys() {
+            documented.push((method.to_uppercase(), path.clone()));
+        }
+    }
+    let mut served: Vec<(String, String)> = routes
+        .iter()
+        .map(|(method, path)| ((*method).to_owned(), (*path).to_owned()))
+        .collect();
+    documented.sort();
+    served.sort();
+    assert_eq!(documented, served, "the document and the router disagree");
+
+    // Each listed route reaches a handler: a token-less call gets 401 or 200, never
+    // the fallback's "no such route".
+    for (method, path) in &routes {
+        let url = format!(
+            "{}{}",
+            server.base,
+            path.replace("{name}", "x").replace("{id}", "op_x")
+        );
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        let response = server
+            .http
+            .request(method, &url)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status();
+        let body = response.text().await.expect("body");
+        assert!(!body.contains("no such route"), "{path}: {status} {body}");
+        assert!(
+            status == StatusCode::UNAUTHORIZED || status == StatusCode::OK,
+            "{path}: {status} {body}"
+        );
+    }
+    server.shutdown().await;
+    sim.shutdown().await;
+}

@@ -29,7 +29,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use clock::Clock;
-pub use clock::Knob;
+pub use clock::{Draw, Knob};
 pub use world::{REGIONS, guest_error, validate_app_name};
 use world::{Timer, TimerKind, World};
 
@@ -68,6 +68,8 @@ pub struct SimConfig {
     pub wait_lock: bool,
     /// Keep every request/response pair for [`SimHandle::recorded`] (tests).
     pub record: bool,
+    /// Keep every latency draw for [`SimHandle::draws`] (benchmarks).
+    pub record_draws: bool,
 }
 
 impl Default for SimConfig {
@@ -86,6 +88,7 @@ impl Default for SimConfig {
             taken_names: Vec::new(),
             wait_lock: false,
             record: false,
+            record_draws: false,
         }
     }
 }
@@ -106,6 +109,7 @@ impl std::fmt::Debug for SimConfig {
             .field("taken_names", &self.taken_names)
             .field("wait_lock", &self.wait_lock)
             .field("record", &self.record)
+            .field("record_draws", &self.record_draws)
             .finish()
     }
 }
@@ -304,7 +308,14 @@ impl Sim {
             source,
         })?;
         let inner = Arc::new(Inner {
-            clock: Clock::new(config.latency, config.time_scale, config.seed, model_start),
+            clock: {
+                let clock = Clock::new(config.latency, config.time_scale, config.seed, model_start);
+                if config.record_draws {
+                    clock.record_draws()
+                } else {
+                    clock
+                }
+            },
             faults: Mutex::new(faults::FaultRng::new(
                 config.seed,
                 config.fault_rate,
@@ -375,6 +386,11 @@ impl SimHandle {
     /// Request/response pairs so far (only with [`SimConfig::record`]).
     pub fn recorded(&self) -> Vec<Exchange> {
         lock(&self.inner.records).clone()
+    }
+
+    /// Every latency draw so far, in order (only with [`SimConfig::record_draws`]).
+    pub fn draws(&self) -> Vec<Draw> {
+        self.inner.clock.draws()
     }
 
     /// Model time now, in Unix milliseconds.

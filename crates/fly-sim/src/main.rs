@@ -111,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
         taken_names: args.taken_names,
         wait_lock: args.wait_lock,
         record: false,
+        record_draws: false,
     };
     let sim = match Sim::start(config, &args.listen).await {
         Ok(sim) => sim,

@@ -213,67 +213,78 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     ) -> Result<Created> {
         let spec = validated.spec;
         let name = spec.name.as_str().to_owned();
-        let lock = self.lock(&name, "create").await?;
-        if let Some(existing) = self.store.workspace_by_name(&name).await? {
-            return Err(Error::AlreadyExists {
-                name,
-                status: existing.status,
-            });
-        }
-        let password = password::generate()?;
-        let hashed = {
-            let password = password.clone();
-            tokio::task::spawn_blocking(move || password::hash(&password))
+        // Looking the app up changes nothing on Fly, so it need not wait for the intent:
+        // it runs while the lock is taken and the intent recorded. (The app is still
+        // created only after its intent is journaled, in `ensure_app`.)
+        let intent = async {
+            let lock = self.lock(&name, "create").await?;
+            if let Some(existing) = self.store.workspace_by_name(&name).await? {
+                return Err::<_, Error>(Error::AlreadyExists {
+                    name: name.clone(),
+                    status: existing.status,
+                });
+            }
+            let password = password::generate()?;
+            // The argon2id hash is only needed for the machine's config: compute it on a
+            // blocking thread while the intent is recorded and the app, volume and IPs are
+            // made, instead of in front of them.
+            let hashing = {
+                let password = password.clone();
+                tokio::task::spawn_blocking(move || password::hash(&password))
+            };
+            let now = OffsetDateTime::now_utc();
+            let id = Uuid::now_v7();
+            let record = WorkspaceRecord {
+                id,
+                name: spec.name.clone(),
+                status: WorkspaceStatus::Creating,
+                url: workspace_url(&spec.name, spec.ip_mode),
+                image_versions: vec![ImageVersion {
+                    version: 1,
+                    image: spec.image.clone(),
+                    digest: None,
+                    guest: Some(spec.guest),
+                    machine_version: None,
+                    snapshot_before: None,
+                    rollback_of: None,
+                    at: now,
+                }],
+                spec,
+                app: None,
+                volume_id: None,
+                former_volumes: Vec::new(),
+                machine_id: None,
+                ips: Vec::new(),
+                last_error: None,
+                created_at: now,
+                updated_at: now,
+            };
+            self.store
+                .insert_workspace(&record)
                 .await
-                .map_err(|error| password::PasswordError::Hash(error.to_string()))??
+                .map_err(|error| match error {
+                    crate::store::StoreError::NameTaken(name) => Error::AlreadyExists {
+                        name,
+                        status: WorkspaceStatus::Creating,
+                    },
+                    other => Error::Store(other),
+                })?;
+            let journal = Journal::begin(
+                Arc::clone(&self.store),
+                record,
+                OperationKind::Create,
+                &owner_id(),
+            )
+            .await?;
+            Ok((lock, journal, password, hashing, id))
         };
-        let now = OffsetDateTime::now_utc();
-        let id = Uuid::now_v7();
-        let record = WorkspaceRecord {
-            id,
-            name: spec.name.clone(),
-            status: WorkspaceStatus::Creating,
-            url: workspace_url(&spec.name, spec.ip_mode),
-            image_versions: vec![ImageVersion {
-                version: 1,
-                image: spec.image.clone(),
-                digest: None,
-                guest: Some(spec.guest),
-                machine_version: None,
-                snapshot_before: None,
-                rollback_of: None,
-                at: now,
-            }],
-            spec,
-            app: None,
-            volume_id: None,
-            former_volumes: Vec::new(),
-            machine_id: None,
-            ips: Vec::new(),
-            last_error: None,
-            created_at: now,
-            updated_at: now,
-        };
-        self.store
-            .insert_workspace(&record)
-            .await
-            .map_err(|error| match error {
-                crate::store::StoreError::NameTaken(name) => Error::AlreadyExists {
-                    name,
-                    status: WorkspaceStatus::Creating,
-                },
-                other => Error::Store(other),
-            })?;
-        let journal = Journal::begin(
-            Arc::clone(&self.store),
-            record,
-            OperationKind::Create,
-            &owner_id(),
-        )
-        .await?;
+        let (intent, app_lookup) = tokio::join!(intent, self.provider.get_app(&name));
+        let (lock, journal, password, hashing, id) = intent?;
         progress(&CreateStep::IntentRecorded { id });
 
-        let outcome = self.provision(&journal, &hashed, progress).await;
+        let outcome = self
+            .provision(&journal, hashing, app_lookup, progress)
+            .await;
         let result = match outcome {
             Ok(record) => {
                 journal.finish("ok").await?;
@@ -290,46 +301,65 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     }
 
     /// The create steps proper; on failure returns the step that failed.
+    ///
+    ///
+    /// The app is looked up before it is created (a name may be taken by someone else,
+    /// and only an absent app is journaled as ours). Once we have made the app, it holds
+    /// nothing: volume, machine and IPs are created without a lookup first, and looked
+    /// up only after a failure that may have been applied, saving a round trip each.
     async fn provision(
         &self,
         journal: &Journal<S>,
-        hashed_password: &str,
+        hashing: tokio::task::JoinHandle<std::result::Result<String, password::PasswordError>>,
+        app_lookup: ProviderResult<Option<crate::provider::AppInfo>>,
         progress: Progress<'_>,
     ) -> std::result::Result<WorkspaceRecord, (&'static str, Error)> {
         let record = journal.record().await;
         let app = self
-            .ensure_app(journal, &record)
+            .ensure_app(journal, &record, Some(app_lookup))
             .await
             .map_err(|error| ("app", error))?;
         progress(&CreateStep::App {
             name: app.0.clone(),
             adopted: app.1,
         });
+        // An app we just made holds nothing: no need to look for earlier volumes,
+        // machines or IPs before creating them.
+        let app_is_new = !app.1;
 
-        let (volume, ips) = tokio::try_join!(
+        // Critical path: volume → machine (→ started). The IPs need only the app, so
+        // they are allocated alongside the whole chain, not in front of the machine.
+        let ((volume, machine), ips) = tokio::try_join!(
             async {
-                self.ensure_volume(journal, &record)
+                let volume = self
+                    .ensure_volume(journal, &record, app_is_new)
                     .await
-                    .map_err(|error| ("volume", error))
+                    .map_err(|error| ("volume", error))?;
+                progress(&CreateStep::Volume {
+                    id: volume.0.clone(),
+                    adopted: volume.1,
+                });
+                let hashed_password = hashing
+                    .await
+                    .map_err(|error| password::PasswordError::Hash(error.to_string()))
+                    .and_then(|hashed| hashed)
+                    .map_err(|error| ("machine", Error::from(error)))?;
+                let machine = self
+                    .ensure_machine(journal, &record, &volume.0, &hashed_password, app_is_new)
+                    .await
+                    .map_err(|error| ("machine", error))?;
+                Ok((volume, machine))
             },
             async {
-                self.ensure_ips(journal, &record)
+                self.ensure_ips(journal, &record, app_is_new)
                     .await
                     .map_err(|error| ("ips", error))
             },
         )?;
-        progress(&CreateStep::Volume {
-            id: volume.0.clone(),
-            adopted: volume.1,
-        });
+        let _ = volume;
         progress(&CreateStep::Ips {
             addresses: ips.iter().map(|ip| ip.address.clone()).collect(),
         });
-
-        let machine = self
-            .ensure_machine(journal, &record, &volume.0, hashed_password)
-            .await
-            .map_err(|error| ("machine", error))?;
         progress(&CreateStep::Machine {
             id: machine.0.id.clone(),
             adopted: machine.1,
@@ -346,14 +376,22 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         )
         .await
         .map_err(|error| ("started", error))?;
-        let version = self
-            .retry("get machine", || {
-                self.provider.get_machine(&app_name, &machine_id)
-            })
-            .await;
-        let machine = version.ok().flatten();
-        let digest = machine.as_ref().and_then(|m| m.image_digest.clone());
-        let machine_version = machine.and_then(|machine| machine.version);
+        // Create's answer already names the version and the resolved image digest
+        // (starting does not change either); ask again only when it did not.
+        let (digest, machine_version) =
+            if machine.0.version.is_some() && machine.0.image_digest.is_some() {
+                (machine.0.image_digest.clone(), machine.0.version.clone())
+            } else {
+                let machine = self
+                    .retry("get machine", || {
+                        self.provider.get_machine(&app_name, &machine_id)
+                    })
+                    .await
+                    .ok()
+                    .flatten();
+                let digest = machine.as_ref().and_then(|m| m.image_digest.clone());
+                (digest, machine.and_then(|machine| machine.version))
+            };
         let record = journal
             .step(
                 "started",
@@ -420,12 +458,17 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         &self,
         journal: &Journal<S>,
         record: &WorkspaceRecord,
+        mut first_lookup: Option<ProviderResult<Option<crate::provider::AppInfo>>>,
     ) -> Result<(String, bool)> {
         let name = record.name.as_str();
         let mut sent = false;
         let mut attempt = 1;
         loop {
-            let existing = match self.provider.get_app(name).await {
+            let lookup = match first_lookup.take() {
+                Some(lookup) => lookup,
+                None => self.provider.get_app(name).await,
+            };
+            let existing = match lookup {
                 Ok(existing) => existing,
                 Err(error) if self.backoff(attempt, "get app", &error).await => {
                     attempt += 1;
@@ -489,6 +532,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         &self,
         journal: &Journal<S>,
         record: &WorkspaceRecord,
+        app_is_new: bool,
     ) -> Result<(String, bool)> {
         let app = record.name.as_str();
         let volume_name = record.volume_name();
@@ -501,13 +545,17 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         let mut sent = false;
         let mut attempt = 1;
         loop {
-            let volumes = match self.provider.list_volumes(app).await {
-                Ok(volumes) => volumes,
-                Err(error) if self.backoff(attempt, "list volumes", &error).await => {
-                    attempt += 1;
-                    continue;
+            let volumes = if app_is_new && !sent {
+                Vec::new()
+            } else {
+                match self.provider.list_volumes(app).await {
+                    Ok(volumes) => volumes,
+                    Err(error) if self.backoff(attempt, "list volumes", &error).await => {
+                        attempt += 1;
+                        continue;
+                    }
+                    Err(error) => return Err(self.provider_error(error, record)),
                 }
-                Err(error) => return Err(self.provider_error(error, record)),
             };
             let mut ours: Vec<_> = volumes
                 .into_iter()
@@ -567,6 +615,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         &self,
         journal: &Journal<S>,
         record: &WorkspaceRecord,
+        app_is_new: bool,
     ) -> Result<Vec<IpRecord>> {
         journal
             .note("ips_allocating", json!({ "mode": record.spec.ip_mode }))
@@ -578,7 +627,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 .ip_mode
                 .ip_kinds()
                 .iter()
-                .map(|kind| self.ensure_ip(record, *kind)),
+                .map(|kind| self.ensure_ip(record, *kind, app_is_new)),
         )
         .await?;
         let detail: Vec<String> = held
@@ -598,17 +647,27 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     }
 
     /// One address of `kind`: adopted if the app has one, else allocated.
-    async fn ensure_ip(&self, record: &WorkspaceRecord, kind: IpKind) -> Result<IpRecord> {
+    async fn ensure_ip(
+        &self,
+        record: &WorkspaceRecord,
+        kind: IpKind,
+        app_is_new: bool,
+    ) -> Result<IpRecord> {
         let app = record.name.as_str();
         let mut attempt = 1;
         loop {
-            let listed = match self.provider.list_ips(app).await {
-                Ok(listed) => listed,
-                Err(error) if self.backoff(attempt, "list ips", &error).await => {
-                    attempt += 1;
-                    continue;
+            // In an app we just made there is nothing to adopt until an attempt failed.
+            let listed = if app_is_new && attempt == 1 {
+                Vec::new()
+            } else {
+                match self.provider.list_ips(app).await {
+                    Ok(listed) => listed,
+                    Err(error) if self.backoff(attempt, "list ips", &error).await => {
+                        attempt += 1;
+                        continue;
+                    }
+                    Err(error) => return Err(self.provider_error(error, record)),
                 }
-                Err(error) => return Err(self.provider_error(error, record)),
             };
             if let Some(found) = listed.into_iter().find(|ip| ip.kind == kind) {
                 return Ok(found);
@@ -664,6 +723,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         record: &WorkspaceRecord,
         volume_id: &str,
         hashed_password: &str,
+        app_is_new: bool,
     ) -> Result<(MachineInfo, bool)> {
         let app = record.name.as_str();
         let id = record.id.to_string();
@@ -671,17 +731,21 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         let mut sent = false;
         let mut attempt = 1;
         loop {
-            let machines = match self
-                .provider
-                .list_machines(app, Some((TAG_WORKSPACE_ID, &id)))
-                .await
-            {
-                Ok(machines) => machines,
-                Err(error) if self.backoff(attempt, "list machines", &error).await => {
-                    attempt += 1;
-                    continue;
+            let machines = if app_is_new && !sent {
+                Vec::new()
+            } else {
+                match self
+                    .provider
+                    .list_machines(app, Some((TAG_WORKSPACE_ID, &id)))
+                    .await
+                {
+                    Ok(machines) => machines,
+                    Err(error) if self.backoff(attempt, "list machines", &error).await => {
+                        attempt += 1;
+                        continue;
+                    }
+                    Err(error) => return Err(self.provider_error(error, record)),
                 }
-                Err(error) => return Err(self.provider_error(error, record)),
             };
             let mut live: Vec<_> = machines
                 .into_iter()

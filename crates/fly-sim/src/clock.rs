@@ -91,6 +91,8 @@ pub struct Clock {
     model_start_ms: i64,
     rng: Mutex<StdRng>,
     draws: Option<Mutex<Vec<Draw>>>,
+    /// Every `fly` draw is its knob's p50 (benchmarks comparing two clients).
+    p50_only: bool,
 }
 
 impl Clock {
@@ -103,7 +105,15 @@ impl Clock {
             // A separate stream from the fault RNG, so latency draws never shift fault draws.
             rng: Mutex::new(StdRng::seed_from_u64(seed ^ 0x6c61_7465_6e63_7921)),
             draws: None,
+            p50_only: false,
         }
+    }
+
+    /// Makes every draw its knob's p50: two runs then see the same latencies whatever
+    /// order they make their requests in.
+    pub fn p50_only(mut self) -> Self {
+        self.p50_only = true;
+        self
     }
 
     /// Keeps every draw from now on (see [`Draw`]).
@@ -176,6 +186,9 @@ impl Clock {
     fn draw_inner(&self, knob: Knob) -> i64 {
         if self.latency == Latency::Zero {
             return 0;
+        }
+        if self.p50_only {
+            return knob.p50_ms().round() as i64;
         }
         let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
         if knob == Knob::ClaimHold {

@@ -70,6 +70,9 @@ pub struct SimConfig {
     pub record: bool,
     /// Keep every latency draw for [`SimHandle::draws`] (benchmarks).
     pub record_draws: bool,
+    /// Under `fly`, every draw is its p50 instead of random (benchmarks comparing two
+    /// clients on equal latencies).
+    pub latency_p50_only: bool,
 }
 
 impl Default for SimConfig {
@@ -89,6 +92,7 @@ impl Default for SimConfig {
             wait_lock: false,
             record: false,
             record_draws: false,
+            latency_p50_only: false,
         }
     }
 }
@@ -110,6 +114,7 @@ impl std::fmt::Debug for SimConfig {
             .field("wait_lock", &self.wait_lock)
             .field("record", &self.record)
             .field("record_draws", &self.record_draws)
+            .field("latency_p50_only", &self.latency_p50_only)
             .finish()
     }
 }
@@ -309,12 +314,15 @@ impl Sim {
         })?;
         let inner = Arc::new(Inner {
             clock: {
-                let clock = Clock::new(config.latency, config.time_scale, config.seed, model_start);
+                let mut clock =
+                    Clock::new(config.latency, config.time_scale, config.seed, model_start);
                 if config.record_draws {
-                    clock.record_draws()
-                } else {
-                    clock
+                    clock = clock.record_draws();
                 }
+                if config.latency_p50_only {
+                    clock = clock.p50_only();
+                }
+                clock
             },
             faults: Mutex::new(faults::FaultRng::new(
                 config.seed,

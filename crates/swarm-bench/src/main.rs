@@ -33,6 +33,10 @@ enum Scenario {
         /// First sim seed; run i uses seed + i (same seed for swarm and baseline).
         #[arg(long, default_value = "1")]
         seed: u64,
+        /// Every latency draw at its p50, so swarm and the baseline meet exactly the
+        /// same latencies (the per-run bound is then the same for both).
+        #[arg(long)]
+        p50: bool,
     },
     /// S3: N workspaces created at once, then stopped, started and deleted
     /// (latency fly, rate limits fly).
@@ -72,7 +76,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     println!("{}", cli_runs::machine_line());
     match args.scenario {
-        Scenario::Create { runs, seed } => rt.block_on(scenarios::create(runs, seed)),
+        Scenario::Create { runs, seed, p50 } => rt.block_on(scenarios::create(runs, seed, p50)),
         Scenario::Concurrent { n, runs, seed } => rt.block_on(scenarios::concurrent(n, runs, seed)),
         Scenario::Reconcile { n, runs, swarm_bin } => {
             let bin = cli_runs::swarm_bin(swarm_bin)?;

@@ -21,11 +21,21 @@ use crate::cli_runs::{self, median, ms};
 type BenchSwarm = Swarm<SqliteStore, FlyProvider>;
 
 async fn start_sim(latency: Latency, rate_limits: bool, seed: u64) -> anyhow::Result<SimHandle> {
+    start_sim_p50(latency, rate_limits, seed, false).await
+}
+
+async fn start_sim_p50(
+    latency: Latency,
+    rate_limits: bool,
+    seed: u64,
+    p50_only: bool,
+) -> anyhow::Result<SimHandle> {
     let config = SimConfig {
         latency,
         rate_limits,
         seed,
         record_draws: true,
+        latency_p50_only: p50_only,
         ..SimConfig::default()
     };
     Ok(Sim::start(config, "127.0.0.1:0").await?)
@@ -124,8 +134,8 @@ struct CreateRun {
     requests: u64,
 }
 
-async fn one_create(seed: u64, baseline: bool) -> anyhow::Result<CreateRun> {
-    let sim = start_sim(Latency::Fly, true, seed).await?;
+async fn one_create(seed: u64, baseline: bool, p50: bool) -> anyhow::Result<CreateRun> {
+    let sim = start_sim_p50(Latency::Fly, true, seed, p50).await?;
     let url = sim.base_url();
     let dir = tempfile::tempdir()?;
     let swarm = open_swarm(&url, &dir.path().join("bench.db")).await?;
@@ -151,8 +161,15 @@ async fn one_create(seed: u64, baseline: bool) -> anyhow::Result<CreateRun> {
     })
 }
 
-pub async fn create(runs: usize, seed: u64) -> anyhow::Result<()> {
-    println!("## S1: one create until started (latency fly, rate limits fly), {runs} runs");
+pub async fn create(runs: usize, seed: u64, p50: bool) -> anyhow::Result<()> {
+    let draws = if p50 {
+        "every draw at its p50"
+    } else {
+        "log-normal draws"
+    };
+    println!(
+        "## S1: one create until started (latency fly, {draws}; rate limits fly), {runs} runs"
+    );
     println!(
         "| run | seed | swarm ms | its bound ms | ratio | requests | baseline ms | its bound ms | ratio | requests |"
     );
@@ -168,11 +185,11 @@ pub async fn create(runs: usize, seed: u64) -> anyhow::Result<()> {
         let seed = seed + i as u64;
         // Alternate which goes first, so neither always meets a warmer machine.
         let (s, b) = if i % 2 == 0 {
-            let s = one_create(seed, false).await?;
-            (s, one_create(seed, true).await?)
+            let s = one_create(seed, false, p50).await?;
+            (s, one_create(seed, true, p50).await?)
         } else {
-            let b = one_create(seed, true).await?;
-            (one_create(seed, false).await?, b)
+            let b = one_create(seed, true, p50).await?;
+            (one_create(seed, false, p50).await?, b)
         };
         println!(
             "| {i} | {seed} | {:.0} | {:.0} | {:.3} | {} | {:.0} | {:.0} | {:.3} | {} |",

@@ -29,7 +29,7 @@ pub fn create(draws: &[Draw], app: &str) -> Option<(i64, String)> {
     let machine = rtt(draws, &format!("POST /v1/apps/{app}/machines"))?
         + last(draws, Knob::MachineCreate, |l| l == app)?;
     let prepare = draws.iter().rev().find(|d| {
-        matches!(d.knob, Knob::ImagePrepareFirst | Knob::ImagePrepareCached) && d.label.len() > 0
+        matches!(d.knob, Knob::ImagePrepareFirst | Knob::ImagePrepareCached) && !d.label.is_empty()
     })?;
     let boot = last(draws, Knob::Boot, |l| l == prepare.label)?;
     let graphql_rtt = draws

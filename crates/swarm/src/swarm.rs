@@ -329,7 +329,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
 
         // Critical path: volume → machine (→ started). The IPs need only the app, so
         // they are allocated alongside the whole chain, not in front of the machine.
-        let ((volume, machine), ips) = tokio::try_join!(
+        let ((_volume, machine), ips) = tokio::try_join!(
             async {
                 let volume = self
                     .ensure_volume(journal, &record, app_is_new)
@@ -356,7 +356,6 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                     .map_err(|error| ("ips", error))
             },
         )?;
-        let _ = volume;
         progress(&CreateStep::Ips {
             addresses: ips.iter().map(|ip| ip.address.clone()).collect(),
         });

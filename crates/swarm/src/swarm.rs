@@ -213,9 +213,6 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     ) -> Result<Created> {
         let spec = validated.spec;
         let name = spec.name.as_str().to_owned();
-        // Looking the app up changes nothing on Fly, so it need not wait for the intent:
-        // it runs while the lock is taken and the intent recorded. (The app is still
-        // created only after its intent is journaled, in `ensure_app`.)
         let intent = async {
             let lock = self.lock(&name, "create").await?;
             if let Some(existing) = self.store.workspace_by_name(&name).await? {
@@ -278,8 +275,10 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             .await?;
             Ok((lock, journal, password, hashing, id))
         };
-        let (intent, app_lookup) = tokio::join!(intent, self.provider.get_app(&name));
-        let (lock, journal, password, hashing, id) = intent?;
+        // The intent is complete before the first Fly call, even a read: a crash at that
+        // call must find both the record and its journal (the model test crashes there).
+        let (lock, journal, password, hashing, id) = intent.await?;
+        let app_lookup = self.provider.get_app(&name).await;
         progress(&CreateStep::IntentRecorded { id });
 
         let outcome = self
@@ -327,28 +326,14 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         // machines or IPs before creating them.
         let app_is_new = !app.1;
 
-        // Critical path: volume → machine (→ started). The IPs need only the app, so
-        // they are allocated alongside the whole chain, not in front of the machine.
-        let ((_volume, machine), ips) = tokio::try_join!(
+        // Volume and IPs need only the app: made concurrently. The IPs stay in front of
+        // the machine because `reconcile` relies on it: a crash after the machine was
+        // made finishes the create without allocating IPs.
+        let (volume, ips) = tokio::try_join!(
             async {
-                let volume = self
-                    .ensure_volume(journal, &record, app_is_new)
+                self.ensure_volume(journal, &record, app_is_new)
                     .await
-                    .map_err(|error| ("volume", error))?;
-                progress(&CreateStep::Volume {
-                    id: volume.0.clone(),
-                    adopted: volume.1,
-                });
-                let hashed_password = hashing
-                    .await
-                    .map_err(|error| password::PasswordError::Hash(error.to_string()))
-                    .and_then(|hashed| hashed)
-                    .map_err(|error| ("machine", Error::from(error)))?;
-                let machine = self
-                    .ensure_machine(journal, &record, &volume.0, &hashed_password, app_is_new)
-                    .await
-                    .map_err(|error| ("machine", error))?;
-                Ok((volume, machine))
+                    .map_err(|error| ("volume", error))
             },
             async {
                 self.ensure_ips(journal, &record, app_is_new)
@@ -356,9 +341,23 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                     .map_err(|error| ("ips", error))
             },
         )?;
+        progress(&CreateStep::Volume {
+            id: volume.0.clone(),
+            adopted: volume.1,
+        });
         progress(&CreateStep::Ips {
             addresses: ips.iter().map(|ip| ip.address.clone()).collect(),
         });
+
+        let hashed_password = hashing
+            .await
+            .map_err(|error| password::PasswordError::Hash(error.to_string()))
+            .and_then(|hashed| hashed)
+            .map_err(|error| ("machine", Error::from(error)))?;
+        let machine = self
+            .ensure_machine(journal, &record, &volume.0, &hashed_password, app_is_new)
+            .await
+            .map_err(|error| ("machine", error))?;
         progress(&CreateStep::Machine {
             id: machine.0.id.clone(),
             adopted: machine.1,

@@ -1,6 +1,7 @@
 //! The HTTP hop, behind a trait so tests (and embedders) can answer in-process.
 
 use std::fmt;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -47,23 +48,36 @@ pub trait Transport: Send + Sync + fmt::Debug + 'static {
 }
 
 /// The real transport: reqwest over rustls.
-#[derive(Debug, Clone)]
+///
+/// The reqwest client is built on the first request, not up front: building it loads
+/// the system's CA certificates (several ms), which a command that makes no HTTP call
+/// (`swarm list`, `swarm show`) should not pay.
+#[derive(Debug, Clone, Default)]
 pub struct ReqwestTransport {
-    client: reqwest::Client,
+    client: Arc<OnceLock<reqwest::Client>>,
 }
 
 impl ReqwestTransport {
     pub fn new() -> Result<Self> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
-        Ok(ReqwestTransport { client })
+        Ok(ReqwestTransport::default())
     }
 
     /// Uses a caller-configured reqwest client (proxies, custom roots, …).
     pub fn with_client(client: reqwest::Client) -> Self {
-        ReqwestTransport { client }
+        ReqwestTransport {
+            client: Arc::new(OnceLock::from(client)),
+        }
+    }
+
+    fn client(&self) -> Result<&reqwest::Client> {
+        if let Some(client) = self.client.get() {
+            return Ok(client);
+        }
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| Error::Config(format!("cannot build the HTTP client: {e}")))?;
+        Ok(self.client.get_or_init(|| client))
     }
 }
 
@@ -85,8 +99,11 @@ fn map_reqwest_error(err: reqwest::Error) -> Error {
 
 impl Transport for ReqwestTransport {
     fn send(&self, request: TransportRequest) -> BoxFuture<'static, Result<TransportResponse>> {
-        let mut builder = self
-            .client
+        let client = match self.client() {
+            Ok(client) => client,
+            Err(error) => return Box::pin(async move { Err(error) }),
+        };
+        let mut builder = client
             .request(request.method, request.url)
             .headers(request.headers)
             .timeout(request.timeout);

@@ -13,7 +13,7 @@ use rand::{RngExt, SeedableRng};
 use crate::Latency;
 
 /// A knob of the latency model (REFERENCE §13.1 `realistic`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub enum Knob {
     ApiRtt,
     AppCreate,
@@ -68,6 +68,20 @@ impl Knob {
 /// sigma of ln(X) such that p95 = 3 × p50: ln 3 / 1.6449.
 const SIGMA: f64 = 0.667_9;
 
+/// One latency draw, kept when [`crate::SimConfig::record_draws`] is on, so a benchmark
+/// can compute the bound of a run from the durations the sim actually drew.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Draw {
+    pub knob: Knob,
+    /// The drawn duration, model milliseconds.
+    pub model_ms: i64,
+    /// Model time of the draw (Unix ms).
+    pub at_ms: i64,
+    /// What it was drawn for: `METHOD /path` for a round trip, the app name for a
+    /// request-side delay, the machine id for a transition; empty when unattributed.
+    pub label: String,
+}
+
 /// Model clock plus the seeded latency generator.
 #[derive(Debug)]
 pub struct Clock {
@@ -76,6 +90,9 @@ pub struct Clock {
     wall_start: Instant,
     model_start_ms: i64,
     rng: Mutex<StdRng>,
+    draws: Option<Mutex<Vec<Draw>>>,
+    /// Every `fly` draw is its knob's p50 (benchmarks comparing two clients).
+    p50_only: bool,
 }
 
 impl Clock {
@@ -87,6 +104,29 @@ impl Clock {
             model_start_ms,
             // A separate stream from the fault RNG, so latency draws never shift fault draws.
             rng: Mutex::new(StdRng::seed_from_u64(seed ^ 0x6c61_7465_6e63_7921)),
+            draws: None,
+            p50_only: false,
+        }
+    }
+
+    /// Makes every draw its knob's p50: two runs then see the same latencies whatever
+    /// order they make their requests in.
+    pub fn p50_only(mut self) -> Self {
+        self.p50_only = true;
+        self
+    }
+
+    /// Keeps every draw from now on (see [`Draw`]).
+    pub fn record_draws(mut self) -> Self {
+        self.draws = Some(Mutex::new(Vec::new()));
+        self
+    }
+
+    /// The draws kept so far (empty unless recording).
+    pub fn draws(&self) -> Vec<Draw> {
+        match &self.draws {
+            Some(d) => d.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            None => Vec::new(),
         }
     }
 
@@ -126,8 +166,29 @@ impl Clock {
 
     /// Draws a duration for a knob in model ms: 0 under `zero`, log-normal under `fly`.
     pub fn draw(&self, knob: Knob) -> i64 {
+        self.draw_for(knob, "")
+    }
+
+    /// [`Clock::draw`], attributed to `label` in the draw log.
+    pub fn draw_for(&self, knob: Knob, label: &str) -> i64 {
+        let ms = self.draw_inner(knob);
+        if let Some(draws) = &self.draws {
+            draws.lock().unwrap_or_else(|e| e.into_inner()).push(Draw {
+                knob,
+                model_ms: ms,
+                at_ms: self.now_ms(),
+                label: label.to_string(),
+            });
+        }
+        ms
+    }
+
+    fn draw_inner(&self, knob: Knob) -> i64 {
         if self.latency == Latency::Zero {
             return 0;
+        }
+        if self.p50_only {
+            return knob.p50_ms().round() as i64;
         }
         let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
         if knob == Knob::ClaimHold {

@@ -29,7 +29,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 
 use clock::Clock;
-pub use clock::Knob;
+pub use clock::{Draw, Knob};
 pub use world::{REGIONS, guest_error, validate_app_name};
 use world::{Timer, TimerKind, World};
 
@@ -68,6 +68,11 @@ pub struct SimConfig {
     pub wait_lock: bool,
     /// Keep every request/response pair for [`SimHandle::recorded`] (tests).
     pub record: bool,
+    /// Keep every latency draw for [`SimHandle::draws`] (benchmarks).
+    pub record_draws: bool,
+    /// Under `fly`, every draw is its p50 instead of random (benchmarks comparing two
+    /// clients on equal latencies).
+    pub latency_p50_only: bool,
 }
 
 impl Default for SimConfig {
@@ -86,6 +91,8 @@ impl Default for SimConfig {
             taken_names: Vec::new(),
             wait_lock: false,
             record: false,
+            record_draws: false,
+            latency_p50_only: false,
         }
     }
 }
@@ -106,6 +113,8 @@ impl std::fmt::Debug for SimConfig {
             .field("taken_names", &self.taken_names)
             .field("wait_lock", &self.wait_lock)
             .field("record", &self.record)
+            .field("record_draws", &self.record_draws)
+            .field("latency_p50_only", &self.latency_p50_only)
             .finish()
     }
 }
@@ -304,7 +313,17 @@ impl Sim {
             source,
         })?;
         let inner = Arc::new(Inner {
-            clock: Clock::new(config.latency, config.time_scale, config.seed, model_start),
+            clock: {
+                let mut clock =
+                    Clock::new(config.latency, config.time_scale, config.seed, model_start);
+                if config.record_draws {
+                    clock = clock.record_draws();
+                }
+                if config.latency_p50_only {
+                    clock = clock.p50_only();
+                }
+                clock
+            },
             faults: Mutex::new(faults::FaultRng::new(
                 config.seed,
                 config.fault_rate,
@@ -375,6 +394,11 @@ impl SimHandle {
     /// Request/response pairs so far (only with [`SimConfig::record`]).
     pub fn recorded(&self) -> Vec<Exchange> {
         lock(&self.inner.records).clone()
+    }
+
+    /// Every latency draw so far, in order (only with [`SimConfig::record_draws`]).
+    pub fn draws(&self) -> Vec<Draw> {
+        self.inner.clock.draws()
     }
 
     /// Model time now, in Unix milliseconds.

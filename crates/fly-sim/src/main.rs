@@ -111,6 +111,8 @@ async fn main() -> anyhow::Result<()> {
         taken_names: args.taken_names,
         wait_lock: args.wait_lock,
         record: false,
+        record_draws: false,
+        latency_p50_only: false,
     };
     let sim = match Sim::start(config, &args.listen).await {
         Ok(sim) => sim,

@@ -221,67 +221,74 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 status: existing.status,
             });
         }
-        let lock = self.lock(&name, "create").await?;
-        if let Some(existing) = self.store.workspace_by_name(&name).await? {
-            return Err(Error::AlreadyExists {
-                name,
-                status: existing.status,
-            });
-        }
-        let password = password::generate()?;
-        let hashed = {
-            let password = password.clone();
-            tokio::task::spawn_blocking(move || password::hash(&password))
+        let intent = async {
+            let lock = self.lock(&name, "create").await?;
+            if let Some(existing) = self.store.workspace_by_name(&name).await? {
+                return Err::<_, Error>(Error::AlreadyExists {
+                    name: name.clone(),
+                    status: existing.status,
+                });
+            }
+            let password = password::generate()?;
+            // The argon2id hash is only needed for the machine's config: compute it on a
+            // blocking thread while the intent is recorded and the app, volume and IPs are
+            // made, instead of in front of them.
+            let hashing = {
+                let password = password.clone();
+                tokio::task::spawn_blocking(move || password::hash(&password))
+            };
+            let now = OffsetDateTime::now_utc();
+            let id = Uuid::now_v7();
+            let record = WorkspaceRecord {
+                id,
+                name: spec.name.clone(),
+                status: WorkspaceStatus::Creating,
+                url: workspace_url(&spec.name, spec.ip_mode),
+                image_versions: vec![ImageVersion {
+                    version: 1,
+                    image: spec.image.clone(),
+                    digest: None,
+                    guest: Some(spec.guest),
+                    machine_version: None,
+                    snapshot_before: None,
+                    rollback_of: None,
+                    at: now,
+                }],
+                spec,
+                app: None,
+                volume_id: None,
+                former_volumes: Vec::new(),
+                machine_id: None,
+                ips: Vec::new(),
+                last_error: None,
+                created_at: now,
+                updated_at: now,
+            };
+            self.store
+                .insert_workspace(&record)
                 .await
-                .map_err(|error| password::PasswordError::Hash(error.to_string()))??
+                .map_err(|error| match error {
+                    crate::store::StoreError::NameTaken(name) => Error::AlreadyExists {
+                        name,
+                        status: WorkspaceStatus::Creating,
+                    },
+                    other => Error::Store(other),
+                })?;
+            let journal = Journal::begin(
+                Arc::clone(&self.store),
+                record,
+                OperationKind::Create,
+                &owner_id(),
+            )
+            .await?;
+            Ok((lock, journal, password, hashing, id))
         };
-        let now = OffsetDateTime::now_utc();
-        let id = Uuid::now_v7();
-        let record = WorkspaceRecord {
-            id,
-            name: spec.name.clone(),
-            status: WorkspaceStatus::Creating,
-            url: workspace_url(&spec.name, spec.ip_mode),
-            image_versions: vec![ImageVersion {
-                version: 1,
-                image: spec.image.clone(),
-                digest: None,
-                guest: Some(spec.guest),
-                machine_version: None,
-                snapshot_before: None,
-                rollback_of: None,
-                at: now,
-            }],
-            spec,
-            app: None,
-            volume_id: None,
-            former_volumes: Vec::new(),
-            machine_id: None,
-            ips: Vec::new(),
-            last_error: None,
-            created_at: now,
-            updated_at: now,
-        };
-        self.store
-            .insert_workspace(&record)
-            .await
-            .map_err(|error| match error {
-                crate::store::StoreError::NameTaken(name) => Error::AlreadyExists {
-                    name,
-                    status: WorkspaceStatus::Creating,
-                },
-                other => Error::Store(other),
-            })?;
-        let journal = Journal::begin(
-            Arc::clone(&self.store),
-            record,
-            OperationKind::Create,
-            &owner_id(),
-        )
-        .await?;
+        // The intent is complete before the first Fly call, even a read: a crash at that
+        // call must find both the record and its journal (the model test crashes there).
+        let (lock, journal, password, hashing, id) = intent.await?;
         progress(&CreateStep::IntentRecorded { id });
 
-        let outcome = self.provision(&journal, &hashed, progress).await;
+        let outcome = self.provision(&journal, hashing, progress).await;
         let result = match outcome {
             Ok(record) => {
                 journal.finish("ok").await?;
@@ -298,10 +305,16 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     }
 
     /// The create steps proper; on failure returns the step that failed.
+    ///
+    ///
+    /// The app is looked up before it is created (a name may be taken by someone else,
+    /// and only an absent app is journaled as ours). Once we have made the app, it holds
+    /// nothing: volume, machine and IPs are created without a lookup first, and looked
+    /// up only after a failure that may have been applied, saving a round trip each.
     async fn provision(
         &self,
         journal: &Journal<S>,
-        hashed_password: &str,
+        hashing: tokio::task::JoinHandle<std::result::Result<String, password::PasswordError>>,
         progress: Progress<'_>,
     ) -> std::result::Result<WorkspaceRecord, (&'static str, Error)> {
         // Warm pool: a matching slot already holds app, volume and IPs (see pool.rs).
@@ -310,6 +323,8 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             .await
             .map_err(|error| ("pool slot", error))?;
         let record = journal.record().await;
+        // A slot's app already holds a volume and IPs: look before making anything.
+        let mut app_is_new = false;
         let volume_id = if let Some(slot) = slot {
             progress(&CreateStep::PoolSlot {
                 app: slot.app.clone(),
@@ -328,15 +343,21 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 name: app.0.clone(),
                 adopted: app.1,
             });
+            // An app we just made holds nothing: no need to look for earlier volumes,
+            // machines or IPs before creating them.
+            app_is_new = !app.1;
 
+            // Volume and IPs need only the app: made concurrently. The IPs stay in front
+            // of the machine because `reconcile` relies on it: a crash after the machine
+            // was made finishes the create without allocating IPs.
             let (volume, ips) = tokio::try_join!(
                 async {
-                    self.ensure_volume(journal, &record)
+                    self.ensure_volume(journal, &record, app_is_new)
                         .await
                         .map_err(|error| ("volume", error))
                 },
                 async {
-                    self.ensure_ips(journal, &record)
+                    self.ensure_ips(journal, &record, app_is_new)
                         .await
                         .map_err(|error| ("ips", error))
                 },
@@ -351,8 +372,13 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             volume.0
         };
 
+        let hashed_password = hashing
+            .await
+            .map_err(|error| password::PasswordError::Hash(error.to_string()))
+            .and_then(|hashed| hashed)
+            .map_err(|error| ("machine", Error::from(error)))?;
         let machine = self
-            .ensure_machine(journal, &record, &volume_id, hashed_password)
+            .ensure_machine(journal, &record, &volume_id, &hashed_password, app_is_new)
             .await
             .map_err(|error| ("machine", error))?;
         progress(&CreateStep::Machine {
@@ -371,14 +397,22 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         )
         .await
         .map_err(|error| ("started", error))?;
-        let version = self
-            .retry("get machine", || {
-                self.provider.get_machine(&app_name, &machine_id)
-            })
-            .await;
-        let machine = version.ok().flatten();
-        let digest = machine.as_ref().and_then(|m| m.image_digest.clone());
-        let machine_version = machine.and_then(|machine| machine.version);
+        // Create's answer already names the version and the resolved image digest
+        // (starting does not change either); ask again only when it did not.
+        let (digest, machine_version) =
+            if machine.0.version.is_some() && machine.0.image_digest.is_some() {
+                (machine.0.image_digest.clone(), machine.0.version.clone())
+            } else {
+                let machine = self
+                    .retry("get machine", || {
+                        self.provider.get_machine(&app_name, &machine_id)
+                    })
+                    .await
+                    .ok()
+                    .flatten();
+                let digest = machine.as_ref().and_then(|m| m.image_digest.clone());
+                (digest, machine.and_then(|machine| machine.version))
+            };
         let record = journal
             .step(
                 "started",
@@ -514,6 +548,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         &self,
         journal: &Journal<S>,
         record: &WorkspaceRecord,
+        app_is_new: bool,
     ) -> Result<(String, bool)> {
         let app = record.app_name();
         let volume_name = record.volume_name();
@@ -526,13 +561,17 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         let mut sent = false;
         let mut attempt = 1;
         loop {
-            let volumes = match self.provider.list_volumes(app).await {
-                Ok(volumes) => volumes,
-                Err(error) if self.backoff(attempt, "list volumes", &error).await => {
-                    attempt += 1;
-                    continue;
+            let volumes = if app_is_new && !sent {
+                Vec::new()
+            } else {
+                match self.provider.list_volumes(app).await {
+                    Ok(volumes) => volumes,
+                    Err(error) if self.backoff(attempt, "list volumes", &error).await => {
+                        attempt += 1;
+                        continue;
+                    }
+                    Err(error) => return Err(self.provider_error(error, record)),
                 }
-                Err(error) => return Err(self.provider_error(error, record)),
             };
             let mut ours: Vec<_> = volumes
                 .into_iter()
@@ -592,6 +631,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         &self,
         journal: &Journal<S>,
         record: &WorkspaceRecord,
+        app_is_new: bool,
     ) -> Result<Vec<IpRecord>> {
         journal
             .note("ips_allocating", json!({ "mode": record.spec.ip_mode }))
@@ -603,7 +643,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 .ip_mode
                 .ip_kinds()
                 .iter()
-                .map(|kind| self.ensure_ip(record, *kind)),
+                .map(|kind| self.ensure_ip(record, *kind, app_is_new)),
         )
         .await?;
         let detail: Vec<String> = held
@@ -623,17 +663,27 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     }
 
     /// One address of `kind`: adopted if the app has one, else allocated.
-    async fn ensure_ip(&self, record: &WorkspaceRecord, kind: IpKind) -> Result<IpRecord> {
+    async fn ensure_ip(
+        &self,
+        record: &WorkspaceRecord,
+        kind: IpKind,
+        app_is_new: bool,
+    ) -> Result<IpRecord> {
         let app = record.app_name();
         let mut attempt = 1;
         loop {
-            let listed = match self.provider.list_ips(app).await {
-                Ok(listed) => listed,
-                Err(error) if self.backoff(attempt, "list ips", &error).await => {
-                    attempt += 1;
-                    continue;
+            // In an app we just made there is nothing to adopt until an attempt failed.
+            let listed = if app_is_new && attempt == 1 {
+                Vec::new()
+            } else {
+                match self.provider.list_ips(app).await {
+                    Ok(listed) => listed,
+                    Err(error) if self.backoff(attempt, "list ips", &error).await => {
+                        attempt += 1;
+                        continue;
+                    }
+                    Err(error) => return Err(self.provider_error(error, record)),
                 }
-                Err(error) => return Err(self.provider_error(error, record)),
             };
             if let Some(found) = listed.into_iter().find(|ip| ip.kind == kind) {
                 return Ok(found);
@@ -689,6 +739,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         record: &WorkspaceRecord,
         volume_id: &str,
         hashed_password: &str,
+        app_is_new: bool,
     ) -> Result<(MachineInfo, bool)> {
         let app = record.app_name();
         let id = record.id.to_string();
@@ -696,17 +747,21 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         let mut sent = false;
         let mut attempt = 1;
         loop {
-            let machines = match self
-                .provider
-                .list_machines(app, Some((TAG_WORKSPACE_ID, &id)))
-                .await
-            {
-                Ok(machines) => machines,
-                Err(error) if self.backoff(attempt, "list machines", &error).await => {
-                    attempt += 1;
-                    continue;
+            let machines = if app_is_new && !sent {
+                Vec::new()
+            } else {
+                match self
+                    .provider
+                    .list_machines(app, Some((TAG_WORKSPACE_ID, &id)))
+                    .await
+                {
+                    Ok(machines) => machines,
+                    Err(error) if self.backoff(attempt, "list machines", &error).await => {
+                        attempt += 1;
+                        continue;
+                    }
+                    Err(error) => return Err(self.provider_error(error, record)),
                 }
-                Err(error) => return Err(self.provider_error(error, record)),
             };
             let mut live: Vec<_> = machines
                 .into_iter()

@@ -355,7 +355,7 @@ async fn resolve_mutation(
                 .get("clientMutationId")
                 .cloned()
                 .unwrap_or(Value::Null);
-            delay(inner, Knob::IpAllocate).await;
+            delay(inner, Knob::IpAllocate, &app).await;
             inner.mutate(|w, clock| {
                 let ip = w.allocate_ip(clock, &app, &kind, region.as_deref(), service.as_deref())?;
                 let org = w.app(&app)?.org.clone();

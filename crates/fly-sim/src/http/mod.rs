@@ -94,8 +94,8 @@ pub fn limit(
 }
 
 /// Sleeps an operation's modelled response time.
-pub async fn delay(inner: &Inner, knob: Knob) {
-    let ms = inner.clock.draw(knob);
+pub async fn delay(inner: &Inner, knob: Knob, label: &str) {
+    let ms = inner.clock.draw_for(knob, label);
     inner.clock.sleep_model(ms).await;
 }
 
@@ -362,7 +362,8 @@ async fn fly_api(inner: &Arc<Inner>, req: Request, next: Next) -> Response {
         count(inner, 401);
         return ApiError::new(401, "Authenticate: token validation error").into_response();
     }
-    delay(inner, Knob::ApiRtt).await;
+    let label = format!("{} {}", method, req.uri().path());
+    delay(inner, Knob::ApiRtt, &label).await;
     let mutation = method != http::Method::GET && method != http::Method::HEAD;
     let (req, recorded) = if inner.config.record {
         let (parts, body) = req.into_parts();

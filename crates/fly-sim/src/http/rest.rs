@@ -85,7 +85,7 @@ pub async fn create_app(State(inner): Shared, body: Bytes) -> HandlerResult {
         .unwrap_or("personal")
         .to_string();
     limit(&inner, "create_app", &org, DEFAULT)?;
-    delay(&inner, Knob::AppCreate).await;
+    delay(&inner, Knob::AppCreate, &name).await;
     let network = str_field(&body, "network").map(str::to_string);
     inner.mutate(|w, clock| {
         let name = w.create_app(clock, &name, &org, network.as_deref())?;
@@ -159,7 +159,7 @@ pub async fn create_machine(
     let body = parse_body(&body)?;
     let req = MachineRequest::from_json(&body)?;
     limit(&inner, "create_machine", &app, DEFAULT)?;
-    delay(&inner, Knob::MachineCreate).await;
+    delay(&inner, Knob::MachineCreate, &app).await;
     let machine = inner.mutate(|w, clock| w.create_machine(clock, &app, req))?;
     Ok(json_response(200, machine))
 }
@@ -555,7 +555,7 @@ pub async fn create_volume(State(inner): Shared, Path(app): AppPath, body: Bytes
     let body = parse_body(&body)?;
     let req = VolumeRequest::from_json(&body)?;
     limit(&inner, "create_volume", &app, DEFAULT)?;
-    delay(&inner, Knob::VolumeCreate).await;
+    delay(&inner, Knob::VolumeCreate, &app).await;
     let volume = inner.mutate(|w, clock| w.create_volume(clock, &app, req))?;
     Ok(json_response(200, volume))
 }
@@ -585,7 +585,7 @@ pub async fn update_volume(
 
 pub async fn delete_volume(State(inner): Shared, Path((app, id)): MachinePath) -> HandlerResult {
     limit(&inner, "delete_volume", &id, DEFAULT)?;
-    delay(&inner, Knob::VolumeDelete).await;
+    delay(&inner, Knob::VolumeDelete, &id).await;
     Ok(json_response(
         200,
         inner.mutate(|w, clock| w.delete_volume(clock, &app, &id))?,
@@ -765,7 +765,7 @@ pub async fn assign_ip(State(inner): Shared, Path(app): AppPath, body: Bytes) ->
     let region = str_field(&body, "region").map(str::to_string);
     let service = str_field(&body, "service_name").map(str::to_string);
     limit(&inner, "assign_ip", &app, DEFAULT)?;
-    delay(&inner, Knob::IpAllocate).await;
+    delay(&inner, Knob::IpAllocate, &app).await;
     let ip = inner.mutate(|w, clock| {
         w.allocate_ip(clock, &app, &kind, region.as_deref(), service.as_deref())
     })?;

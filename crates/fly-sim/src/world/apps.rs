@@ -100,7 +100,7 @@ impl World {
             // Force-destroy every machine; ignore already destroyed ones.
             let _ = self.destroy_machine(clock, name, &id, true, None, true);
         }
-        let delay = clock.draw(Knob::AppDelete);
+        let delay = clock.draw_for(Knob::AppDelete, name);
         self.schedule(
             now + delay,
             TimerKind::AppDeleted {

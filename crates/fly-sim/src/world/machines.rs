@@ -346,12 +346,12 @@ impl World {
         env
     }
 
-    fn prepare_ms(&mut self, clock: &Clock, region: &str, image: &str) -> i64 {
+    fn prepare_ms(&mut self, clock: &Clock, region: &str, image: &str, id: &str) -> i64 {
         let key = format!("{region}/{image}");
         if self.prepared_images.insert(key) {
-            clock.draw(Knob::ImagePrepareFirst)
+            clock.draw_for(Knob::ImagePrepareFirst, id)
         } else {
-            clock.draw(Knob::ImagePrepareCached)
+            clock.draw_for(Knob::ImagePrepareCached, id)
         }
     }
 
@@ -475,7 +475,7 @@ impl World {
             }
             "destroyed" => {
                 let hold = if self.latency_fly {
-                    clock.draw(Knob::ClaimHold)
+                    clock.draw_for(Knob::ClaimHold, id)
                 } else {
                     0
                 };
@@ -576,7 +576,7 @@ impl World {
             at,
         );
         if auto_destroy {
-            let destroy = clock.draw(Knob::Destroy);
+            let destroy = clock.draw_for(Knob::Destroy, id);
             self.enter(clock, app, id, "stopped", at, vec![], Some(exit));
             self.enter(
                 clock,
@@ -588,7 +588,7 @@ impl World {
                 None,
             );
         } else if policy == "always" {
-            let boot = clock.draw(Knob::Boot);
+            let boot = clock.draw_for(Knob::Boot, id);
             self.enter(clock, app, id, "stopped", at, vec![], Some(exit));
             self.enter(
                 clock,
@@ -750,11 +750,11 @@ impl World {
         self.app_mut(app)?
             .machines
             .insert(id.clone(), Box::new(machine));
-        let prepare = self.prepare_ms(clock, &region, &image_of(&req.config));
+        let prepare = self.prepare_ms(clock, &region, &image_of(&req.config), &id);
         let steps = if req.skip_launch {
             vec![("stopped".to_string(), prepare)]
         } else {
-            let boot = clock.draw(Knob::Boot);
+            let boot = clock.draw_for(Knob::Boot, &id);
             vec![
                 ("starting".to_string(), prepare),
                 ("started".to_string(), boot),
@@ -861,7 +861,7 @@ impl World {
         } else {
             Knob::Boot
         };
-        let boot = clock.draw(knob);
+        let boot = clock.draw_for(knob, id);
         let env = self.runtime_env(app, &self.machine_ref(app, id)?.config.clone());
         self.machine_mut(app, id)?.runtime_env = env;
         self.enter(
@@ -897,7 +897,7 @@ impl World {
         match state.as_str() {
             "started" | "starting" | "restarting" => {
                 let cap = timeout_ms.or(config_timeout).unwrap_or(5_000).max(0);
-                let dur = clock.draw(Knob::Stop).min(cap);
+                let dur = clock.draw_for(Knob::Stop, id).min(cap);
                 self.enter(
                     clock,
                     app,
@@ -937,7 +937,7 @@ impl World {
                 m.state
             )));
         }
-        let dur = clock.draw(Knob::Stop).min(5_000) + clock.draw(Knob::Boot);
+        let dur = clock.draw_for(Knob::Stop, id).min(5_000) + clock.draw_for(Knob::Boot, id);
         self.enter(
             clock,
             app,
@@ -962,7 +962,7 @@ impl World {
         check_lease(m, nonce, now)?;
         match m.state.as_str() {
             "started" => {
-                let dur = clock.draw(Knob::Suspend);
+                let dur = clock.draw_for(Knob::Suspend, id);
                 self.enter(
                     clock,
                     app,
@@ -1051,9 +1051,9 @@ impl World {
         }
         let version = self.ulid(now);
         let image = image_of(&req.config);
-        let mut replace = clock.draw(Knob::Replace);
+        let mut replace = clock.draw_for(Knob::Replace, id);
         if image != old_image {
-            replace += self.prepare_ms(clock, &region, &image);
+            replace += self.prepare_ms(clock, &region, &image, id);
         }
         let env = self.runtime_env(app, &req.config);
         let m = self.machine_mut(app, id)?;
@@ -1082,7 +1082,7 @@ impl World {
         let steps = if req.skip_launch && !was_running {
             vec![("stopped".to_string(), replace)]
         } else {
-            let boot = clock.draw(Knob::Boot);
+            let boot = clock.draw_for(Knob::Boot, id);
             vec![
                 ("starting".to_string(), replace),
                 ("started".to_string(), boot),
@@ -1117,7 +1117,7 @@ impl World {
                 ));
             }
         }
-        let dur = clock.draw(Knob::Destroy);
+        let dur = clock.draw_for(Knob::Destroy, id);
         self.enter(
             clock,
             app,

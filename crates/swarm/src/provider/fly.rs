@@ -1,6 +1,7 @@
 //! The Fly.io provider over `fly-api`.
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use fly_api::models::{
@@ -29,23 +30,30 @@ const MAX_LOG_PAGES: usize = 20;
 #[derive(Debug, Clone)]
 pub struct FlyProvider {
     client: FlyClient,
-    http: reqwest::Client,
+    /// The health probe's client, built on first use (it loads CA certificates, which
+    /// commands that never probe should not pay for).
+    http: Arc<OnceLock<reqwest::Client>>,
     probe_base_url: Option<String>,
 }
 
 impl FlyProvider {
     /// A provider over `client`; the health probe follows `config.probe_base_url`.
     pub fn new(client: FlyClient, config: &SwarmConfig) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
         Self {
             client,
-            http,
+            http: Arc::default(),
             probe_base_url: config.probe_base_url.clone(),
         }
+    }
+
+    fn http(&self) -> &reqwest::Client {
+        self.http.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default()
+        })
     }
 
     pub fn client(&self) -> &FlyClient {
@@ -662,12 +670,12 @@ impl Provider for FlyProvider {
         let (url, request) = match &self.probe_base_url {
             Some(base) => {
                 let url = format!("{}/healthz", base.trim_end_matches('/'));
-                let request = self.http.get(&url).header(reqwest::header::HOST, host);
+                let request = self.http().get(&url).header(reqwest::header::HOST, host);
                 (url, request)
             }
             None => {
                 let url = format!("https://{host}/healthz");
-                (url.clone(), self.http.get(&url))
+                (url.clone(), self.http().get(&url))
             }
         };
         let mut result = ProbeResult {

@@ -1,0 +1,657 @@
+//! The scenarios. Each prints its figures as Markdown table rows on stdout.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use fly_api::{FlyClient, Token};
+use fly_sim::{Latency, Sim, SimConfig, SimHandle};
+use futures::StreamExt;
+use swarm::provider::{MachineRequest, TAG_WORKSPACE, TAG_WORKSPACE_ID, VolumeRequest};
+use swarm::{
+    CpuKind, CreateOptions, FlyProvider, GuestSize, ImageVersion, IpKind, IpMode, MachineState,
+    Provider, SqliteStore, Store as _, Swarm, SwarmConfig, WorkspaceName, WorkspaceRecord,
+    WorkspaceSpec, WorkspaceStatus,
+};
+
+use crate::bound;
+use crate::cli_runs::{self, median, ms};
+
+type BenchSwarm = Swarm<SqliteStore, FlyProvider>;
+
+async fn start_sim(latency: Latency, rate_limits: bool, seed: u64) -> anyhow::Result<SimHandle> {
+    start_sim_p50(latency, rate_limits, seed, false).await
+}
+
+async fn start_sim_p50(
+    latency: Latency,
+    rate_limits: bool,
+    seed: u64,
+    p50_only: bool,
+) -> anyhow::Result<SimHandle> {
+    let config = SimConfig {
+        latency,
+        rate_limits,
+        seed,
+        record_draws: true,
+        latency_p50_only: p50_only,
+        ..SimConfig::default()
+    };
+    Ok(Sim::start(config, "127.0.0.1:0").await?)
+}
+
+/// The client as `swarm` builds it: default retry policy, client-side throttling on.
+fn client(url: &str) -> anyhow::Result<FlyClient> {
+    Ok(FlyClient::builder()
+        .token(Token::new("bench-token"))
+        .machines_base_url(url)
+        .api_base_url(url)
+        .build()?)
+}
+
+/// `swarm`'s defaults (DESIGN §2), pointed at the sim.
+fn swarm_config(url: &str) -> SwarmConfig {
+    SwarmConfig {
+        probe_base_url: Some(url.to_owned()),
+        fly_endpoint: url.to_owned(),
+        ..SwarmConfig::default()
+    }
+}
+
+async fn open_swarm(url: &str, db: &Path) -> anyhow::Result<BenchSwarm> {
+    let config = swarm_config(url);
+    let store = SqliteStore::open(db, &config.fly_endpoint).await?;
+    let provider = FlyProvider::new(client(url)?, &config);
+    Ok(Swarm::new(store, provider, config))
+}
+
+fn pinned(name: &str) -> CreateOptions {
+    CreateOptions {
+        name: name.to_owned(),
+        image: Some("codercom/code-server:4.96.4".into()),
+        ..CreateOptions::default()
+    }
+}
+
+// ------------------------------------------------------------------- S1
+
+/// The project plan's create, step after step, on the same client and provider.
+async fn baseline_create(provider: &FlyProvider, name: &str) -> anyhow::Result<()> {
+    let config = swarm_config("");
+    if provider.get_app(name).await?.is_none() {
+        provider.create_app(name, &config.org).await?;
+    }
+    let volume = provider
+        .create_volume(
+            name,
+            &VolumeRequest {
+                name: "ws_baseline".into(),
+                region: config.default_region.clone(),
+                size_gb: config.default_storage_gb,
+                source: None,
+            },
+        )
+        .await?;
+    let request = MachineRequest {
+        name: format!("{name}-ws"),
+        region: config.default_region.clone(),
+        image: "codercom/code-server:4.96.4".into(),
+        guest: GuestSize {
+            cpu_kind: CpuKind::Shared,
+            cpus: 1,
+            memory_mb: 2048,
+        },
+        env: BTreeMap::from([(
+            "HASHED_PASSWORD".to_owned(),
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2g".into(),
+        )]),
+        volume_id: volume.id,
+        mount_path: config.mount_path.clone(),
+        metadata: BTreeMap::from([(TAG_WORKSPACE.to_owned(), name.to_owned())]),
+    };
+    let machine = provider.create_machine(name, &request).await?;
+    for kind in [IpKind::SharedV4, IpKind::V6] {
+        provider
+            .allocate_ip(name, kind, &config.default_region)
+            .await?;
+    }
+    provider
+        .wait_machine(
+            name,
+            &machine.id,
+            MachineState::Started,
+            Duration::from_secs(300),
+        )
+        .await?;
+    Ok(())
+}
+
+struct CreateRun {
+    wall_ms: f64,
+    bound_ms: f64,
+    parts: String,
+    requests: u64,
+}
+
+async fn one_create(seed: u64, baseline: bool, p50: bool) -> anyhow::Result<CreateRun> {
+    let sim = start_sim_p50(Latency::Fly, true, seed, p50).await?;
+    let url = sim.base_url();
+    let dir = tempfile::tempdir()?;
+    let swarm = open_swarm(&url, &dir.path().join("bench.db")).await?;
+    let name = "bench-one";
+    let start = Instant::now();
+    if baseline {
+        baseline_create(swarm.provider(), name).await?;
+    } else {
+        swarm.create(&pinned(name)).await?;
+    }
+    let wall_ms = ms(start.elapsed());
+    let draws = sim.draws();
+    let (bound_ms, parts) =
+        bound::create(&draws, name).context("the draw log lacks a step of the create")?;
+    let requests = sim.stats().requests_total;
+    swarm.store().close().await;
+    sim.shutdown().await;
+    Ok(CreateRun {
+        wall_ms,
+        bound_ms: bound_ms as f64,
+        parts,
+        requests,
+    })
+}
+
+pub async fn create(runs: usize, seed: u64, p50: bool) -> anyhow::Result<()> {
+    let draws = if p50 {
+        "every draw at its p50"
+    } else {
+        "log-normal draws"
+    };
+    println!(
+        "## S1: one create until started (latency fly, {draws}; rate limits fly), {runs} runs"
+    );
+    println!(
+        "| run | seed | swarm ms | its bound ms | ratio | requests | baseline ms | its bound ms | ratio | requests |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    let mut s_wall = Vec::new();
+    let mut s_ratio = Vec::new();
+    let mut s_over = Vec::new();
+    let mut b_wall = Vec::new();
+    let mut b_ratio = Vec::new();
+    let mut b_over = Vec::new();
+    let mut bounds = Vec::new();
+    for i in 0..runs {
+        let seed = seed + i as u64;
+        // Alternate which goes first, so neither always meets a warmer machine.
+        let (s, b) = if i % 2 == 0 {
+            let s = one_create(seed, false, p50).await?;
+            (s, one_create(seed, true, p50).await?)
+        } else {
+            let b = one_create(seed, true, p50).await?;
+            (one_create(seed, false, p50).await?, b)
+        };
+        println!(
+            "| {i} | {seed} | {:.0} | {:.0} | {:.3} | {} | {:.0} | {:.0} | {:.3} | {} |",
+            s.wall_ms,
+            s.bound_ms,
+            s.wall_ms / s.bound_ms,
+            s.requests,
+            b.wall_ms,
+            b.bound_ms,
+            b.wall_ms / b.bound_ms,
+            b.requests
+        );
+        eprintln!("  swarm bound parts: {}", s.parts);
+        eprintln!("  baseline bound parts: {}", b.parts);
+        s_wall.push(s.wall_ms);
+        s_ratio.push(s.wall_ms / s.bound_ms);
+        s_over.push(s.wall_ms - s.bound_ms);
+        b_wall.push(b.wall_ms);
+        b_ratio.push(b.wall_ms / b.bound_ms);
+        b_over.push(b.wall_ms - b.bound_ms);
+        bounds.push(s.bound_ms);
+    }
+    println!();
+    println!("| median | swarm | baseline |");
+    println!("| --- | --- | --- |");
+    println!(
+        "| wall ms | {:.0} | {:.0} |",
+        median(&s_wall),
+        median(&b_wall)
+    );
+    println!(
+        "| wall / per-run bound | {:.3} | {:.3} |",
+        median(&s_ratio),
+        median(&b_ratio)
+    );
+    println!(
+        "| wall − per-run bound, ms | {:.0} | {:.0} |",
+        median(&s_over),
+        median(&b_over)
+    );
+    let swarm_vs_baseline: Vec<f64> = s_wall.iter().zip(&b_wall).map(|(s, b)| s / b).collect();
+    println!(
+        "\nmedian swarm/baseline per seed: {:.3}; median bound {:.0} ms",
+        median(&swarm_vs_baseline),
+        median(&bounds)
+    );
+    Ok(())
+}
+
+// ------------------------------------------------------------------- S3
+
+struct Phase {
+    name: &'static str,
+    wall_ms: f64,
+    bound_ms: f64,
+    requests: u64,
+    throttled: u64,
+    failures: usize,
+}
+
+fn counts(sim: &SimHandle) -> (u64, u64) {
+    let stats = sim.stats();
+    let r429 = stats.requests_by_status.get(&429).copied().unwrap_or(0);
+    (stats.requests_total, r429)
+}
+
+async fn run_all<F, Fut, T>(names: &[String], f: F) -> usize
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = swarm::Result<T>>,
+{
+    let results = futures::future::join_all(names.iter().cloned().map(f)).await;
+    let mut failures = 0;
+    for (name, result) in names.iter().zip(results) {
+        if let Err(error) = result {
+            eprintln!("  {name}: {error}");
+            failures += 1;
+        }
+    }
+    failures
+}
+
+async fn concurrent_once(n: usize, seed: u64) -> anyhow::Result<Vec<Phase>> {
+    let sim = start_sim(Latency::Fly, true, seed).await?;
+    let url = sim.base_url();
+    let dir = tempfile::tempdir()?;
+    let swarm = open_swarm(&url, &dir.path().join("bench.db")).await?;
+    let names: Vec<String> = (0..n).map(|i| format!("conc-{i:03}")).collect();
+    let mut phases = Vec::new();
+    let phase = |name, t: Instant, m0: i64, before: (u64, u64), failures, sim: &SimHandle| {
+        let (req, r429) = counts(sim);
+        let draws: Vec<_> = sim.draws().into_iter().filter(|d| d.at_ms >= m0).collect();
+        (
+            Phase {
+                name,
+                wall_ms: ms(t.elapsed()),
+                bound_ms: 0.0,
+                requests: req - before.0,
+                throttled: r429 - before.1,
+                failures,
+            },
+            draws,
+        )
+    };
+
+    // create
+    let (t, m0, before) = (Instant::now(), sim.model_now_ms(), counts(&sim));
+    let failures = run_all(&names, |name| {
+        let swarm = swarm.clone();
+        async move { swarm.create(&pinned(&name)).await }
+    })
+    .await;
+    let (mut p, _) = phase("create", t, m0, before, failures, &sim);
+    // Fly's app creation limit (per org: 1/s, burst 3) admits the last create after
+    // (n − 3) s; it then needs one create's critical path (image already prepared).
+    p.bound_ms = (n.saturating_sub(3)) as f64 * 1000.0 + bound::create_p50_cached();
+    phases.push(p);
+
+    let ids: Vec<bound::Ids> = swarm
+        .list()
+        .await?
+        .into_iter()
+        .filter_map(|r| {
+            Some(bound::Ids {
+                app: r.app.clone()?,
+                machine: r.machine_id.clone()?,
+                volume: r.volume_id.clone()?,
+            })
+        })
+        .collect();
+
+    // stop
+    let (t, m0, before) = (Instant::now(), sim.model_now_ms(), counts(&sim));
+    let failures = run_all(&names, |name| {
+        let swarm = swarm.clone();
+        async move { swarm.stop(&name, false).await }
+    })
+    .await;
+    let (mut p, draws) = phase("stop", t, m0, before, failures, &sim);
+    p.bound_ms = bound::stop(&draws, &ids) as f64;
+    phases.push(p);
+
+    // start
+    let (t, m0, before) = (Instant::now(), sim.model_now_ms(), counts(&sim));
+    let failures = run_all(&names, |name| {
+        let swarm = swarm.clone();
+        async move { swarm.start(&name).await }
+    })
+    .await;
+    let (mut p, draws) = phase("start", t, m0, before, failures, &sim);
+    p.bound_ms = bound::start(&draws, &ids) as f64;
+    phases.push(p);
+
+    // delete
+    let (t, m0, before) = (Instant::now(), sim.model_now_ms(), counts(&sim));
+    let failures = run_all(&names, |name| {
+        let swarm = swarm.clone();
+        async move { swarm.delete(&name).await }
+    })
+    .await;
+    let (mut p, draws) = phase("delete", t, m0, before, failures, &sim);
+    p.bound_ms = bound::delete(&draws, &ids) as f64;
+    let stats = sim.stats();
+    if stats.apps + stats.machines + stats.volumes + stats.ips > 0 {
+        eprintln!("  left on the sim after delete: {stats:?}");
+        p.failures += 1;
+    }
+    phases.push(p);
+    swarm.store().close().await;
+    sim.shutdown().await;
+    Ok(phases)
+}
+
+pub async fn concurrent(n: usize, runs: usize, seed: u64) -> anyhow::Result<()> {
+    println!("## S3: {n} workspaces at once (latency fly, rate limits fly), {runs} run(s)");
+    println!("| run | phase | wall s | bound s | ratio | requests | 429s | 429 share | failures |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    for i in 0..runs {
+        for p in concurrent_once(n, seed + i as u64).await? {
+            println!(
+                "| {i} | {} | {:.2} | {:.2} | {:.3} | {} | {} | {:.2} % | {} |",
+                p.name,
+                p.wall_ms / 1000.0,
+                p.bound_ms / 1000.0,
+                p.wall_ms / p.bound_ms,
+                p.requests,
+                p.throttled,
+                100.0 * p.throttled as f64 / p.requests.max(1) as f64,
+                p.failures
+            );
+        }
+    }
+    Ok(())
+}
+
+// ------------------------------------------------------------------- S4
+
+fn spec(name: &WorkspaceName) -> WorkspaceSpec {
+    WorkspaceSpec {
+        name: name.clone(),
+        region: "ams".into(),
+        guest: GuestSize {
+            cpu_kind: CpuKind::Shared,
+            cpus: 1,
+            memory_mb: 2048,
+        },
+        storage_gb: 10,
+        image: "codercom/code-server:4.96.4".into(),
+        env: Default::default(),
+        metadata: Default::default(),
+        ip_mode: IpMode::Shared,
+        idle_timeout_secs: 1800,
+        org: "personal".into(),
+        owner: None,
+    }
+}
+
+fn record(
+    name: &str,
+    app: Option<String>,
+    volume: Option<String>,
+    machine: Option<String>,
+) -> anyhow::Result<WorkspaceRecord> {
+    let now = time::OffsetDateTime::now_utc();
+    let name = WorkspaceName::parse(name).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let spec = spec(&name);
+    Ok(WorkspaceRecord {
+        id: uuid::Uuid::now_v7(),
+        url: format!("https://{}.fly.dev", name.as_str()),
+        name,
+        status: WorkspaceStatus::Running,
+        image_versions: vec![ImageVersion {
+            version: 1,
+            image: spec.image.clone(),
+            digest: None,
+            guest: Some(spec.guest),
+            machine_version: None,
+            snapshot_before: None,
+            rollback_of: None,
+            at: now,
+        }],
+        spec,
+        app,
+        volume_id: volume,
+        former_volumes: Vec::new(),
+        machine_id: machine,
+        ips: Vec::new(),
+        last_error: None,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+/// Makes `n` workspaces on a zero-latency sim without limits (so filling is fast),
+/// persisted to `state`; returns their records (app, volume, machine set; no IPs).
+async fn fill_world(n: usize, state: &Path) -> anyhow::Result<Vec<WorkspaceRecord>> {
+    let sim = Sim::start(
+        SimConfig {
+            latency: Latency::Zero,
+            rate_limits: false,
+            state_file: Some(state.to_path_buf()),
+            ..SimConfig::default()
+        },
+        "127.0.0.1:0",
+    )
+    .await?;
+    let url = sim.base_url();
+    let config = swarm_config(&url);
+    let provider = FlyProvider::new(
+        FlyClient::builder()
+            .token(Token::new("bench-token"))
+            .machines_base_url(&url)
+            .api_base_url(&url)
+            .throttle(false)
+            .build()?,
+        &config,
+    );
+    let made: Vec<anyhow::Result<WorkspaceRecord>> = futures::stream::iter(0..n)
+        .map(|i| {
+            let provider = &provider;
+            let config = &config;
+            async move {
+                let name = format!("rc-{i:05}");
+                let mut rec = record(&name, None, None, None)?;
+                provider.create_app(&name, &config.org).await?;
+                let volume = provider
+                    .create_volume(
+                        &name,
+                        &VolumeRequest {
+                            name: rec.volume_name(),
+                            region: "ams".into(),
+                            size_gb: 10,
+                            source: None,
+                        },
+                    )
+                    .await?;
+                let machine = provider
+                    .create_machine(
+                        &name,
+                        &MachineRequest {
+                            name: format!("{name}-ws"),
+                            region: "ams".into(),
+                            image: rec.spec.image.clone(),
+                            guest: rec.spec.guest,
+                            env: BTreeMap::new(),
+                            volume_id: volume.id.clone(),
+                            mount_path: config.mount_path.clone(),
+                            metadata: BTreeMap::from([
+                                (TAG_WORKSPACE_ID.to_owned(), rec.id.to_string()),
+                                (TAG_WORKSPACE.to_owned(), name.clone()),
+                            ]),
+                        },
+                    )
+                    .await?;
+                provider
+                    .wait_machine(
+                        &name,
+                        &machine.id,
+                        MachineState::Started,
+                        Duration::from_secs(60),
+                    )
+                    .await?;
+                rec.app = Some(name);
+                rec.volume_id = Some(volume.id);
+                rec.machine_id = Some(machine.id);
+                Ok(rec)
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    sim.shutdown().await;
+    made.into_iter().collect()
+}
+
+pub async fn reconcile(bin: &Path, n: usize, runs: usize) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let state = dir.path().join("world.json");
+    let db = dir.path().join("swarm.db");
+    let t = Instant::now();
+    let records = fill_world(n, &state).await?;
+    eprintln!("filled {n} workspaces in {:.1?}", t.elapsed());
+    // The measured sim: the same world, latency zero, Fly's rate limits on.
+    let sim = Sim::start(
+        SimConfig {
+            latency: Latency::Zero,
+            rate_limits: true,
+            state_file: Some(state.clone()),
+            ..SimConfig::default()
+        },
+        "127.0.0.1:0",
+    )
+    .await?;
+    let url = sim.base_url();
+    {
+        let store = SqliteStore::open(&db, &url).await?;
+        for rec in &records {
+            store.insert_workspace(rec).await?;
+        }
+        store.close().await;
+    }
+    let env = cli_runs::swarm_env(&url, &db);
+    println!(
+        "## S4: swarm reconcile over {n} workspaces (latency zero, rate limits fly), {runs} runs"
+    );
+    println!("| run | wall s | requests | peak RSS MiB | checked | actions |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    let mut walls = Vec::new();
+    let mut rss = Vec::new();
+    for i in 0..runs {
+        let before = sim.stats().requests_total;
+        let run = cli_runs::run(bin, &["reconcile", "--json"], &env, true).await?;
+        let requests = sim.stats().requests_total - before;
+        let report: serde_json::Value =
+            serde_json::from_slice(&run.stdout).context("reconcile --json output")?;
+        let checked = report["checked"].as_u64().unwrap_or(0);
+        let actions = report["actions"].as_array().map_or(0, Vec::len);
+        if checked != n as u64 {
+            bail!("reconcile checked {checked} workspaces, not {n}");
+        }
+        let mib = run.max_rss_kib.map(|k| k as f64 / 1024.0);
+        println!(
+            "| {i} | {:.2} | {requests} | {} | {checked} | {actions} |",
+            run.wall.as_secs_f64(),
+            mib.map_or("n/a".into(), |m| format!("{m:.1}"))
+        );
+        walls.push(run.wall.as_secs_f64());
+        if let Some(m) = mib {
+            rss.push(m);
+        }
+    }
+    println!(
+        "\nmedian wall {:.2} s (goal < 10 s); median peak RSS {} MiB (goal < 150 MB)",
+        median(&walls),
+        if rss.is_empty() {
+            "n/a".into()
+        } else {
+            format!("{:.1}", median(&rss))
+        }
+    );
+    sim.shutdown().await;
+    Ok(())
+}
+
+// ------------------------------------------------------------------- S5
+
+pub async fn list(bin: &Path, n: usize, runs: usize) -> anyhow::Result<()> {
+    const ENDPOINT: &str = "http://127.0.0.1:9";
+    let dir = tempfile::tempdir()?;
+    let db = dir.path().join("swarm.db");
+    {
+        let store = SqliteStore::open(&db, ENDPOINT).await?;
+        for i in 0..n {
+            let name = format!("ws-{i:05}");
+            let rec = record(
+                &name,
+                Some(name.clone()),
+                Some(format!("vol_{i:016}")),
+                Some(format!("{i:014x}")),
+            )?;
+            store.insert_workspace(&rec).await?;
+        }
+        store.close().await;
+    }
+    let env = cli_runs::swarm_env(ENDPOINT, &db);
+    let middle = format!("ws-{:05}", n / 2);
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        ("swarm list".into(), vec!["list"]),
+        ("swarm list --json".into(), vec!["list", "--json"]),
+        (format!("swarm show {middle}"), vec!["show", &middle]),
+        (
+            format!("swarm show {middle} --json"),
+            vec!["show", &middle, "--json"],
+        ),
+    ];
+    println!("## S5: whole `swarm` processes over a store of {n} records, {runs} runs each");
+    println!("| command | median ms | fastest ms | slowest ms | peak RSS MiB | goal |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (label, args) in cases {
+        // One warm-up run (page cache), not counted.
+        cli_runs::run(bin, &args, &env, false).await?;
+        let mut walls = Vec::new();
+        for _ in 0..runs {
+            walls.push(ms(cli_runs::run(bin, &args, &env, false).await?.wall));
+        }
+        let mut rss = Vec::new();
+        for _ in 0..3 {
+            if let Some(k) = cli_runs::run(bin, &args, &env, true).await?.max_rss_kib {
+                rss.push(k as f64 / 1024.0);
+            }
+        }
+        let fastest = walls.iter().copied().fold(f64::INFINITY, f64::min);
+        let slowest = walls.iter().copied().fold(0.0, f64::max);
+        println!(
+            "| `{label}` | {:.1} | {fastest:.1} | {slowest:.1} | {} | < 50 ms |",
+            median(&walls),
+            if rss.is_empty() {
+                "n/a".into()
+            } else {
+                format!("{:.1}", median(&rss))
+            }
+        );
+    }
+    Ok(())
+}

@@ -35,22 +35,7 @@ fn a_team_member_uses_the_service_with_a_token() {
         "only the token's hash is stored"
     );
 
-    let mut server = home
-        .swarm_at(&sim)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn swarm serve");
-    let mut first = String::new();
-    BufReader::new(server.stdout.take().expect("stdout"))
-        .read_line(&mut first)
-        .expect("first line");
-    let base = first
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line: {first:?}"))
-        .to_owned();
+    let (mut server, base) = spawn_server(home.swarm_at(&sim));
 
     let http = reqwest::Client::new();
     let call = |method: reqwest::Method, path: &str, body: Option<&str>| {

@@ -347,6 +347,11 @@ const UPDATE_WORKSPACE: &str = "UPDATE workspaces SET \
      region = ?7, cpu_kind = ?8, cpus = ?9, memory_mb = ?10, storage_gb = ?11, url = ?12 \
      WHERE id = ?1";
 
+/// One journal step, numbered after the operation's last. Parameters: operation id,
+/// step, detail (JSON text), time.
+const INSERT_STEP: &str = "INSERT INTO operation_steps (operation_id, seq, step, detail, at) \
+     VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM operation_steps WHERE operation_id = ?1), ?2, ?3, ?4)";
+
 fn bind_record<'q>(
     query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
     record: &WorkspaceRecord,
@@ -569,15 +574,13 @@ impl SqliteStore {
             "volume_size_gb": slot.volume_size_gb,
             "ips": slot.ips.iter().map(|ip| ip.address.as_str()).collect::<Vec<_>>(),
         });
-        sqlx::query(
-            "INSERT INTO operation_steps (operation_id, seq, step, detail, at)
-             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM operation_steps WHERE operation_id = ?1), 'pool_slot_taken', ?2, ?3)",
-        )
-        .bind(operation)
-        .bind(detail.to_string())
-        .bind(rfc3339(now()))
-        .execute(&mut **connection)
-        .await?;
+        sqlx::query(INSERT_STEP)
+            .bind(operation)
+            .bind("pool_slot_taken")
+            .bind(detail.to_string())
+            .bind(rfc3339(now()))
+            .execute(&mut **connection)
+            .await?;
         bind_record(sqlx::query(UPDATE_WORKSPACE), &record)?
             .execute(&mut **connection)
             .await
@@ -716,16 +719,13 @@ impl SqliteStore {
         sqlx::raw_sql("BEGIN IMMEDIATE")
             .execute(&mut **connection)
             .await?;
-        sqlx::query(
-            "INSERT INTO operation_steps (operation_id, seq, step, detail, at)
-             VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM operation_steps WHERE operation_id = ?1), ?2, ?3, ?4)",
-        )
-        .bind(operation)
-        .bind(step)
-        .bind(detail.to_string())
-        .bind(rfc3339(now()))
-        .execute(&mut **connection)
-        .await?;
+        sqlx::query(INSERT_STEP)
+            .bind(operation)
+            .bind(step)
+            .bind(detail.to_string())
+            .bind(rfc3339(now()))
+            .execute(&mut **connection)
+            .await?;
         if let Some(record) = record {
             bind_record(sqlx::query(UPDATE_WORKSPACE), record)?
                 .execute(&mut **connection)

@@ -1384,3 +1384,233 @@ fn pool_fill_reads_the_config_file_and_bad_pool_input_exits_2_changing_nothing()
     );
     rt.block_on(sim.shutdown());
 }
+
+/// A `swarm serve` process of its own: killed if the test fails half-way.
+struct ServerProcess {
+    child: std::process::Child,
+    base: String,
+}
+
+impl ServerProcess {
+    /// `swarm serve` from `command` on 127.0.0.1:0, with no background reconcile pass
+    /// (the test's own `reconcile` is the one that counts).
+    fn spawn(mut command: std::process::Command) -> Self {
+        use std::io::BufRead as _;
+        let mut child = command
+            .args(["serve", "--listen", "127.0.0.1:0", "--reconcile-every", "0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let base = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("first line: {first:?}"))
+            .to_owned();
+        Self { child, base }
+    }
+
+    /// SIGTERM: a graceful stop, exit 0.
+    fn stop(mut self) {
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        assert_eq!(self.child.wait().unwrap().code(), Some(0));
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A team's server on `sim` and a token for `user` made on its machine.
+fn team_server(home: &Home, sim: &SimHandle, user: &str) -> (ServerProcess, String) {
+    let made = run(
+        home.swarm_at(sim),
+        &["token", "create", "--user", user, "--json"],
+    )
+    .ok()
+    .json();
+    let token = made["token"].as_str().unwrap().to_owned();
+    (ServerProcess::spawn(home.std_swarm_at(sim)), token)
+}
+
+#[test]
+fn through_a_server_the_same_commands_run_the_same_lifecycle() {
+    let rt = runtime();
+    let sim = start_sim(&rt);
+    let server_home = Home::new();
+    let (server, token) = team_server(&server_home, &sim, "alice");
+    // A team member's machine: no Fly token, no store; only the server and a token.
+    let member = Home::new();
+    let through_server = || {
+        let mut cmd = member.swarm();
+        cmd.env("SWARM_SERVER", &server.base)
+            .env("SWARM_TOKEN", &token);
+        cmd
+    };
+    let first = run(through_server(), &["list"]).ok();
+    assert!(
+        !first.stderr.contains("local Fly"),
+        "the server decides where workspaces live: {}",
+        first.stderr
+    );
+    // The server's home is where a password could be written down: it is not.
+    lifecycle(&server_home, &through_server);
+    let stats = sim.stats();
+    assert_eq!(
+        (stats.apps, stats.machines, stats.volumes, stats.ips),
+        (0, 0, 0, 0),
+        "{stats:?}"
+    );
+    assert!(
+        walk(member.path()).is_empty(),
+        "nothing is kept on the member's machine: {:?}",
+        walk(member.path())
+    );
+    server.stop();
+    rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn through_a_server_bad_tokens_urls_and_input_fail_as_the_cli_does_and_never_show_the_token() {
+    let rt = runtime();
+    let sim = start_sim(&rt);
+    let server_home = Home::new();
+    let (server, token) = team_server(&server_home, &sim, "alice");
+    let member = Home::new();
+    let with = |server_url: &str, token: &str| {
+        let mut cmd = member.swarm();
+        cmd.env("SWARM_SERVER", server_url)
+            .env("SWARM_TOKEN", token);
+        cmd
+    };
+
+    // A token the server does not know: exit 1, advice, and the token nowhere.
+    let wrong = "swt_0000000000000000wrongtoken0000000000000000000000000000000000";
+    for args in [&["list"][..], &["list", "--json", "-vvv"], &["show", "x"]] {
+        let out = run(with(&server.base, wrong), args);
+        assert_eq!(out.code, 1, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("refused the API token")
+                && out.stderr.contains("swarm token create"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            !out.stdout.contains(wrong) && !out.stderr.contains(wrong),
+            "{args:?}: the token is echoed"
+        );
+    }
+    let out = run(with(&server.base, &token), &["list", "-vvv"]).ok();
+    assert!(
+        !out.stdout.contains(&token) && !out.stderr.contains(&token),
+        "the token is logged"
+    );
+
+    // Bad URLs: exit 2 naming where the URL came from; nothing is called.
+    let out = run(with("not a url", &token), &["list"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("SWARM_SERVER"), "{}", out.stderr);
+    let out = run(
+        member.swarm().env("SWARM_TOKEN", &token),
+        &["--server", "ftp://example.com", "list"],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--server"), "{}", out.stderr);
+    let out = run(member.swarm(), &["--server", &server.base, "list"]);
+    assert_eq!(out.code, 2, "no token: {}", out.stderr);
+    assert!(out.stderr.contains("SWARM_TOKEN"), "{}", out.stderr);
+
+    // Nobody listening: a clear failure naming the URL.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let out = run(with(&closed, &token), &["list"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&closed) && out.stderr.contains("cannot reach"),
+        "{}",
+        out.stderr
+    );
+
+    // Invalid input: the server's check, exit 2, the field named, nothing created.
+    for (args, field) in [
+        (&["create", "bad", "--cpus", "3"][..], "cpus"),
+        (&["create", "bad", "--region", "mars"], "region"),
+        (&["create", "bad", "--memory", "100", "--json"], "memory"),
+    ] {
+        let out = run(with(&server.base, &token), args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(field), "{args:?}: {}", out.stderr);
+    }
+    let out = run(with(&server.base, &token), &["create", "BAD"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(sim.stats().apps, 0, "nothing was created");
+    assert_eq!(
+        run(with(&server.base, &token), &["list", "--json"])
+            .ok()
+            .json(),
+        serde_json::json!([])
+    );
+
+    // An unknown workspace: the local CLI's words and exit code.
+    let local = run(member.swarm(), &["show", "nope"]);
+    let remote = run(with(&server.base, &token), &["show", "nope"]);
+    assert_eq!((remote.code, local.code), (2, 2), "{}", remote.stderr);
+    assert_eq!(
+        remote.stderr.lines().last(),
+        local.stderr.lines().last(),
+        "{}",
+        remote.stderr
+    );
+
+    // What runs only on the server's machine, or not yet through it: exit 2, said so.
+    for (args, needle) in [
+        (&["pool", "list"][..], "not available through --server"),
+        (
+            &["token", "create", "--user", "bob"],
+            "not available through --server",
+        ),
+        (&["serve"], "not available through --server"),
+        (
+            &["logs", "demo", "-f"],
+            "-f is not available through --server",
+        ),
+        (&["--local", "list"], "--local"),
+    ] {
+        let out = run(with(&server.base, &token), args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(needle), "{args:?}: {}", out.stderr);
+    }
+
+    // The token from a file works too; `config` names the server, never the token.
+    let token_file = member.path().join("token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let file_arg = token_file.to_string_lossy().into_owned();
+    run(
+        member.swarm(),
+        &["--server", &server.base, "--token-file", &file_arg, "list"],
+    )
+    .ok();
+    let config = run(with(&server.base, &token), &["config", "--json"])
+        .ok()
+        .json();
+    assert_eq!(config["server"]["url"], server.base.as_str(), "{config}");
+    assert!(!config.to_string().contains(&token), "{config}");
+
+    server.stop();
+    rt.block_on(sim.shutdown());
+}

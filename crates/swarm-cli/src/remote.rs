@@ -20,7 +20,9 @@ use swarm::{
 use crate::Failure;
 use crate::settings::Env;
 
-/// Seconds a request asks the server to wait for an operation (the server's limit).
+/// Seconds a request asks the server to wait for an operation: the server's limit, and
+/// the default. `SWARM_SERVER_WAIT` lowers it behind a proxy that cuts idle requests
+/// sooner.
 const WAIT_SECS: u64 = 60;
 /// Connecting must not hang: the server is either there or not.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -77,6 +79,8 @@ pub struct ServerTarget {
     pub source: ServerSource,
     pub token: ServerToken,
     pub token_source: TokenSource,
+    /// Seconds one request waits for an operation before asking again.
+    pub wait_secs: u64,
 }
 
 impl ServerTarget {
@@ -100,11 +104,24 @@ impl ServerTarget {
         };
         let url = parse_server_url(text, source)?;
         let (token, token_source) = read_token(token_file, env)?;
+        let wait_secs = match env.get("SWARM_SERVER_WAIT").filter(|v| !v.is_empty()) {
+            None => WAIT_SECS,
+            Some(text) => text
+                .parse::<u64>()
+                .ok()
+                .filter(|secs| (1..=WAIT_SECS).contains(secs))
+                .ok_or_else(|| {
+                    Failure::usage(format!(
+                        "invalid SWARM_SERVER_WAIT {text:?}: seconds from 1 to {WAIT_SECS}, how long one request waits for an operation"
+                    ))
+                })?,
+        };
         Ok(Some(Self {
             url,
             source,
             token,
             token_source,
+            wait_secs,
         }))
     }
 
@@ -338,14 +355,16 @@ impl Remote {
         body: Option<&Value>,
     ) -> Result<T, Failure> {
         let separator = if path.contains('?') { '&' } else { '?' };
+        let wait = self.target.wait_secs;
         let mut operation: Operation = self
-            .call(method, &format!("{path}{separator}wait={WAIT_SECS}"), body)
+            .call(method, &format!("{path}{separator}wait={wait}"), body)
             .await?;
         while operation.status == "running" {
+            tracing::debug!(operation = %operation.id, "still running; waiting again");
             operation = self
                 .call(
                     reqwest::Method::GET,
-                    &format!("/v1/operations/{}?wait={WAIT_SECS}", operation.id),
+                    &format!("/v1/operations/{}?wait={wait}", operation.id),
                     None,
                 )
                 .await
@@ -572,6 +591,24 @@ mod tests {
         .unwrap();
         assert_eq!(target.source, ServerSource::Env);
         assert_eq!(target.shown_url(), "http://127.0.0.1:1");
+        assert_eq!(target.wait_secs, 60);
+    }
+
+    #[test]
+    fn the_wait_per_request_is_1_to_60_seconds() {
+        let with_wait = |wait: &str| {
+            ServerTarget::resolve(
+                Some("http://127.0.0.1:1"),
+                None,
+                &env(&[("SWARM_TOKEN", "swt_x"), ("SWARM_SERVER_WAIT", wait)]),
+            )
+        };
+        assert_eq!(with_wait("5").unwrap().unwrap().wait_secs, 5);
+        for bad in ["0", "61", "-1", "soon", "99999999999999999999"] {
+            let failure = with_wait(bad).unwrap_err();
+            assert_eq!(failure.code, 2, "{bad}");
+            assert!(failure.message.contains("SWARM_SERVER_WAIT"), "{bad}");
+        }
     }
 
     #[test]

@@ -1505,6 +1505,49 @@ fn through_a_server_password_resize_update_rollback_move_snapshot_and_restore_wo
     rt.block_on(sim.shutdown());
 }
 
+/// A create that outlasts one request's wait (`SWARM_SERVER_WAIT=1` against Fly's
+/// timings): the CLI asks again until it ends, and the password still arrives.
+#[test]
+fn through_a_server_an_operation_longer_than_one_wait_is_waited_for() {
+    let rt = runtime();
+    let config = SimConfig {
+        latency: fly_sim::Latency::Fly,
+        time_scale: 0.3,
+        ..SimConfig::default()
+    };
+    let sim = rt.block_on(Sim::start(config, "127.0.0.1:0")).unwrap();
+    let server_home = Home::new();
+    let (server, token) = team_server(&server_home, &sim, "alice");
+    let member = Home::new();
+    let through_server = || {
+        let mut cmd = member.swarm();
+        cmd.env("SWARM_SERVER", &server.base)
+            .env("SWARM_TOKEN", &token)
+            .env("SWARM_SERVER_WAIT", "1");
+        cmd
+    };
+    let created = run(through_server(), &["create", "slow", "--json", "-vv"]).ok();
+    assert!(
+        created.stderr.contains("still running; waiting again"),
+        "the create ended within one wait: {}",
+        created.stderr
+    );
+    assert!(
+        !created.stderr.contains(&token),
+        "the token is in the debug log"
+    );
+    let json = created.json();
+    assert_eq!(json["workspace"]["status"], "running", "{json}");
+    assert!(
+        json["password"].as_str().is_some_and(|p| p.len() >= 20),
+        "{json}"
+    );
+    run(through_server(), &["delete", "slow", "--yes"]).ok();
+    assert_eq!(sim.stats().apps, 0, "nothing left on Fly");
+    server.stop();
+    rt.block_on(sim.shutdown());
+}
+
 #[test]
 fn through_a_server_bad_tokens_urls_and_input_fail_as_the_cli_does_and_never_show_the_token() {
     let rt = runtime();

@@ -368,8 +368,9 @@ impl Remote {
                     None,
                 )
                 .await
+                // Never exit 2 here: the operation started, so something may have changed.
                 .map_err(|failure| Failure {
-                    code: failure.code,
+                    code: 1,
                     message: format!(
                         "{} (while waiting for operation {}; the server carries on with it: `swarm show` tells how it ended)",
                         failure.message, operation.id

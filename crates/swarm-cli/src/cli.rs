@@ -12,7 +12,10 @@ Examples:
   swarm logs alice -f
 
 With no Fly token (FLY_ACCESS_TOKEN, FLY_API_TOKEN or ~/.fly/config.yml), swarm runs
-against a local Fly.io on this machine and says so on stderr. `--local` forces it.";
+against a local Fly.io on this machine and says so on stderr. `--local` forces it.
+
+Through a team's Swarm Controller (`swarm serve`), the same commands:
+  SWARM_SERVER=https://swarm.example.com SWARM_TOKEN=swt_... swarm list";
 
 /// Private VS Code (code-server) workspaces on Fly.io.
 #[derive(Debug, Parser)]
@@ -41,6 +44,14 @@ pub struct GlobalArgs {
     /// Config file [env: SWARM_CONFIG] [default: ~/.config/swarm/config.toml].
     #[arg(long, global = true, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// Work through a Swarm Controller (`swarm serve`) instead of Fly.io directly
+    /// [env: SWARM_SERVER]. Its API token comes from env SWARM_TOKEN or --token-file.
+    #[arg(long, global = true, value_name = "URL")]
+    pub server: Option<String>,
+    /// File holding the API token for --server (instead of env SWARM_TOKEN). There is no
+    /// flag for the token itself: the command line ends up in shell history.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
     /// More log output on stderr (-v info, -vv debug, -vvv trace). Secrets are never logged.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,

@@ -11,18 +11,20 @@ use swarm::{
 };
 
 use crate::Failure;
-use crate::backend::{Backend, Target};
+use crate::backend::Target;
 use crate::cli::{
     CreateArgs, DeleteArgs, LogsArgs, MoveArgs, PasswordArgs, ResizeArgs, RestoreArgs,
     RollbackArgs, SnapshotAction, SnapshotArgs, StopArgs, UpdateArgs,
 };
 use crate::output::{self, Output};
+use crate::remote::ServerTarget;
 use crate::settings::{Settings, SettingsError};
+use crate::workspaces::Workspaces;
 
-pub async fn create(backend: &Backend, out: &Output, args: CreateArgs) -> Result<(), Failure> {
+pub async fn create(backend: &Workspaces, out: &Output, args: CreateArgs) -> Result<(), Failure> {
     let options = create_options(&args)?;
-    let validated = backend.app.validate(&options)?;
-    for note in &validated.notes {
+    let notes = backend.create_notes(&options)?;
+    for note in &notes {
         out.note(format!("note: {note}"));
     }
     let bar = out.spinner(format!("creating workspace {}", options.name));
@@ -60,7 +62,7 @@ pub async fn create(backend: &Backend, out: &Output, args: CreateArgs) -> Result
         out.step(&bar, done);
         bar.set_message(next);
     };
-    let result = backend.app.create_with_progress(&options, &progress).await;
+    let result = backend.create(&options, &progress).await;
     bar.finish_and_clear();
     let created = result?;
     if out.json {
@@ -73,7 +75,11 @@ pub async fn create(backend: &Backend, out: &Output, args: CreateArgs) -> Result
     out.line(format!("  Password:  {}", created.password.expose()));
     out.line(format!("  Size:      {}", size(ws)));
     out.note("The password is shown only this once and is not stored anywhere: keep it now.");
-    if backend.sim.is_some() {
+    // Through a server the notes come with the result.
+    for note in created.notes.iter().filter(|note| !notes.contains(note)) {
+        out.note(format!("note: {note}"));
+    }
+    if backend.on_local_fly() {
         out.note(
             "This workspace lives on the local Fly.io (a simulation on this machine): its URL is not served on the internet. \
              Set FLY_API_TOKEN to create real workspaces.",
@@ -82,9 +88,13 @@ pub async fn create(backend: &Backend, out: &Output, args: CreateArgs) -> Result
     Ok(())
 }
 
-pub async fn password(backend: &Backend, out: &Output, args: PasswordArgs) -> Result<(), Failure> {
+pub async fn password(
+    backend: &Workspaces,
+    out: &Output,
+    args: PasswordArgs,
+) -> Result<(), Failure> {
     let bar = out.spinner(format!("rotating the password of {}", args.name));
-    let result = backend.app.rotate_password(&args.name).await;
+    let result = backend.rotate_password(&args.name).await;
     bar.finish_and_clear();
     let rotated = result?;
     if out.json {
@@ -102,7 +112,7 @@ pub async fn password(backend: &Backend, out: &Output, args: PasswordArgs) -> Re
     Ok(())
 }
 
-pub async fn resize(backend: &Backend, out: &Output, args: ResizeArgs) -> Result<(), Failure> {
+pub async fn resize(backend: &Workspaces, out: &Output, args: ResizeArgs) -> Result<(), Failure> {
     let options = swarm::ResizeOptions {
         cpus: args.cpus,
         cpu_kind: args.cpu_kind.clone(),
@@ -110,12 +120,12 @@ pub async fn resize(backend: &Backend, out: &Output, args: ResizeArgs) -> Result
         storage_gb: args.storage,
     };
     // Bad sizes are refused before any Fly call.
-    let plan = backend.app.validate_resize(&args.name, &options).await?;
-    for note in &plan.notes {
+    let notes = backend.resize_notes(&args.name, &options).await?;
+    for note in &notes {
         out.note(format!("note: {note}"));
     }
     let bar = out.spinner(format!("resizing {}", args.name));
-    let result = backend.app.resize(&args.name, &options).await;
+    let result = backend.resize(&args.name, &options).await;
     bar.finish_and_clear();
     let resized = result?;
     if out.json {
@@ -132,27 +142,34 @@ pub async fn resize(backend: &Backend, out: &Output, args: ResizeArgs) -> Result
         ));
     }
     out.line(format!("  Size:      {}", size(ws)));
+    for note in resized.notes.iter().filter(|note| !notes.contains(note)) {
+        out.note(format!("note: {note}"));
+    }
     if resized.restarted_for_volume {
         out.note("The machine was restarted so it sees the grown volume.");
     }
     Ok(())
 }
 
-pub async fn update(backend: &Backend, out: &Output, args: UpdateArgs) -> Result<(), Failure> {
+pub async fn update(backend: &Workspaces, out: &Output, args: UpdateArgs) -> Result<(), Failure> {
     let bar = out.spinner(format!("updating {} to {}", args.name, args.image));
-    let result = backend.app.update_image(&args.name, &args.image).await;
+    let result = backend.update_image(&args.name, &args.image).await;
     bar.finish_and_clear();
     image_changed(out, &result?)
 }
 
-pub async fn rollback(backend: &Backend, out: &Output, args: RollbackArgs) -> Result<(), Failure> {
+pub async fn rollback(
+    backend: &Workspaces,
+    out: &Output,
+    args: RollbackArgs,
+) -> Result<(), Failure> {
     // An unknown version is refused before any Fly call.
-    let target = backend.app.validate_rollback(&args.name, args.to).await?;
+    let target = backend.rollback_target(&args.name, args.to).await?;
     let bar = out.spinner(format!(
         "rolling {} back to version {} ({})",
         args.name, target.version, target.image
     ));
-    let result = backend.app.rollback(&args.name, args.to).await;
+    let result = backend.rollback(&args.name, args.to).await;
     bar.finish_and_clear();
     image_changed(out, &result?)
 }
@@ -188,8 +205,8 @@ fn image_changed(out: &Output, changed: &ImageChanged) -> Result<(), Failure> {
     Ok(())
 }
 
-pub async fn versions(backend: &Backend, out: &Output, name: &str) -> Result<(), Failure> {
-    let versions = backend.app.versions(name).await?;
+pub async fn versions(backend: &Workspaces, out: &Output, name: &str) -> Result<(), Failure> {
+    let versions = backend.versions(name).await?;
     if out.json {
         out.json(&versions)?;
         return Ok(());
@@ -223,11 +240,15 @@ pub async fn versions(backend: &Backend, out: &Output, name: &str) -> Result<(),
     Ok(())
 }
 
-pub async fn move_region(backend: &Backend, out: &Output, args: MoveArgs) -> Result<(), Failure> {
+pub async fn move_region(
+    backend: &Workspaces,
+    out: &Output,
+    args: MoveArgs,
+) -> Result<(), Failure> {
     // A bad or same region is refused before any Fly call.
-    backend.app.validate_move(&args.name, &args.region).await?;
+    backend.validate_move(&args.name, &args.region).await?;
     let bar = out.spinner(format!("moving {} to {}", args.name, args.region));
-    let result = backend.app.move_region(&args.name, &args.region).await;
+    let result = backend.move_region(&args.name, &args.region).await;
     bar.finish_and_clear();
     let moved = result?;
     replaced(
@@ -240,11 +261,8 @@ pub async fn move_region(backend: &Backend, out: &Output, args: MoveArgs) -> Res
     )
 }
 
-pub async fn restore(backend: &Backend, out: &Output, args: RestoreArgs) -> Result<(), Failure> {
-    backend
-        .app
-        .validate_restore(&args.name, &args.snapshot)
-        .await?;
+pub async fn restore(backend: &Workspaces, out: &Output, args: RestoreArgs) -> Result<(), Failure> {
+    backend.validate_restore(&args.name, &args.snapshot).await?;
     confirm(
         out,
         args.yes,
@@ -256,7 +274,7 @@ pub async fn restore(backend: &Backend, out: &Output, args: RestoreArgs) -> Resu
         &args.name,
     )?;
     let bar = out.spinner(format!("restoring {} from {}", args.name, args.snapshot));
-    let result = backend.app.restore(&args.name, &args.snapshot).await;
+    let result = backend.restore(&args.name, &args.snapshot).await;
     bar.finish_and_clear();
     let restored = result?;
     replaced(
@@ -291,11 +309,15 @@ fn replaced(out: &Output, replaced: &Replaced, headline: &str) -> Result<(), Fai
     Ok(())
 }
 
-pub async fn snapshot(backend: &Backend, out: &Output, args: SnapshotArgs) -> Result<(), Failure> {
+pub async fn snapshot(
+    backend: &Workspaces,
+    out: &Output,
+    args: SnapshotArgs,
+) -> Result<(), Failure> {
     match args.action {
         SnapshotAction::Create(args) => {
             let bar = out.spinner(format!("snapshotting the volume of {}", args.name));
-            let result = backend.app.create_snapshot(&args.name).await;
+            let result = backend.create_snapshot(&args.name).await;
             bar.finish_and_clear();
             let snapshot = result?;
             if out.json {
@@ -312,7 +334,7 @@ pub async fn snapshot(backend: &Backend, out: &Output, args: SnapshotArgs) -> Re
             Ok(())
         }
         SnapshotAction::List(args) => {
-            let snapshots = backend.app.snapshots(&args.name).await?;
+            let snapshots = backend.snapshots(&args.name).await?;
             if out.json {
                 out.json(&snapshots)?;
                 return Ok(());
@@ -402,13 +424,13 @@ fn size(ws: &WorkspaceRecord) -> String {
     )
 }
 
-pub async fn list(backend: &Backend, out: &Output) -> Result<(), Failure> {
+pub async fn list(backend: &Workspaces, out: &Output) -> Result<(), Failure> {
     if out.json {
         // Whole records: the JSON document is the full record of each workspace.
-        out.json(&backend.app.list().await?)?;
+        out.json(&backend.list().await?)?;
         return Ok(());
     }
-    let workspaces = backend.app.list_summaries().await?;
+    let workspaces = backend.list_summaries().await?;
     if workspaces.is_empty() {
         out.note("No workspaces yet. Create one with `swarm create NAME`.");
         return Ok(());
@@ -432,8 +454,8 @@ pub async fn list(backend: &Backend, out: &Output) -> Result<(), Failure> {
     Ok(())
 }
 
-pub async fn show(backend: &Backend, out: &Output, name: &str) -> Result<(), Failure> {
-    let ws = backend.app.show(name).await?;
+pub async fn show(backend: &Workspaces, out: &Output, name: &str) -> Result<(), Failure> {
+    let ws = backend.show(name).await?;
     if out.json {
         out.json(&ws)?;
         return Ok(());
@@ -483,9 +505,9 @@ pub async fn show(backend: &Backend, out: &Output, name: &str) -> Result<(), Fai
     Ok(())
 }
 
-pub async fn start(backend: &Backend, out: &Output, name: &str) -> Result<(), Failure> {
+pub async fn start(backend: &Workspaces, out: &Output, name: &str) -> Result<(), Failure> {
     let bar = out.spinner(format!("starting {name}"));
-    let result = backend.app.start(name).await;
+    let result = backend.start(name).await;
     bar.finish_and_clear();
     let change = result?;
     if out.json {
@@ -504,9 +526,9 @@ pub async fn start(backend: &Backend, out: &Output, name: &str) -> Result<(), Fa
     Ok(())
 }
 
-pub async fn stop(backend: &Backend, out: &Output, args: StopArgs) -> Result<(), Failure> {
+pub async fn stop(backend: &Workspaces, out: &Output, args: StopArgs) -> Result<(), Failure> {
     let bar = out.spinner(format!("stopping {}", args.name));
-    let result = backend.app.stop(&args.name, args.force).await;
+    let result = backend.stop(&args.name, args.force).await;
     bar.finish_and_clear();
     let change = result?;
     if out.json {
@@ -522,9 +544,9 @@ pub async fn stop(backend: &Backend, out: &Output, args: StopArgs) -> Result<(),
     Ok(())
 }
 
-pub async fn delete(backend: &Backend, out: &Output, args: DeleteArgs) -> Result<(), Failure> {
+pub async fn delete(backend: &Workspaces, out: &Output, args: DeleteArgs) -> Result<(), Failure> {
     // Existence first, so a typo is an error before any question is asked.
-    let ws = backend.app.show(&args.name).await?;
+    let ws = backend.show(&args.name).await?;
     confirm(
         out,
         args.yes,
@@ -536,7 +558,7 @@ pub async fn delete(backend: &Backend, out: &Output, args: DeleteArgs) -> Result
         &args.name,
     )?;
     let bar = out.spinner(format!("deleting {}", ws.name.as_str()));
-    let result = backend.app.delete(&args.name).await;
+    let result = backend.delete(&args.name).await;
     bar.finish_and_clear();
     let deleted = result?;
     if out.json {
@@ -587,8 +609,8 @@ fn confirm(
     Ok(())
 }
 
-pub async fn health(backend: &Backend, out: &Output, name: &str) -> Result<(), Failure> {
-    let health: Health = backend.app.health(name).await?;
+pub async fn health(backend: &Workspaces, out: &Output, name: &str) -> Result<(), Failure> {
+    let health: Health = backend.health(name).await?;
     if out.json {
         out.json(&health)?;
         return Ok(());
@@ -610,8 +632,11 @@ pub async fn health(backend: &Backend, out: &Output, name: &str) -> Result<(), F
     Ok(())
 }
 
-pub async fn logs(backend: &Backend, out: &Output, args: LogsArgs) -> Result<(), Failure> {
-    let lines = backend.app.logs(&args.name, args.lines as usize).await?;
+pub async fn logs(backend: &Workspaces, out: &Output, args: LogsArgs) -> Result<(), Failure> {
+    if args.follow {
+        backend.can_follow_logs()?;
+    }
+    let lines = backend.logs(&args.name, args.lines as usize).await?;
     if !args.follow {
         if out.json {
             out.json(&lines)?;
@@ -626,7 +651,7 @@ pub async fn logs(backend: &Backend, out: &Output, args: LogsArgs) -> Result<(),
     for line in &lines {
         print_log(out, line)?;
     }
-    let mut stream = backend.app.follow_logs(&args.name).await?;
+    let mut stream = backend.follow_logs(&args.name).await?;
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => return Ok(()),
@@ -655,9 +680,9 @@ fn format_log(line: &swarm::LogLine) -> String {
     )
 }
 
-pub async fn reconcile(backend: &Backend, out: &Output) -> Result<(), Failure> {
+pub async fn reconcile(backend: &Workspaces, out: &Output) -> Result<(), Failure> {
     let bar = out.spinner("reconciling");
-    let result = backend.app.reconcile().await;
+    let result = backend.reconcile().await;
     bar.finish_and_clear();
     let report = result?;
     let converged = report.converged();
@@ -771,7 +796,7 @@ pub fn pool_fill_target(
 }
 
 pub async fn pool(
-    backend: &Backend,
+    backend: &Workspaces,
     out: &Output,
     settings: &Settings,
     args: crate::cli::PoolArgs,
@@ -780,7 +805,7 @@ pub async fn pool(
         crate::cli::PoolAction::Fill(fill) => {
             let (region, size) = pool_fill_target(settings, &fill)?;
             let bar = out.spinner(format!("filling the pool in {region} to {size} slot(s)"));
-            let result = backend.app.pool_fill(&region, size).await;
+            let result = backend.local("pool")?.app.pool_fill(&region, size).await;
             bar.finish_and_clear();
             let filled = result?;
             if out.json {
@@ -797,7 +822,7 @@ pub async fn pool(
             pool_table(out, &filled.pool)
         }
         crate::cli::PoolAction::List => {
-            let listing = backend.app.pool_list().await?;
+            let listing = backend.local("pool")?.app.pool_list().await?;
             if out.json {
                 out.json(&listing)?;
                 return Ok(());
@@ -810,7 +835,7 @@ pub async fn pool(
         }
         crate::cli::PoolAction::Drain => {
             let bar = out.spinner("draining the pool");
-            let result = backend.app.pool_drain().await;
+            let result = backend.local("pool")?.app.pool_drain().await;
             bar.finish_and_clear();
             let drained = result?;
             if out.json {
@@ -885,7 +910,19 @@ fn list_or_nothing(items: &[String]) -> String {
 }
 
 /// `swarm config`: every effective value and where it came from. Never the token itself.
-pub fn config(out: &Output, settings: &Settings, target: &Target) -> Result<(), Failure> {
+pub fn config(
+    out: &Output,
+    settings: &Settings,
+    target: &Target,
+    server: Option<&ServerTarget>,
+) -> Result<(), Failure> {
+    let server_json = server.map(|server| {
+        json!({
+            "url": server.shown_url(),
+            "source": server.source_name(),
+            "token": {"set": true, "source": server.token_source.to_string()},
+        })
+    });
     let store = crate::backend::store_path(settings, target).map(|p| p.display().to_string());
     let (fly, token) = match target {
         Target::Fly {
@@ -906,7 +943,7 @@ pub fn config(out: &Output, settings: &Settings, target: &Target) -> Result<(), 
         ),
     };
     if out.json {
-        out.json(&json!({"settings": settings, "fly": fly, "token": token, "store": store.as_ref().ok()}))?;
+        out.json(&json!({"settings": settings, "fly": fly, "token": token, "store": store.as_ref().ok(), "server": server_json}))?;
         return Ok(());
     }
     let mut rows = vec![
@@ -1011,8 +1048,23 @@ pub fn config(out: &Output, settings: &Settings, target: &Target) -> Result<(), 
             rows.push(vec!["token".into(), "(none)".into(), String::new()]);
         }
     }
+    if let Some(server) = server {
+        rows.push(vec![
+            "server".into(),
+            server.shown_url().to_owned(),
+            server.source_name().into(),
+        ]);
+        rows.push(vec![
+            "server token".into(),
+            "(set, hidden)".into(),
+            server.token_source.to_string(),
+        ]);
+    }
     out.table(&["setting", "value", "source"], rows)
         .context("writing the configuration")?;
+    if server.is_some() {
+        out.note("Workspace commands go to the server; the Fly.io settings above apply on this machine only.");
+    }
     Ok(())
 }
 

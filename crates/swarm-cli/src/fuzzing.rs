@@ -46,6 +46,8 @@ pub fn config_file(data: &[u8]) {
         org: None,
         db: None,
         config: Some(PathBuf::from(PATH)),
+        server: None,
+        token_file: None,
         verbose: 0,
     };
     let settings = match Settings::from_file(

@@ -11,8 +11,10 @@ mod commands;
 #[doc(hidden)]
 pub mod fuzzing;
 mod output;
+mod remote;
 mod serve;
 mod settings;
+mod workspaces;
 
 use std::process::ExitCode;
 
@@ -21,7 +23,9 @@ use clap::{CommandFactory as _, Parser as _};
 use crate::backend::{Backend, LocalReason, Target};
 use crate::cli::{Cli, Command, TokenAction};
 use crate::output::Output;
+use crate::remote::{Remote, ServerTarget};
 use crate::settings::Settings;
+use crate::workspaces::{Workspaces, not_through_server};
 
 /// A command's failure: message and exit code.
 #[derive(Debug)]
@@ -152,9 +156,22 @@ async fn run(cli: Cli, env: &settings::Env, out: &Output) -> Result<(), Failure>
         return Ok(());
     }
     let settings = Settings::resolve(&cli.global, env)?;
+    let server = ServerTarget::resolve(
+        cli.global.server.as_deref(),
+        cli.global.token_file.as_deref(),
+        env,
+    )?;
+    if server.is_some() && cli.global.local {
+        return Err(Failure::usage(
+            "--local and --server (or SWARM_SERVER) exclude each other: the server decides which Fly.io it uses".into(),
+        ));
+    }
     let target = Target::resolve(cli.global.local, env);
     if let Command::Config = cli.command {
-        return commands::config(out, &settings, &target);
+        return commands::config(out, &settings, &target, server.as_ref());
+    }
+    if let Some(server) = server {
+        return run_through_server(cli.command, server, out, &settings).await;
     }
     if let Target::Local { reason } = &target {
         let why = match reason {
@@ -166,9 +183,7 @@ async fn run(cli: Cli, env: &settings::Env, out: &Output) -> Result<(), Failure>
         ));
     }
     // Bad input is refused before anything is opened, started or called.
-    if let Some(name) = cli.command.workspace_name() {
-        swarm::validate::validate_name(name).map_err(|e| Failure::usage(e.to_string()))?;
-    }
+    check_input(&cli.command)?;
     if let Command::Create(args) = &cli.command {
         let options = commands::create_options(args)?;
         swarm::validate::validate_create(&options, &settings.swarm_config()?)
@@ -181,24 +196,9 @@ async fn run(cli: Cli, env: &settings::Env, out: &Output) -> Result<(), Failure>
         let (region, size) = commands::pool_fill_target(&settings, args)?;
         swarm::validate_pool_fill(&region, size, &settings.swarm_config()?)?;
     }
-    match &cli.command {
-        Command::Update(args) => swarm::validate::validate_image(&args.image)
-            .map_err(|e| Failure::usage(e.to_string()))?,
-        Command::Move(args) => {
-            swarm::validate::validate_region(&args.region, &settings.swarm_config()?)
-                .map_err(|e| Failure::usage(e.to_string()))?
-        }
-        Command::Restore(args) => swarm::validate::validate_snapshot_id(&args.snapshot)
-            .map_err(|e| Failure::usage(e.to_string()))?,
-        _ => {}
-    }
-    if let Command::Password(args) = &cli.command
-        && !args.rotate
-    {
-        return Err(Failure::usage(format!(
-            "password: give --rotate (e.g. `swarm password {} --rotate`); passwords are never stored, so only a new one can be shown",
-            args.name
-        )));
+    if let Command::Move(args) = &cli.command {
+        swarm::validate::validate_region(&args.region, &settings.swarm_config()?)
+            .map_err(|e| Failure::usage(e.to_string()))?;
     }
     if let Command::Token(args) = cli.command {
         let TokenAction::Create(create) = &args.action;
@@ -214,20 +214,82 @@ async fn run(cli: Cli, env: &settings::Env, out: &Output) -> Result<(), Failure>
         let backend = Backend::connect(&settings, &target, env).await?;
         return serve::serve(backend, out, args, settings.quotas.value).await;
     }
-    let backend = Backend::connect(&settings, &target, env).await?;
+    let backend = Workspaces::Local(Backend::connect(&settings, &target, env).await?);
+    run_command(backend, out, &settings, cli.command).await
+}
+
+/// The checks that need no configuration: the same here and through a server.
+fn check_input(command: &Command) -> Result<(), Failure> {
+    if let Some(name) = command.workspace_name() {
+        swarm::validate::validate_name(name).map_err(|e| Failure::usage(e.to_string()))?;
+    }
+    if let Command::Create(args) = command {
+        commands::create_options(args)?;
+    }
+    match command {
+        Command::Update(args) => swarm::validate::validate_image(&args.image)
+            .map_err(|e| Failure::usage(e.to_string()))?,
+        Command::Restore(args) => swarm::validate::validate_snapshot_id(&args.snapshot)
+            .map_err(|e| Failure::usage(e.to_string()))?,
+        _ => {}
+    }
+    if let Command::Password(args) = command
+        && !args.rotate
+    {
+        return Err(Failure::usage(format!(
+            "password: give --rotate (e.g. `swarm password {} --rotate`); passwords are never stored, so only a new one can be shown",
+            args.name
+        )));
+    }
+    Ok(())
+}
+
+/// `--server`: the same commands through a Swarm Controller. Sizes, regions and
+/// defaults are the server's, so it checks them (and says what is wrong, exit 2).
+async fn run_through_server(
+    command: Command,
+    server: ServerTarget,
+    out: &Output,
+    settings: &Settings,
+) -> Result<(), Failure> {
+    match &command {
+        Command::Pool(_) => return Err(not_through_server("pool")),
+        Command::Serve(_) => return Err(not_through_server("serve")),
+        Command::Token(_) => return Err(not_through_server("token create")),
+        _ => {}
+    }
+    check_input(&command)?;
+    if server.sends_token_in_the_clear() {
+        out.warn(format!(
+            "{} is plain http to another machine: the API token travels unencrypted; put the server behind TLS (https://)",
+            server.shown_url()
+        ));
+    }
+    let workspaces = Workspaces::Remote(Remote::new(server)?);
+    run_command(workspaces, out, settings, command).await
+}
+
+/// Runs a workspace command until it ends or Ctrl-C.
+async fn run_command(
+    workspaces: Workspaces,
+    out: &Output,
+    settings: &Settings,
+    command: Command,
+) -> Result<(), Failure> {
+    let interrupted = workspaces.interrupted_message();
     let result = tokio::select! {
-        result = dispatch(&backend, out, &settings, cli.command) => result,
+        result = dispatch(&workspaces, out, settings, command) => result,
         _ = tokio::signal::ctrl_c() => Err(Failure {
             code: 130,
-            message: "interrupted; what was under way is journaled: `swarm reconcile` finishes or undoes it".into(),
+            message: interrupted.into(),
         }),
     };
-    backend.close().await;
+    workspaces.close().await;
     result
 }
 
 async fn dispatch(
-    backend: &Backend,
+    backend: &Workspaces,
     out: &Output,
     settings: &Settings,
     command: Command,

@@ -515,6 +515,8 @@ mod tests {
             org: None,
             db: None,
             config,
+            server: None,
+            token_file: None,
             verbose: 0,
         }
     }

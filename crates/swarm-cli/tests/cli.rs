@@ -859,16 +859,22 @@ fn password_rotate_and_resize_work_in_both_output_modes_and_keep_files() {
     let rt = runtime();
     let sim = start_sim(&rt);
     let home = Home::new();
-    let created = run(home.swarm_at(&sim), &["create", "ops", "--json"]).ok();
+    password_and_resize(&rt, &sim, &|| home.swarm_at(&sim));
+    rt.block_on(sim.shutdown());
+}
+
+/// Password rotation and resize of one workspace on `sim`, each step a separate invocation.
+fn password_and_resize(rt: &tokio::runtime::Runtime, sim: &SimHandle, swarm: &dyn Fn() -> Command) {
+    let created = run(swarm(), &["create", "ops", "--json"]).ok();
     let first = created.json()["password"].as_str().unwrap().to_owned();
-    assert!(login_accepts(&rt, &sim, "ops", &first));
+    assert!(login_accepts(rt, sim, "ops", &first));
     assert_eq!(
-        sim_file(&rt, &sim, "ops", "project/keep.txt", Some("still here")).as_deref(),
+        sim_file(rt, sim, "ops", "project/keep.txt", Some("still here")).as_deref(),
         Some("still here")
     );
 
     // Human output: the new password once, on stdout; the old one stops working.
-    let human = run(home.swarm_at(&sim), &["password", "ops", "--rotate"]).ok();
+    let human = run(swarm(), &["password", "ops", "--rotate"]).ok();
     let second = password_line(&human.stdout);
     assert_eq!(second.len(), 24);
     assert!(
@@ -876,22 +882,19 @@ fn password_rotate_and_resize_work_in_both_output_modes_and_keep_files() {
         "{}",
         human.stdout
     );
-    assert!(login_accepts(&rt, &sim, "ops", &second));
-    assert!(!login_accepts(&rt, &sim, "ops", &first));
+    assert!(login_accepts(rt, sim, "ops", &second));
+    assert!(!login_accepts(rt, sim, "ops", &first));
     // JSON: one document holding the workspace and the new password.
-    let json = run(
-        home.swarm_at(&sim),
-        &["password", "ops", "--rotate", "--json"],
-    )
-    .ok()
-    .json();
+    let json = run(swarm(), &["password", "ops", "--rotate", "--json"])
+        .ok()
+        .json();
     let third = json["password"].as_str().unwrap().to_owned();
     assert_eq!(json["workspace"]["name"], "ops");
-    assert!(login_accepts(&rt, &sim, "ops", &third));
-    assert!(!login_accepts(&rt, &sim, "ops", &second));
+    assert!(login_accepts(rt, sim, "ops", &third));
+    assert!(!login_accepts(rt, sim, "ops", &second));
 
     // Resize, human then JSON.
-    let human = run(home.swarm_at(&sim), &["resize", "ops", "--memory", "1024"]).ok();
+    let human = run(swarm(), &["resize", "ops", "--memory", "1024"]).ok();
     assert!(human.stdout.contains("resized"), "{}", human.stdout);
     assert!(
         human.stdout.contains("1 GB memory") || human.stdout.contains("1024"),
@@ -901,7 +904,7 @@ fn password_rotate_and_resize_work_in_both_output_modes_and_keep_files() {
     let storage = json["workspace"]["spec"]["storage_gb"].as_u64().unwrap();
     let bigger = (storage + 2).to_string();
     let resized = run(
-        home.swarm_at(&sim),
+        swarm(),
         &[
             "resize",
             "ops",
@@ -923,11 +926,11 @@ fn password_rotate_and_resize_work_in_both_output_modes_and_keep_files() {
     assert_eq!(resized["workspace"]["spec"]["storage_gb"], storage + 2);
     assert_eq!(resized["workspace"]["status"], "running");
     assert_eq!(
-        sim_file(&rt, &sim, "ops", "project/keep.txt", None).as_deref(),
+        sim_file(rt, sim, "ops", "project/keep.txt", None).as_deref(),
         Some("still here"),
         "the file survives resize"
     );
-    assert!(login_accepts(&rt, &sim, "ops", &third));
+    assert!(login_accepts(rt, sim, "ops", &third));
 
     // Refused sizes: exit 2, the field and rule named, no Fly call, nothing changed.
     let smaller = storage.to_string();
@@ -949,7 +952,7 @@ fn password_rotate_and_resize_work_in_both_output_modes_and_keep_files() {
                 args.push("--json");
             }
             let before = sim.stats().requests_total;
-            let out = run(home.swarm_at(&sim), &args);
+            let out = run(swarm(), &args);
             assert_eq!(
                 out.code, 2,
                 "`swarm {args:?}`\nstdout:{}\nstderr:{}",
@@ -967,12 +970,9 @@ fn password_rotate_and_resize_work_in_both_output_modes_and_keep_files() {
             );
         }
     }
-    let shown = run(home.swarm_at(&sim), &["show", "ops", "--json"])
-        .ok()
-        .json();
+    let shown = run(swarm(), &["show", "ops", "--json"]).ok().json();
     assert_eq!(shown["spec"], resized["workspace"]["spec"]);
-    run(home.swarm_at(&sim), &["delete", "ops", "--yes"]).ok();
-    rt.block_on(sim.shutdown());
+    run(swarm(), &["delete", "ops", "--yes"]).ok();
 }
 
 #[test]
@@ -980,18 +980,28 @@ fn update_rollback_move_snapshot_and_restore_work_in_both_output_modes_and_keep_
     let rt = runtime();
     let sim = start_sim(&rt);
     let home = Home::new();
-    let created = run(home.swarm_at(&sim), &["create", "life", "--json"]).ok();
+    images_regions_and_snapshots(&rt, &sim, &|| home.swarm_at(&sim));
+    rt.block_on(sim.shutdown());
+}
+
+/// Update, rollback, move, snapshot and restore of one workspace on `sim`.
+fn images_regions_and_snapshots(
+    rt: &tokio::runtime::Runtime,
+    sim: &SimHandle,
+    swarm: &dyn Fn() -> Command,
+) {
+    let created = run(swarm(), &["create", "life", "--json"]).ok();
     let password = created.json()["password"].as_str().unwrap().to_owned();
     let first_image = created.json()["workspace"]["spec"]["image"]
         .as_str()
         .unwrap()
         .to_owned();
-    let keep = |put: Option<&str>| sim_file(&rt, &sim, "life", "project/keep.txt", put);
+    let keep = |put: Option<&str>| sim_file(rt, sim, "life", "project/keep.txt", put);
     assert_eq!(keep(Some("v1")).as_deref(), Some("v1"));
 
     // update: human, then versions in JSON.
     let human = run(
-        home.swarm_at(&sim),
+        swarm(),
         &["update", "life", "--image", "codercom/code-server:4.107.0"],
     )
     .ok();
@@ -1005,23 +1015,19 @@ fn update_rollback_move_snapshot_and_restore_work_in_both_output_modes_and_keep_
         "{}",
         human.stderr
     );
-    let versions = run(home.swarm_at(&sim), &["versions", "life", "--json"])
-        .ok()
-        .json();
+    let versions = run(swarm(), &["versions", "life", "--json"]).ok().json();
     assert_eq!(versions.as_array().map(Vec::len), Some(2));
     assert_eq!(versions[1]["image"], "codercom/code-server:4.107.0");
-    let table = run(home.swarm_at(&sim), &["versions", "life"]).ok();
+    let table = run(swarm(), &["versions", "life"]).ok();
     assert!(table.stdout.contains("2 *"), "{}", table.stdout);
     assert_eq!(keep(None).as_deref(), Some("v1"), "file survives update");
 
     // rollback: JSON, then human with --to.
-    let rolled = run(home.swarm_at(&sim), &["rollback", "life", "--json"])
-        .ok()
-        .json();
+    let rolled = run(swarm(), &["rollback", "life", "--json"]).ok().json();
     assert_eq!(rolled["to"]["version"], 3);
     assert_eq!(rolled["to"]["rollback_of"], 1);
     assert_eq!(rolled["workspace"]["spec"]["image"], first_image.as_str());
-    let human = run(home.swarm_at(&sim), &["rollback", "life", "--to", "2"]).ok();
+    let human = run(swarm(), &["rollback", "life", "--to", "2"]).ok();
     assert!(
         human.stdout.contains("a rollback to version 2"),
         "{}",
@@ -1030,14 +1036,14 @@ fn update_rollback_move_snapshot_and_restore_work_in_both_output_modes_and_keep_
     assert_eq!(keep(None).as_deref(), Some("v1"), "file survives rollback");
 
     // snapshot create (human) and list (JSON); then the file changes.
-    let human = run(home.swarm_at(&sim), &["snapshot", "create", "life"]).ok();
+    let human = run(swarm(), &["snapshot", "create", "life"]).ok();
     let snapshot = human
         .stdout
         .split_whitespace()
         .find(|word| word.starts_with("vs_"))
         .unwrap_or_else(|| panic!("no snapshot id in {}", human.stdout))
         .to_owned();
-    let listed = run(home.swarm_at(&sim), &["snapshot", "list", "life", "--json"])
+    let listed = run(swarm(), &["snapshot", "list", "life", "--json"])
         .ok()
         .json();
     assert!(
@@ -1048,31 +1054,28 @@ fn update_rollback_move_snapshot_and_restore_work_in_both_output_modes_and_keep_
             .any(|s| s["id"] == snapshot.as_str()),
         "{listed}"
     );
-    let table = run(home.swarm_at(&sim), &["snapshot", "list", "life"]).ok();
+    let table = run(swarm(), &["snapshot", "list", "life"]).ok();
     assert!(table.stdout.contains(&snapshot), "{}", table.stdout);
     assert_eq!(keep(Some("v2")).as_deref(), Some("v2"));
 
     // move: human, then back in JSON.
-    let human = run(home.swarm_at(&sim), &["move", "life", "--region", "fra"]).ok();
+    let human = run(swarm(), &["move", "life", "--region", "fra"]).ok();
     assert!(
         human.stdout.contains("moved from ams to fra"),
         "{}",
         human.stdout
     );
     assert_eq!(keep(None).as_deref(), Some("v2"), "file survives move");
-    let moved = run(
-        home.swarm_at(&sim),
-        &["move", "life", "--region", "ams", "--json"],
-    )
-    .ok()
-    .json();
+    let moved = run(swarm(), &["move", "life", "--region", "ams", "--json"])
+        .ok()
+        .json();
     assert_eq!(moved["workspace"]["spec"]["region"], "ams");
     assert_eq!(moved["previous_region"], "fra");
     assert_eq!(keep(None).as_deref(), Some("v2"));
 
     // restore: the snapshot taken before both moves is still listed (Fly keeps a
     // replaced volume's snapshots); off a terminal restore needs --yes.
-    let snapshots = run(home.swarm_at(&sim), &["snapshot", "list", "life", "--json"])
+    let snapshots = run(swarm(), &["snapshot", "list", "life", "--json"])
         .ok()
         .json();
     assert!(
@@ -1085,15 +1088,12 @@ fn update_rollback_move_snapshot_and_restore_work_in_both_output_modes_and_keep_
         "{snapshots}"
     );
     assert_eq!(keep(Some("v3")).as_deref(), Some("v3"));
-    let refused = run(
-        home.swarm_at(&sim),
-        &["restore", "life", "--snapshot", &snapshot],
-    );
+    let refused = run(swarm(), &["restore", "life", "--snapshot", &snapshot]);
     assert_eq!(refused.code, 2, "{}", refused.stderr);
     assert!(refused.stderr.contains("--yes"), "{}", refused.stderr);
     assert_eq!(keep(None).as_deref(), Some("v3"), "nothing restored");
     let restored = run(
-        home.swarm_at(&sim),
+        swarm(),
         &[
             "restore",
             "life",
@@ -1112,7 +1112,7 @@ fn update_rollback_move_snapshot_and_restore_work_in_both_output_modes_and_keep_
         "the snapshot's files are back"
     );
     let human = run(
-        home.swarm_at(&sim),
+        swarm(),
         &["restore", "life", "--snapshot", &snapshot, "--yes"],
     )
     .ok();
@@ -1122,7 +1122,7 @@ fn update_rollback_move_snapshot_and_restore_work_in_both_output_modes_and_keep_
         human.stdout
     );
     assert!(
-        login_accepts(&rt, &sim, "life", &password),
+        login_accepts(rt, sim, "life", &password),
         "password kept throughout"
     );
 
@@ -1148,7 +1148,7 @@ fn update_rollback_move_snapshot_and_restore_work_in_both_output_modes_and_keep_
             if json {
                 args.push("--json");
             }
-            let out = run(home.swarm_at(&sim), &args);
+            let out = run(swarm(), &args);
             assert_eq!(out.code, 2, "`swarm {args:?}`\nstderr:{}", out.stderr);
             assert!(
                 out.stderr.contains(needle),
@@ -1158,9 +1158,8 @@ fn update_rollback_move_snapshot_and_restore_work_in_both_output_modes_and_keep_
         }
     }
     assert_eq!(sim.world(), world, "nothing changed on Fly");
-    run(home.swarm_at(&sim), &["delete", "life", "--yes"]).ok();
+    run(swarm(), &["delete", "life", "--yes"]).ok();
     assert_eq!(sim.stats().machines + sim.stats().volumes, 0);
-    rt.block_on(sim.shutdown());
 }
 
 #[test]
@@ -1382,5 +1381,301 @@ fn pool_fill_reads_the_config_file_and_bad_pool_input_exits_2_changing_nothing()
         (0, 0, 0),
         "{stats:?}"
     );
+    rt.block_on(sim.shutdown());
+}
+
+/// A `swarm serve` process of its own: killed if the test fails half-way.
+struct ServerProcess {
+    child: std::process::Child,
+    base: String,
+}
+
+impl ServerProcess {
+    /// `swarm serve` from `command` on 127.0.0.1:0, with no background reconcile pass
+    /// (the test's own `reconcile` is the one that counts).
+    fn spawn(mut command: std::process::Command) -> Self {
+        use std::io::BufRead as _;
+        let mut child = command
+            .args(["serve", "--listen", "127.0.0.1:0", "--reconcile-every", "0"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let base = first
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("first line: {first:?}"))
+            .to_owned();
+        Self { child, base }
+    }
+
+    /// SIGTERM: a graceful stop, exit 0.
+    fn stop(mut self) {
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        assert_eq!(self.child.wait().unwrap().code(), Some(0));
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// A team's server on `sim` and a token for `user` made on its machine.
+fn team_server(home: &Home, sim: &SimHandle, user: &str) -> (ServerProcess, String) {
+    let made = run(
+        home.swarm_at(sim),
+        &["token", "create", "--user", user, "--json"],
+    )
+    .ok()
+    .json();
+    let token = made["token"].as_str().unwrap().to_owned();
+    (ServerProcess::spawn(home.std_swarm_at(sim)), token)
+}
+
+#[test]
+fn through_a_server_the_same_commands_run_the_same_lifecycle() {
+    let rt = runtime();
+    let sim = start_sim(&rt);
+    let server_home = Home::new();
+    let (server, token) = team_server(&server_home, &sim, "alice");
+    // A team member's machine: no Fly token, no store; only the server and a token.
+    let member = Home::new();
+    let through_server = || {
+        let mut cmd = member.swarm();
+        cmd.env("SWARM_SERVER", &server.base)
+            .env("SWARM_TOKEN", &token);
+        cmd
+    };
+    let first = run(through_server(), &["list"]).ok();
+    assert!(
+        !first.stderr.contains("local Fly"),
+        "the server decides where workspaces live: {}",
+        first.stderr
+    );
+    // The server's home is where a password could be written down: it is not.
+    lifecycle(&server_home, &through_server);
+    let stats = sim.stats();
+    assert_eq!(
+        (stats.apps, stats.machines, stats.volumes, stats.ips),
+        (0, 0, 0, 0),
+        "{stats:?}"
+    );
+    assert!(
+        walk(member.path()).is_empty(),
+        "nothing is kept on the member's machine: {:?}",
+        walk(member.path())
+    );
+    server.stop();
+    rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn through_a_server_password_resize_update_rollback_move_snapshot_and_restore_work_the_same() {
+    let rt = runtime();
+    let sim = start_sim(&rt);
+    let server_home = Home::new();
+    let (server, token) = team_server(&server_home, &sim, "alice");
+    let member = Home::new();
+    let through_server = || {
+        let mut cmd = member.swarm();
+        cmd.env("SWARM_SERVER", &server.base)
+            .env("SWARM_TOKEN", &token);
+        cmd
+    };
+    password_and_resize(&rt, &sim, &through_server);
+    images_regions_and_snapshots(&rt, &sim, &through_server);
+    assert!(
+        walk(member.path()).is_empty(),
+        "nothing kept on the member's machine"
+    );
+    server.stop();
+    rt.block_on(sim.shutdown());
+}
+
+/// A create that outlasts one request's wait (`SWARM_SERVER_WAIT=1` against Fly's
+/// timings): the CLI asks again until it ends, and the password still arrives.
+#[test]
+fn through_a_server_an_operation_longer_than_one_wait_is_waited_for() {
+    let rt = runtime();
+    let config = SimConfig {
+        latency: fly_sim::Latency::Fly,
+        time_scale: 0.3,
+        ..SimConfig::default()
+    };
+    let sim = rt.block_on(Sim::start(config, "127.0.0.1:0")).unwrap();
+    let server_home = Home::new();
+    let (server, token) = team_server(&server_home, &sim, "alice");
+    let member = Home::new();
+    let through_server = || {
+        let mut cmd = member.swarm();
+        cmd.env("SWARM_SERVER", &server.base)
+            .env("SWARM_TOKEN", &token)
+            .env("SWARM_SERVER_WAIT", "1");
+        cmd
+    };
+    let created = run(through_server(), &["create", "slow", "--json", "-vv"]).ok();
+    assert!(
+        created.stderr.contains("still running; waiting again"),
+        "the create ended within one wait: {}",
+        created.stderr
+    );
+    assert!(
+        !created.stderr.contains(&token),
+        "the token is in the debug log"
+    );
+    let json = created.json();
+    assert_eq!(json["workspace"]["status"], "running", "{json}");
+    assert!(
+        json["password"].as_str().is_some_and(|p| p.len() >= 20),
+        "{json}"
+    );
+    run(through_server(), &["delete", "slow", "--yes"]).ok();
+    assert_eq!(sim.stats().apps, 0, "nothing left on Fly");
+    server.stop();
+    rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn through_a_server_bad_tokens_urls_and_input_fail_as_the_cli_does_and_never_show_the_token() {
+    let rt = runtime();
+    let sim = start_sim(&rt);
+    let server_home = Home::new();
+    let (server, token) = team_server(&server_home, &sim, "alice");
+    let member = Home::new();
+    let with = |server_url: &str, token: &str| {
+        let mut cmd = member.swarm();
+        cmd.env("SWARM_SERVER", server_url)
+            .env("SWARM_TOKEN", token);
+        cmd
+    };
+
+    // A token the server does not know: exit 1, advice, and the token nowhere.
+    let wrong = "swt_0000000000000000wrongtoken0000000000000000000000000000000000";
+    for args in [&["list"][..], &["list", "--json", "-vvv"], &["show", "x"]] {
+        let out = run(with(&server.base, wrong), args);
+        assert_eq!(out.code, 1, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("refused the API token")
+                && out.stderr.contains("swarm token create"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(
+            !out.stdout.contains(wrong) && !out.stderr.contains(wrong),
+            "{args:?}: the token is echoed"
+        );
+    }
+    let out = run(with(&server.base, &token), &["list", "-vvv"]).ok();
+    assert!(
+        !out.stdout.contains(&token) && !out.stderr.contains(&token),
+        "the token is logged"
+    );
+
+    // Bad URLs: exit 2 naming where the URL came from; nothing is called.
+    let out = run(with("not a url", &token), &["list"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("SWARM_SERVER"), "{}", out.stderr);
+    let out = run(
+        member.swarm().env("SWARM_TOKEN", &token),
+        &["--server", "ftp://example.com", "list"],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("--server"), "{}", out.stderr);
+    let out = run(member.swarm(), &["--server", &server.base, "list"]);
+    assert_eq!(out.code, 2, "no token: {}", out.stderr);
+    assert!(out.stderr.contains("SWARM_TOKEN"), "{}", out.stderr);
+
+    // Nobody listening: a clear failure naming the URL.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let out = run(with(&closed, &token), &["list"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&closed) && out.stderr.contains("cannot reach"),
+        "{}",
+        out.stderr
+    );
+
+    // Invalid input: the server's check, exit 2, the field named, nothing created.
+    for (args, field) in [
+        (&["create", "bad", "--cpus", "3"][..], "cpus"),
+        (&["create", "bad", "--region", "mars"], "region"),
+        (&["create", "bad", "--memory", "100", "--json"], "memory"),
+    ] {
+        let out = run(with(&server.base, &token), args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(field), "{args:?}: {}", out.stderr);
+    }
+    let out = run(with(&server.base, &token), &["create", "BAD"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert_eq!(sim.stats().apps, 0, "nothing was created");
+    assert_eq!(
+        run(with(&server.base, &token), &["list", "--json"])
+            .ok()
+            .json(),
+        serde_json::json!([])
+    );
+
+    // An unknown workspace: the local CLI's words and exit code.
+    let local = run(member.swarm(), &["show", "nope"]);
+    let remote = run(with(&server.base, &token), &["show", "nope"]);
+    assert_eq!((remote.code, local.code), (2, 2), "{}", remote.stderr);
+    assert_eq!(
+        remote.stderr.lines().last(),
+        local.stderr.lines().last(),
+        "{}",
+        remote.stderr
+    );
+
+    // What runs only on the server's machine, or not yet through it: exit 2, said so.
+    for (args, needle) in [
+        (&["pool", "list"][..], "not available through --server"),
+        (
+            &["token", "create", "--user", "bob"],
+            "not available through --server",
+        ),
+        (&["serve"], "not available through --server"),
+        (
+            &["logs", "demo", "-f"],
+            "-f is not available through --server",
+        ),
+        (&["--local", "list"], "--local"),
+    ] {
+        let out = run(with(&server.base, &token), args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(needle), "{args:?}: {}", out.stderr);
+    }
+
+    // The token from a file works too; `config` names the server, never the token.
+    let token_file = member.path().join("token");
+    std::fs::write(&token_file, format!("{token}\n")).unwrap();
+    let file_arg = token_file.to_string_lossy().into_owned();
+    run(
+        member.swarm(),
+        &["--server", &server.base, "--token-file", &file_arg, "list"],
+    )
+    .ok();
+    let config = run(with(&server.base, &token), &["config", "--json"])
+        .ok()
+        .json();
+    assert_eq!(config["server"]["url"], server.base.as_str(), "{config}");
+    assert!(!config.to_string().contains(&token), "{config}");
+
+    server.stop();
     rt.block_on(sim.shutdown());
 }

@@ -398,6 +398,13 @@ impl OneTimePassword {
     }
 }
 
+/// Read back from the controller's answer (`swarm --server`), where it arrives once.
+impl<'de> Deserialize<'de> for OneTimePassword {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(|text| Self(secrecy::SecretString::from(text)))
+    }
+}
+
 impl fmt::Debug for OneTimePassword {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("OneTimePassword([redacted])")
@@ -406,7 +413,7 @@ impl fmt::Debug for OneTimePassword {
 
 /// What `create` returns. Serialising it includes the password (the CLI's `--json` must
 /// show it once); it is never logged.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Created {
     pub workspace: WorkspaceRecord,
     #[serde(serialize_with = "serialize_password")]
@@ -566,7 +573,7 @@ pub struct ProbeResult {
 }
 
 /// `health`'s answer: machine state and HTTP probe.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
     pub name: String,
     pub status: HealthStatus,
@@ -614,7 +621,7 @@ pub struct ResizePlan {
 }
 
 /// What `resize` did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resized {
     pub workspace: WorkspaceRecord,
     pub previous_guest: GuestSize,
@@ -628,7 +635,7 @@ pub struct Resized {
 
 /// What `password --rotate` returns. Serialising it includes the new password (shown
 /// once); `Debug` never prints it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PasswordRotated {
     pub workspace: WorkspaceRecord,
     #[serde(serialize_with = "serialize_password")]
@@ -636,7 +643,7 @@ pub struct PasswordRotated {
 }
 
 /// What `update` and `rollback` did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageChanged {
     pub workspace: WorkspaceRecord,
     /// The version it ran before.
@@ -646,7 +653,7 @@ pub struct ImageChanged {
 }
 
 /// What `move` and `restore` did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Replaced {
     pub workspace: WorkspaceRecord,
     pub previous_region: String,
@@ -657,7 +664,7 @@ pub struct Replaced {
 }
 
 /// What a start/stop did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StateChange {
     pub workspace: WorkspaceRecord,
     pub previous: WorkspaceStatus,
@@ -666,7 +673,7 @@ pub struct StateChange {
 }
 
 /// What `delete` did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deleted {
     pub name: String,
     pub id: Uuid,
@@ -677,7 +684,7 @@ pub struct Deleted {
 }
 
 /// One change `reconcile` made or one finding it reports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ReconcileAction {
     /// An interrupted create whose machine had started: marked running.
@@ -741,7 +748,7 @@ pub enum ReconcileAction {
 }
 
 /// `reconcile`'s report.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ReconcileReport {
     pub checked: usize,
     /// Ready warm-pool slots (each a Fly app with a volume and IPs), after settling.

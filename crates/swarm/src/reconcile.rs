@@ -19,9 +19,43 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     /// Compares every record with Fly and reports each change. Level-triggered and
     /// idempotent: running it twice changes nothing the second time.
     pub async fn reconcile(&self) -> Result<ReconcileReport> {
+        self.reconcile_scoped(None).await
+    }
+
+    /// The same pass over `owner`'s workspaces only (a controller user's own
+    /// reconcile). The pool and the orphan scan belong to no user, so they are left
+    /// out, and `pool_slots` is 0.
+    pub async fn reconcile_owned_by(&self, owner: &str) -> Result<ReconcileReport> {
+        self.reconcile_scoped(Some(owner)).await
+    }
+
+    async fn reconcile_scoped(&self, owner: Option<&str>) -> Result<ReconcileReport> {
+        let owns = |record: &WorkspaceRecord| {
+            owner.is_none_or(|o| record.spec.owner.as_deref() == Some(o))
+        };
+        // Interrupted operations are found by workspace id; a user's are those of the
+        // records they own (a create in progress has its record already).
+        let owned_ids: Option<BTreeSet<_>> = match owner {
+            None => None,
+            Some(_) => Some(
+                self.store()
+                    .list_workspaces(false)
+                    .await?
+                    .iter()
+                    .filter(|record| owns(record))
+                    .map(|record| record.id)
+                    .collect(),
+            ),
+        };
         let mut report = ReconcileReport::default();
         let mut settled = BTreeSet::new();
         for operation in self.store().unfinished_operations().await? {
+            if owned_ids
+                .as_ref()
+                .is_some_and(|ids| !ids.contains(&operation.workspace_id))
+            {
+                continue;
+            }
             settled.insert(operation.workspace_id);
             let name = operation.workspace_name.clone();
             match self.resolve_operation(&operation).await {
@@ -33,7 +67,13 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 }),
             }
         }
-        let records = self.store().list_workspaces(false).await?;
+        let records: Vec<WorkspaceRecord> = self
+            .store()
+            .list_workspaces(false)
+            .await?
+            .into_iter()
+            .filter(|record| owns(record))
+            .collect();
         report.checked = records.len();
         for record in records
             .iter()
@@ -47,6 +87,12 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                     error: error.to_string(),
                 }),
             }
+        }
+        if owner.is_some() {
+            for action in &report.actions {
+                tracing::info!(?action, owner, "reconcile");
+            }
+            return Ok(report);
         }
         match self.reconcile_pool().await {
             Ok((actions, ready)) => {

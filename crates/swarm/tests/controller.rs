@@ -785,3 +785,124 @@ async fn the_openapi_document_lists_every_route_and_nothing_else() {
     server.shutdown().await;
     sim.shutdown().await;
 }
+
+/// `POST /v1/reconcile`: an admin's pass covers everything and is what `/readyz`
+/// reports; a user's covers their own workspaces only, and shows and fixes nothing of
+/// anyone else's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_on_demand_is_the_whole_pass_for_an_admin_and_ones_own_for_a_user() {
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(swarm_at(&sim.base_url(), &dir.path().join("swarm.db")).await).await;
+    let alice = server.token("alice", false).await;
+    let bob = server.token("bob", false).await;
+    let ops = server.token("ops", true).await;
+    let (status, created) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces?wait=60",
+            Some(&alice),
+            Some(r#"{"name": "drifty", "image": "codercom/code-server:4.106.3"}"#),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{created}");
+    let created = server.finished(&alice, &created).await;
+    let machine_id = created["result"]["workspace"]["machine_id"]
+        .as_str()
+        .expect("machine")
+        .to_owned();
+
+    // The machine stops behind the record's back (code-server's idle exit does this).
+    let fly = common::client(&sim.base_url());
+    fly.machines("drifty")
+        .stop(&machine_id, &fly_api::models::StopRequest::default(), None)
+        .await
+        .expect("stop");
+    fly.machines("drifty")
+        .wait_for_state(
+            &machine_id,
+            &[fly_api::models::MachineState::Stopped],
+            None,
+            std::time::Duration::from_secs(30),
+        )
+        .await
+        .expect("stopped");
+
+    let (status, body) = server.call(Method::POST, "/v1/reconcile", None, None).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "token",
+    );
+    let (status, body) = server
+        .call(Method::POST, "/v1/reconcile", Some("swt_not-a-token"), None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+
+    // Bob owns nothing: his pass checks nothing, shows nothing of alice's and leaves
+    // her record as it is.
+    let (status, report) = server
+        .call(Method::POST, "/v1/reconcile", Some(&bob), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(
+        report,
+        json!({"checked": 0, "pool_slots": 0, "actions": []}),
+        "{report}"
+    );
+    let (_, shown) = server
+        .call(Method::GET, "/v1/workspaces/drifty", Some(&alice), None)
+        .await;
+    assert_eq!(shown["status"], "running", "bob's pass did not touch it");
+    assert!(
+        server.controller.last_reconcile().is_none(),
+        "a user's pass is not the server's pass"
+    );
+
+    // Alice's pass finds and fixes her drift.
+    let (status, report) = server
+        .call(Method::POST, "/v1/reconcile", Some(&alice), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["checked"], 1, "{report}");
+    assert_eq!(
+        report["actions"],
+        json!([{"kind": "status_drift", "name": "drifty", "from": "running", "to": "stopped",
+                "reason": "Fly reports the machine stopped"}]),
+        "{report}"
+    );
+    let (_, shown) = server
+        .call(Method::GET, "/v1/workspaces/drifty", Some(&alice), None)
+        .await;
+    assert_eq!(shown["status"], "stopped", "{shown}");
+
+    // The admin's pass is the whole pass, recorded for /readyz.
+    let (status, report) = server
+        .call(Method::POST, "/v1/reconcile", Some(&ops), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["checked"], 1, "{report}");
+    assert_eq!(report["actions"], json!([]), "converged: {report}");
+    let (status, ready) = server.call(Method::GET, "/readyz", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ready["last_reconcile"]["checked"], 1, "{ready}");
+    assert_eq!(ready["last_reconcile"]["converged"], true, "{ready}");
+
+    let (_, deleted) = server
+        .call(
+            Method::DELETE,
+            "/v1/workspaces/drifty?wait=60",
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(
+        server.finished(&alice, &deleted).await["status"],
+        "succeeded"
+    );
+    assert_sim_empty(&sim);
+    server.shutdown().await;
+    sim.shutdown().await;
+}

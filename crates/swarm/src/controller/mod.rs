@@ -48,6 +48,7 @@ pub struct Controller<S: Store, P: Provider> {
     pub(crate) operations: Arc<Operations>,
     pub(crate) quotas: Quotas,
     last_reconcile: Mutex<Option<ReconcileStatus>>,
+    reconcile_gate: tokio::sync::Mutex<()>,
 }
 
 /// The last reconcile pass, as `/readyz` shows it.
@@ -77,6 +78,7 @@ impl<S: Store, P: Provider> Controller<S, P> {
             operations: Arc::new(Operations::default()),
             quotas,
             last_reconcile: Mutex::new(None),
+            reconcile_gate: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -84,6 +86,19 @@ impl<S: Store, P: Provider> Controller<S, P> {
     /// another), corrects drift, reports orphans. Operations under way hold their
     /// workspace's lock, so the pass leaves them alone.
     pub async fn reconcile_once(&self) -> ReconcileStatus {
+        self.reconcile_pass().await.0
+    }
+
+    /// A whole pass, recorded for `/readyz`, with its report. One pass at a time: a
+    /// second caller waits for the first to end, so the loop and `POST /v1/reconcile`
+    /// never double the load on Fly.
+    pub(crate) async fn reconcile_pass(
+        &self,
+    ) -> (
+        ReconcileStatus,
+        crate::Result<crate::model::ReconcileReport>,
+    ) {
+        let _one_at_a_time = self.reconcile_gate.lock().await;
         let started = std::time::Instant::now();
         let outcome = self.swarm.reconcile().await;
         let status = ReconcileStatus {
@@ -99,7 +114,7 @@ impl<S: Store, P: Provider> Controller<S, P> {
             .last_reconcile
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(status.clone());
-        status
+        (status, outcome)
     }
 
     /// The last reconcile pass, if one ran.

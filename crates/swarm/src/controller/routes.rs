@@ -113,6 +113,7 @@ pub(super) fn router<S: Store, P: Provider>(
             "/v1/workspaces/{name}/password",
             password::<S, P>,
         )
+        .add(M::POST, "POST", "/v1/reconcile", reconcile::<S, P>)
         .add(M::GET, "GET", "/v1/operations/{id}", operation::<S, P>);
     let router = routes
         .router
@@ -286,7 +287,7 @@ fn body_error(rejection: &JsonRejection) -> ApiError {
     paths(
         healthz, readyz, openapi_json, list, create, show, delete, start, stop, health, logs,
         versions, resize, update, rollback, move_region, snapshots, snapshot, restore,
-        password, operation
+        password, reconcile, operation
     ),
     modifiers(&BearerToken)
 )]
@@ -761,6 +762,23 @@ async fn operation<S: Store, P: Provider>(
         .await
         .map(Json)
         .ok_or_else(missing)
+}
+
+/// One reconcile pass now, as `swarm reconcile --json` prints it. An admin runs the
+/// whole pass (every workspace, the pool, the orphan scan); a user runs it over their
+/// own workspaces only and sees only those (`pool_slots` is 0 for them).
+#[utoipa::path(post, path = "/v1/reconcile", tag = "service", operation_id = "reconcile", security(("bearer" = [])), responses((status = 200, description = "The report, as `swarm reconcile --json`: an admin's pass covers every workspace, the pool and orphans; a user's covers only their own workspaces"), (status = 401, description = "No valid API token", body = ErrorBody), (status = 502, description = "Fly.io could not be read", body = ErrorBody)))]
+async fn reconcile<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let report = if caller.admin {
+        c.reconcile_pass().await.1?
+    } else {
+        c.swarm.reconcile_owned_by(&caller.user).await?
+    };
+    Ok(Json(to_json(&report)?))
 }
 
 async fn not_found() -> ApiError {

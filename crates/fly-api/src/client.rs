@@ -12,6 +12,7 @@ use tracing::Instrument;
 use url::Url;
 
 use crate::auth::{Token, discover_token};
+use crate::metrics::{CallCounters, route_template};
 use crate::retry::{Idempotency, RetryPolicy, should_retry};
 use crate::throttle::{Quota, Throttle, ThrottleKey};
 use crate::transport::{ReqwestTransport, Transport, TransportRequest, TransportResponse};
@@ -41,6 +42,7 @@ pub(crate) struct Inner {
     retry: RetryPolicy,
     throttle: Option<Throttle>,
     request_timeout: Duration,
+    counters: Arc<CallCounters>,
 }
 
 impl fmt::Debug for FlyClient {
@@ -66,6 +68,7 @@ pub struct FlyClientBuilder {
     request_timeout: Duration,
     user_agent: String,
     transport: Option<Arc<dyn Transport>>,
+    counters: Option<Arc<CallCounters>>,
 }
 
 impl fmt::Debug for FlyClientBuilder {
@@ -93,6 +96,7 @@ impl Default for FlyClientBuilder {
             request_timeout: Duration::from_secs(30),
             user_agent: concat!("fly-api-rs/", env!("CARGO_PKG_VERSION")).to_string(),
             transport: None,
+            counters: None,
         }
     }
 }
@@ -146,6 +150,13 @@ impl FlyClientBuilder {
         self
     }
 
+    /// Counts calls into `counters` (shared with, say, a metrics endpoint); by default
+    /// the client has counters of its own ([`FlyClient::call_counters`]).
+    pub fn call_counters(mut self, counters: Arc<CallCounters>) -> Self {
+        self.counters = Some(counters);
+        self
+    }
+
     /// Validates the settings and builds the client.
     pub fn build(self) -> Result<FlyClient> {
         let token = self
@@ -179,6 +190,7 @@ impl FlyClientBuilder {
                 retry: self.retry,
                 throttle: self.throttle.then(Throttle::default),
                 request_timeout: self.request_timeout,
+                counters: self.counters.unwrap_or_default(),
             }),
         })
     }
@@ -241,6 +253,11 @@ impl FlyClient {
         &self.inner.retry
     }
 
+    /// The counters of this client's calls (attempts by endpoint and status, retries, 429s).
+    pub fn call_counters(&self) -> &Arc<CallCounters> {
+        &self.inner.counters
+    }
+
     /// Runs one logical call through the pipeline, retrying as its kind allows.
     pub(crate) async fn execute(&self, call: Call) -> Result<TransportResponse> {
         let url = self.url_for(&call)?;
@@ -255,6 +272,8 @@ impl FlyClient {
 
     async fn execute_inner(&self, call: Call, url: Url) -> Result<TransportResponse> {
         let policy = &self.inner.retry;
+        let counters = &self.inner.counters;
+        let endpoint = format!("{} {}", call.method, route_template(&call.segments));
         let mut retry = 0u32;
         loop {
             if let (Some(throttle), Some((key, quota))) = (&self.inner.throttle, &call.throttle) {
@@ -262,6 +281,7 @@ impl FlyClient {
             }
             let started = tokio::time::Instant::now();
             let result = self.send_once(&call, url.clone()).await;
+            counters.attempt(&endpoint, &outcome_label(&result));
             let err = match result {
                 Ok(response) => {
                     tracing::debug!(
@@ -280,6 +300,7 @@ impl FlyClient {
             }
             let delay = policy.delay_for(retry, &err);
             retry += 1;
+            counters.retry(&endpoint);
             tracing::warn!(
                 action = call.action,
                 retry,
@@ -438,6 +459,18 @@ impl FlyClient {
 pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(Error::decode)
+}
+
+/// The outcome of one attempt as a metrics label.
+fn outcome_label(result: &Result<TransportResponse>) -> String {
+    match result {
+        Ok(response) => response.status.to_string(),
+        Err(Error::Api(error)) => error.status.to_string(),
+        Err(Error::Timeout) => "timeout".to_owned(),
+        Err(Error::Transport { .. }) => "transport_error".to_owned(),
+        // Refused before sending (an invalid header, say).
+        Err(_) => "not_sent".to_owned(),
+    }
 }
 
 fn request_id(headers: &HeaderMap) -> Option<String> {

@@ -257,6 +257,36 @@ async fn retry_after_header_is_honoured() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn call_counters_see_each_attempt_its_retries_and_429s_by_route_template() {
+    let fake = Fake::new(vec![
+        Step::StatusWithHeader(429, "retry-after", "1"),
+        unavailable(),
+        ok(machine()),
+    ]);
+    let client = client(&fake, exact(), false);
+    client.machines(APP).get(MID).await.unwrap();
+    let counts = client.call_counters().snapshot();
+    let endpoint = "GET /v1/apps/{app}/machines/{machine}".to_owned();
+    for (status, expected) in [("429", 1), ("503", 1), ("200", 1)] {
+        assert_eq!(
+            counts.calls.get(&(endpoint.clone(), status.to_owned())),
+            Some(&expected),
+            "{counts:?}"
+        );
+    }
+    assert_eq!(counts.retries.get(&endpoint), Some(&2));
+    assert_eq!(counts.rate_limited.get(&endpoint), Some(&1));
+    // Labels name the route, never the app or machine.
+    assert!(
+        counts
+            .calls
+            .keys()
+            .all(|(endpoint, _)| !endpoint.contains(APP) && !endpoint.contains(MID)),
+        "{counts:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn retry_policy_none_makes_one_attempt() {
     let fake = Fake::new(vec![unavailable()]);
     let err = client(&fake, RetryPolicy::none(), false)

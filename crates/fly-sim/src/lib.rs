@@ -406,6 +406,15 @@ impl SimHandle {
         self.inner.clock.now_ms()
     }
 
+    /// Makes the machine's code-server have last seen a request at `at_ms` (model
+    /// Unix ms): idle-detection tests get an old heartbeat (`/healthz` answers
+    /// `expired` with that `lastHeartbeat`) without waiting. Its idle timer restarts
+    /// from that moment, as code-server's would. False when there is no such machine.
+    pub fn set_last_heartbeat(&self, app: &str, machine_id: &str, at_ms: i64) -> bool {
+        self.inner
+            .mutate(|w, _| w.heartbeat_at(app, machine_id, at_ms))
+    }
+
     /// Stops serving and persists the state file if one is set.
     pub async fn shutdown(self) {
         self.inner.shutdown.send_replace(true);

@@ -429,6 +429,21 @@ pub struct ServeArgs {
     /// Seconds between reconcile passes (the first runs at start); 0 turns them off.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub reconcile_every: u64,
+    /// Seconds between idle-policy passes, which stop a workspace code-server reports
+    /// idle (`expired`) for longer than its idle timeout; 0 turns them off.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub idle_check_every: u64,
+    /// Log lines on stderr: `text` for people, `json` (one object a line) for a log
+    /// pipeline.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// `swarm serve --log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -633,9 +633,6 @@ pub async fn health(backend: &Workspaces, out: &Output, name: &str) -> Result<()
 }
 
 pub async fn logs(backend: &Workspaces, out: &Output, args: LogsArgs) -> Result<(), Failure> {
-    if args.follow {
-        backend.can_follow_logs()?;
-    }
     let lines = backend.logs(&args.name, args.lines as usize).await?;
     if !args.follow {
         if out.json {
@@ -657,7 +654,7 @@ pub async fn logs(backend: &Workspaces, out: &Output, args: LogsArgs) -> Result<
             _ = tokio::signal::ctrl_c() => return Ok(()),
             next = stream.next() => match next {
                 Some(Ok(line)) => print_log(out, &line)?,
-                Some(Err(error)) => return Err(error.into()),
+                Some(Err(error)) => return Err(error),
                 None => return Ok(()),
             },
         }

@@ -92,7 +92,11 @@ pub fn main() -> ExitCode {
         cli.global.json,
         env.get("NO_COLOR").is_some_and(|v| !v.is_empty()),
     );
-    init_tracing(cli.global.verbose, &env);
+    let json_logs = matches!(
+        &cli.command,
+        Command::Serve(args) if args.log_format == cli::LogFormat::Json
+    );
+    init_tracing(cli.global.verbose, &env, json_logs);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -125,7 +129,9 @@ fn json_requested(args: impl IntoIterator<Item = std::ffi::OsString>) -> bool {
         .any(|arg| arg == "--json")
 }
 
-fn init_tracing(verbose: u8, env: &settings::Env) {
+/// Logs go to stderr; `json` (from `swarm serve --log-format json`) writes one JSON
+/// object a line. Tokens never reach a log: they are secrets everywhere below.
+fn init_tracing(verbose: u8, env: &settings::Env, json: bool) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
@@ -136,11 +142,15 @@ fn init_tracing(verbose: u8, env: &settings::Env) {
         .get("SWARM_LOG")
         .and_then(|v| tracing_subscriber::EnvFilter::try_new(v).ok())
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = if json {
+        builder.json().flatten_event(true).try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 async fn run(cli: Cli, env: &settings::Env, out: &Output) -> Result<(), Failure> {

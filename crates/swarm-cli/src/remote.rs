@@ -8,6 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use futures::StreamExt as _;
+use futures::stream::BoxStream;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -28,6 +30,9 @@ const WAIT_SECS: u64 = 60;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longer than the server's own wait, so a waiting request is never cut short.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(WAIT_SECS + 60);
+/// A log follow has no end, only silence: the server sends a keep-alive every 15 s,
+/// so this much silence means the connection is gone.
+const FOLLOW_READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where `--server` came from, to name it in errors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,6 +233,8 @@ struct Operation {
 pub struct Remote {
     target: ServerTarget,
     http: reqwest::Client,
+    /// For responses that stream without end (`logs -f`): no total timeout.
+    streaming: reqwest::Client,
 }
 
 impl Remote {
@@ -237,11 +244,34 @@ impl Remote {
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("swarm-cli/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|error| Failure {
-                code: 1,
-                message: format!("cannot set up the HTTP client: {error}"),
-            })?;
-        Ok(Self { target, http })
+            .map_err(client_setup)?;
+        let streaming = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(FOLLOW_READ_TIMEOUT)
+            .user_agent(concat!("swarm-cli/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(client_setup)?;
+        Ok(Self {
+            target,
+            http,
+            streaming,
+        })
+    }
+
+    /// The `Authorization` header, marked sensitive so no log of reqwest's shows it.
+    fn authorization(&self) -> Result<reqwest::header::HeaderValue, Failure> {
+        let mut authorization = reqwest::header::HeaderValue::from_str(&format!(
+            "Bearer {}",
+            self.target.token.0.expose_secret()
+        ))
+        .map_err(|_| {
+            Failure::usage(format!(
+                "the API token in {} is not a valid header value",
+                self.target.token_source
+            ))
+        })?;
+        authorization.set_sensitive(true);
+        Ok(authorization)
     }
 
     fn url(&self, path: &str) -> String {
@@ -256,21 +286,10 @@ impl Remote {
         path: &str,
         body: Option<&Value>,
     ) -> Result<T, Failure> {
-        let mut authorization = reqwest::header::HeaderValue::from_str(&format!(
-            "Bearer {}",
-            self.target.token.0.expose_secret()
-        ))
-        .map_err(|_| {
-            Failure::usage(format!(
-                "the API token in {} is not a valid header value",
-                self.target.token_source
-            ))
-        })?;
-        authorization.set_sensitive(true);
         let mut request = self
             .http
             .request(method, self.url(path))
-            .header(reqwest::header::AUTHORIZATION, authorization);
+            .header(reqwest::header::AUTHORIZATION, self.authorization()?);
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -450,6 +469,47 @@ impl Remote {
         self.call(reqwest::Method::GET, &path, None).await
     }
 
+    /// New log lines as the server streams them (server-sent events), until the
+    /// connection ends.
+    pub async fn follow_logs(
+        &self,
+        name: &str,
+    ) -> Result<BoxStream<'static, Result<LogLine, Failure>>, Failure> {
+        let path = workspace(name, "/logs/stream");
+        let response = self
+            .streaming
+            .get(self.url(&path))
+            .header(reqwest::header::AUTHORIZATION, self.authorization()?)
+            .header(reqwest::header::ACCEPT, "text/event-stream")
+            .send()
+            .await
+            .map_err(|error| self.transport(&error))?;
+        let status = response.status();
+        if !status.is_success() {
+            let text = response
+                .text()
+                .await
+                .map_err(|error| self.transport(&error))?;
+            return Err(self.refusal(status, &path, &text));
+        }
+        let url = self.target.shown_url().to_string();
+        let events = ServerSentEvents::new(response.bytes_stream().boxed());
+        let lines = futures::stream::unfold(events, |mut events| async move {
+            events.next_event().await.map(|event| (event, events))
+        })
+        .filter_map(move |event| {
+            let item = match event {
+                Err(error) => Some(Err(Failure {
+                    code: 1,
+                    message: format!("the log follow from {url} ended: {error}"),
+                })),
+                Ok(event) => log_line_of(&event, &url),
+            };
+            std::future::ready(item)
+        });
+        Ok(lines.boxed())
+    }
+
     pub async fn rotate_password(&self, name: &str) -> Result<PasswordRotated, Failure> {
         self.operate(reqwest::Method::POST, &workspace(name, "/password"), None)
             .await
@@ -554,9 +614,163 @@ fn internal(error: serde_json::Error) -> Failure {
     }
 }
 
+fn client_setup(error: reqwest::Error) -> Failure {
+    Failure {
+        code: 1,
+        message: format!("cannot set up the HTTP client: {error}"),
+    }
+}
+
+/// One server-sent event: its type (`message` when unnamed) and its data lines.
+#[derive(Debug, PartialEq, Eq)]
+struct ServerSentEvent {
+    kind: String,
+    data: String,
+}
+
+/// A `log` event as a log line, an `error` event as the failure it reports; other
+/// events (none yet) are skipped, so a newer server's additions do not break us.
+fn log_line_of(event: &ServerSentEvent, url: &str) -> Option<Result<LogLine, Failure>> {
+    match event.kind.as_str() {
+        "log" => Some(serde_json::from_str(&event.data).map_err(|error| Failure {
+            code: 1,
+            message: format!(
+                "a log line from {url} could not be read ({error}); is it a `swarm serve` of this version?"
+            ),
+        })),
+        "error" => Some(Err(Failure {
+            code: 1,
+            message: format!("the server at {url} could not follow the logs: {}", event.data),
+        })),
+        _ => None,
+    }
+}
+
+/// Reads `text/event-stream` (the WHATWG format) from a byte stream: events end at a
+/// blank line; `:` lines are comments (keep-alives).
+struct ServerSentEvents {
+    bytes: BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buffer: Vec<u8>,
+}
+
+impl ServerSentEvents {
+    fn new(bytes: BoxStream<'static, reqwest::Result<bytes::Bytes>>) -> Self {
+        Self {
+            bytes,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// The next event with data; `None` when the stream ends.
+    async fn next_event(&mut self) -> Option<Result<ServerSentEvent, reqwest::Error>> {
+        loop {
+            while let Some(block) = self.take_block() {
+                if let Some(event) = parse_event(&block) {
+                    return Some(Ok(event));
+                }
+            }
+            match self.bytes.next().await? {
+                Ok(chunk) => self.buffer.extend_from_slice(&chunk),
+                Err(error) => return Some(Err(error)),
+            }
+        }
+    }
+
+    /// The text up to the next blank line, taken off the buffer.
+    fn take_block(&mut self) -> Option<String> {
+        // Line ends may be \n, \r\n or \r; \r\n and \r become \n first.
+        if self.buffer.contains(&b'\r') {
+            let text = String::from_utf8_lossy(&self.buffer)
+                .replace("\r\n", "\n")
+                .replace('\r', "\n");
+            self.buffer = text.into_bytes();
+        }
+        let end = self.buffer.windows(2).position(|pair| pair == b"\n\n")?;
+        let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
+        Some(String::from_utf8_lossy(&block[..end]).into_owned())
+    }
+}
+
+fn parse_event(block: &str) -> Option<ServerSentEvent> {
+    let mut kind = None;
+    let mut data: Option<String> = None;
+    for line in block.split('\n') {
+        if line.starts_with(':') {
+            continue;
+        }
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        let value = value.strip_prefix(' ').unwrap_or(value);
+        match field {
+            "event" => kind = Some(value.to_owned()),
+            "data" => match &mut data {
+                Some(data) => {
+                    data.push('\n');
+                    data.push_str(value);
+                }
+                None => data = Some(value.to_owned()),
+            },
+            _ => {}
+        }
+    }
+    Some(ServerSentEvent {
+        kind: kind.unwrap_or_else(|| "message".to_owned()),
+        data: data?,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Events come out whole however the bytes are cut, with keep-alive comments and
+    /// data-less blocks skipped and any line ending accepted.
+    #[tokio::test]
+    async fn server_sent_events_are_read_across_chunk_boundaries() {
+        let text = ": keep-alive\n\nevent: log\ndata: {\"a\":1}\n\nevent: error\r\ndata: one\r\ndata:two\r\n\r\nevent: nothing\n\ndata: plain\n\n";
+        for cut in 1..text.len() {
+            let chunks: Vec<reqwest::Result<bytes::Bytes>> = text
+                .as_bytes()
+                .chunks(cut)
+                .map(|chunk| Ok(bytes::Bytes::copy_from_slice(chunk)))
+                .collect();
+            let mut events = ServerSentEvents::new(futures::stream::iter(chunks).boxed());
+            let mut seen = Vec::new();
+            while let Some(event) = events.next_event().await {
+                let event = event.expect("no transport error");
+                seen.push((event.kind, event.data));
+            }
+            assert_eq!(
+                seen,
+                [
+                    ("log".to_owned(), "{\"a\":1}".to_owned()),
+                    ("error".to_owned(), "one\ntwo".to_owned()),
+                    ("message".to_owned(), "plain".to_owned()),
+                ],
+                "chunks of {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn log_events_become_lines_error_events_failures_and_others_are_skipped() {
+        let event = |kind: &str, data: &str| ServerSentEvent {
+            kind: kind.to_owned(),
+            data: data.to_owned(),
+        };
+        let line = r#"{"timestamp":"2026-12-02T13:00:00Z","message":"hi","level":"info","instance":"m1","region":"ams"}"#;
+        let parsed = log_line_of(&event("log", line), "http://s").expect("a line");
+        assert_eq!(parsed.expect("valid").message, "hi");
+        let failed = log_line_of(&event("error", "gone"), "http://s")
+            .expect("a failure")
+            .expect_err("an error event fails");
+        assert!(failed.message.contains("gone") && failed.message.contains("http://s"));
+        assert!(
+            log_line_of(&event("log", "{"), "http://s")
+                .unwrap()
+                .is_err()
+        );
+        assert!(log_line_of(&event("message", "x"), "http://s").is_none());
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Env {
         pairs

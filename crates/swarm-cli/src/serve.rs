@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use serde_json::json;
 use swarm::SqliteStore;
-use swarm::controller::{Controller, create_token};
+use swarm::controller::{Background, Controller, create_token};
 
 use crate::Failure;
 use crate::backend::Backend;
@@ -30,8 +30,12 @@ pub async fn serve(
     quotas: swarm::controller::Quotas,
 ) -> Result<(), Failure> {
     let address = listen_address(args)?;
-    let reconcile_every =
-        (args.reconcile_every > 0).then(|| std::time::Duration::from_secs(args.reconcile_every));
+    let background = Background {
+        reconcile_every: (args.reconcile_every > 0)
+            .then(|| std::time::Duration::from_secs(args.reconcile_every)),
+        idle_check_every: (args.idle_check_every > 0)
+            .then(|| std::time::Duration::from_secs(args.idle_check_every)),
+    };
     let listener = match tokio::net::TcpListener::bind(address).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -51,7 +55,7 @@ pub async fn serve(
     let Backend { app, sim } = backend;
     let controller = Controller::with_quotas(app, quotas);
     let served = controller
-        .serve(listener, reconcile_every, shutdown_signal())
+        .serve_with(listener, background, shutdown_signal())
         .await;
     let unfinished = controller.operations().running();
     controller.swarm().store().close().await;

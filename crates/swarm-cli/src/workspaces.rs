@@ -124,21 +124,21 @@ impl Workspaces {
         }
     }
 
-    /// Checked before the tail is printed, so `-f` fails before any output.
-    pub fn can_follow_logs(&self) -> Result<(), Failure> {
-        match self {
-            Self::Local(_) => Ok(()),
-            Self::Remote(_) => Err(no_follow_through_server()),
-        }
-    }
-
+    /// New log lines until the stream ends: from Fly through the library, or from
+    /// the server's log stream (server-sent events).
     pub async fn follow_logs(
         &self,
         name: &str,
-    ) -> Result<BoxStream<'static, swarm::Result<LogLine>>, Failure> {
+    ) -> Result<BoxStream<'static, Result<LogLine, Failure>>, Failure> {
+        use futures::StreamExt as _;
         match self {
-            Self::Local(b) => Ok(b.app.follow_logs(name).await?),
-            Self::Remote(_) => Err(no_follow_through_server()),
+            Self::Local(b) => Ok(b
+                .app
+                .follow_logs(name)
+                .await?
+                .map(|line| line.map_err(Failure::from))
+                .boxed()),
+            Self::Remote(r) => r.follow_logs(name).await,
         }
     }
 
@@ -288,10 +288,4 @@ pub fn not_through_server(command: &str) -> Failure {
     Failure::usage(format!(
         "`swarm {command}` is not available through --server (SWARM_SERVER): it runs on the server's own machine; unset SWARM_SERVER and drop --server to run it here"
     ))
-}
-
-fn no_follow_through_server() -> Failure {
-    Failure::usage(
-        "logs -f is not available through --server yet (the server has no follow route); `swarm logs NAME -n N` shows the last lines".into(),
-    )
 }

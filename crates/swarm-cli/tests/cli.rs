@@ -1482,6 +1482,69 @@ fn through_a_server_the_same_commands_run_the_same_lifecycle() {
     rt.block_on(sim.shutdown());
 }
 
+/// `logs -f` through a server: the tail, then new lines as the server streams them
+/// (server-sent events), until Ctrl-C.
+#[test]
+fn through_a_server_logs_follow_streams_new_lines_until_interrupted() {
+    let rt = runtime();
+    let sim = start_sim(&rt);
+    let server_home = Home::new();
+    let (server, token) = team_server(&server_home, &sim, "alice");
+    let member = Home::new();
+    let through_server = || {
+        let mut cmd = member.swarm();
+        cmd.env("SWARM_SERVER", &server.base)
+            .env("SWARM_TOKEN", &token);
+        cmd
+    };
+    run(through_server(), &["create", "tail"]).ok();
+
+    // Output goes to a file: nobody reads a pipe while the test waits.
+    let logs = tempfile::tempdir().unwrap();
+    let out_path = logs.path().join("stdout");
+    let mut child = member
+        .std_swarm()
+        .env("SWARM_SERVER", &server.base)
+        .env("SWARM_TOKEN", &token)
+        .args(["logs", "tail", "-f", "--json"])
+        .stdout(std::fs::File::create(&out_path).unwrap())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let wait_for = |what: &str, found: &dyn Fn(&str) -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let text = std::fs::read_to_string(&out_path).unwrap_or_default();
+            if found(&text) {
+                return text;
+            }
+            assert!(std::time::Instant::now() < deadline, "no {what}: {text}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    // The tail first: the machine's start.
+    wait_for("tail", &|text| text.contains("started"));
+    // A stop made now shows up as new lines (Fly's log follow starts from the app's
+    // recent lines, so none is lost while the stream connects).
+    run(through_server(), &["stop", "tail"]).ok();
+    let text = wait_for("new lines", &|text| text.contains("SIGTERM"));
+    for line in text.lines() {
+        let line: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(line["message"].is_string(), "{line}");
+    }
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let status = child.wait().unwrap();
+    assert!(matches!(status.code(), Some(0 | 130)), "{status:?}");
+    run(through_server(), &["delete", "tail", "--yes"]).ok();
+    assert_eq!(sim.stats().apps, 0);
+    server.stop();
+    rt.block_on(sim.shutdown());
+}
+
 #[test]
 fn through_a_server_password_resize_update_rollback_move_snapshot_and_restore_work_the_same() {
     let rt = runtime();
@@ -1642,7 +1705,7 @@ fn through_a_server_bad_tokens_urls_and_input_fail_as_the_cli_does_and_never_sho
         remote.stderr
     );
 
-    // What runs only on the server's machine, or not yet through it: exit 2, said so.
+    // What runs only on the server's machine: exit 2, said so.
     for (args, needle) in [
         (&["pool", "list"][..], "not available through --server"),
         (
@@ -1650,10 +1713,6 @@ fn through_a_server_bad_tokens_urls_and_input_fail_as_the_cli_does_and_never_sho
             "not available through --server",
         ),
         (&["serve"], "not available through --server"),
-        (
-            &["logs", "demo", "-f"],
-            "-f is not available through --server",
-        ),
         (&["--local", "list"], "--local"),
     ] {
         let out = run(with(&server.base, &token), args);

@@ -226,3 +226,92 @@ fn bad_serve_and_token_arguments_exit_2_naming_the_field() {
         "nothing was created"
     );
 }
+
+/// `--log-format json`: every line the server writes on stderr is one JSON object
+/// (a log pipeline can read it), and no line holds the API token it was called with.
+#[test]
+fn serve_with_json_logs_writes_json_lines_without_tokens() {
+    let rt = runtime();
+    let sim = start_sim(&rt);
+    let home = Home::new();
+    let made = run(
+        home.swarm_at(&sim),
+        &["token", "create", "--user", "alice", "--json"],
+    )
+    .ok()
+    .json();
+    let token = made["token"].as_str().expect("token").to_owned();
+    let mut command = home.swarm_at(&sim);
+    command.env("SWARM_LOG", "debug");
+    let mut server = command
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn swarm serve");
+    // Drained all along: a full pipe would block the server's logging.
+    let stderr = server.stderr.take().expect("stderr");
+    let stderr = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut text).expect("stderr");
+        text
+    });
+    let mut first = String::new();
+    BufReader::new(server.stdout.take().expect("stdout"))
+        .read_line(&mut first)
+        .expect("first line");
+    let base = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("first line: {first:?}"))
+        .to_owned();
+    rt.block_on(async {
+        let http = reqwest::Client::new();
+        let created: Value = http
+            .post(format!("{base}/v1/workspaces?wait=60"))
+            .bearer_auth(&token)
+            .json(
+                &serde_json::json!({"name": "logged-ws", "image": "codercom/code-server:4.106.3"}),
+            )
+            .send()
+            .await
+            .expect("create")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(created["status"], "succeeded", "{created}");
+        let deleted: Value = http
+            .delete(format!("{base}/v1/workspaces/logged-ws?wait=60"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("delete")
+            .json()
+            .await
+            .expect("JSON");
+        assert_eq!(deleted["status"], "succeeded", "{deleted}");
+    });
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = server.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
+    let stderr = stderr.join().expect("stderr reader");
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "debug logging writes something");
+    for line in &lines {
+        let object: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(object["timestamp"].is_string(), "{line}");
+        assert!(object["level"].is_string(), "{line}");
+    }
+    assert!(
+        lines.iter().any(|l| l.contains("reconcile pass")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&token), "the token is never logged");
+    assert!(!stderr.contains(common::CANARY_TOKEN), "nor the Fly token");
+    rt.block_on(sim.shutdown());
+}

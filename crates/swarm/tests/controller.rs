@@ -906,3 +906,647 @@ async fn reconcile_on_demand_is_the_whole_pass_for_an_admin_and_ones_own_for_a_u
     server.shutdown().await;
     sim.shutdown().await;
 }
+
+/// One sample of the Prometheus text format.
+#[derive(Debug)]
+struct Sample {
+    name: String,
+    labels: std::collections::BTreeMap<String, String>,
+    value: f64,
+}
+
+/// A strict reader of the Prometheus text exposition format (0.0.4): `# HELP` and
+/// `# TYPE` lines, then samples of declared metric families, label values quoted
+/// and escaped, values that parse as floats; anything else fails the test.
+fn parse_exposition(text: &str) -> Vec<Sample> {
+    fn valid_name(name: &str) -> bool {
+        let mut chars = name.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    }
+    assert!(text.ends_with('\n'), "the text ends with a newline");
+    let mut types: std::collections::BTreeMap<String, String> = Default::default();
+    let mut samples = Vec::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# ") {
+            let mut parts = rest.splitn(3, ' ');
+            let (keyword, name, tail) = (parts.next(), parts.next(), parts.next());
+            let name = name.unwrap_or_else(|| panic!("no metric name: {line:?}"));
+            assert!(valid_name(name), "{line:?}");
+            match keyword {
+                Some("HELP") => assert!(tail.is_some_and(|t| !t.is_empty()), "{line:?}"),
+                Some("TYPE") => {
+                    let kind = tail.unwrap_or_default();
+                    assert!(
+                        ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
+                        "{line:?}"
+                    );
+                    assert!(
+                        types.insert(name.to_owned(), kind.to_owned()).is_none(),
+                        "TYPE given twice: {line:?}"
+                    );
+                }
+                _ => panic!("unknown comment line {line:?}"),
+            }
+            continue;
+        }
+        assert!(!line.is_empty() && !line.starts_with('#'), "{line:?}");
+        let name_end = line
+            .find(['{', ' '])
+            .unwrap_or_else(|| panic!("no value: {line:?}"));
+        let name = &line[..name_end];
+        assert!(valid_name(name), "{line:?}");
+        let mut labels = std::collections::BTreeMap::new();
+        let mut rest = &line[name_end..];
+        if let Some(after) = rest.strip_prefix('{') {
+            let mut chars = after.char_indices().peekable();
+            loop {
+                let (start, _) = *chars.peek().unwrap_or_else(|| panic!("{line:?}"));
+                if after[start..].starts_with('}') {
+                    rest = &after[start + 1..];
+                    break;
+                }
+                let eq = after[start..]
+                    .find("=\"")
+                    .unwrap_or_else(|| panic!("label without =\": {line:?}"));
+                let key = &after[start..start + eq];
+                assert!(valid_name(key) && !key.starts_with("__"), "{line:?}");
+                for _ in 0..eq + 2 {
+                    chars.next();
+                }
+                let mut value = String::new();
+                loop {
+                    match chars
+                        .next()
+                        .unwrap_or_else(|| panic!("open quote: {line:?}"))
+                    {
+                        (_, '"') => break,
+                        (_, '\\') => match chars.next() {
+                            Some((_, '\\')) => value.push('\\'),
+                            Some((_, '"')) => value.push('"'),
+                            Some((_, 'n')) => value.push('\n'),
+                            other => panic!("bad escape {other:?}: {line:?}"),
+                        },
+                        (_, c) => value.push(c),
+                    }
+                }
+                assert!(
+                    labels.insert(key.to_owned(), value).is_none(),
+                    "label twice: {line:?}"
+                );
+                match chars.peek() {
+                    Some((_, ',')) => {
+                        chars.next();
+                    }
+                    Some((_, '}')) => {}
+                    other => panic!("unexpected {other:?}: {line:?}"),
+                }
+            }
+        }
+        let value_text = rest
+            .strip_prefix(' ')
+            .unwrap_or_else(|| panic!("no space before the value: {line:?}"));
+        assert!(
+            !value_text.contains(' '),
+            "timestamps are not used: {line:?}"
+        );
+        let value = match value_text {
+            "+Inf" => f64::INFINITY,
+            "-Inf" => f64::NEG_INFINITY,
+            "NaN" => f64::NAN,
+            number => number
+                .parse()
+                .unwrap_or_else(|e| panic!("value {number:?}: {e}: {line:?}")),
+        };
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| {
+                name.strip_suffix(suffix)
+                    .filter(|base| types.get(*base).is_some_and(|t| t == "histogram"))
+            })
+            .unwrap_or(name);
+        assert!(
+            types.contains_key(family),
+            "sample before its TYPE: {line:?}"
+        );
+        samples.push(Sample {
+            name: name.to_owned(),
+            labels,
+            value,
+        });
+    }
+    samples
+}
+
+fn value_of(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    samples
+        .iter()
+        .find(|s| {
+            s.name == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| s.labels.get(*k).map(String::as_str) == Some(*v))
+        })
+        .map(|s| s.value)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_workspaces_fly_calls_and_operation_durations() {
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(swarm_at(&sim.base_url(), &dir.path().join("swarm.db")).await).await;
+    let alice = server.token("alice", false).await;
+    let (status, created) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces?wait=60",
+            Some(&alice),
+            Some(r#"{"name": "metered-ws", "image": "codercom/code-server:4.106.3"}"#),
+        )
+        .await;
+    assert_eq!(
+        (status, created["status"].as_str()),
+        (StatusCode::OK, Some("succeeded")),
+        "{created}"
+    );
+
+    // No token needed, like /healthz.
+    let response = server
+        .http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let text = response.text().await.expect("body");
+    let samples = parse_exposition(&text);
+
+    assert_eq!(
+        value_of(&samples, "swarm_workspaces", &[("state", "running")]),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        value_of(&samples, "swarm_workspaces", &[("state", "stopped")]),
+        Some(0.0)
+    );
+    let machine_creates = value_of(
+        &samples,
+        "swarm_fly_api_calls_total",
+        &[
+            ("endpoint", "POST /v1/apps/{app}/machines"),
+            ("status", "200"),
+        ],
+    )
+    .expect("machine creates counted");
+    assert!(machine_creates >= 1.0, "{text}");
+    let count = value_of(
+        &samples,
+        "swarm_operation_duration_seconds_count",
+        &[("kind", "create"), ("outcome", "succeeded")],
+    );
+    assert_eq!(count, Some(1.0), "{text}");
+    let infinite = value_of(
+        &samples,
+        "swarm_operation_duration_seconds_bucket",
+        &[("kind", "create"), ("outcome", "succeeded"), ("le", "+Inf")],
+    );
+    assert_eq!(infinite, Some(1.0));
+    let sum = value_of(
+        &samples,
+        "swarm_operation_duration_seconds_sum",
+        &[("kind", "create"), ("outcome", "succeeded")],
+    )
+    .expect("sum");
+    assert!(sum > 0.0 && sum < 60.0, "{sum}");
+    let buckets: Vec<f64> = samples
+        .iter()
+        .filter(|s| s.name == "swarm_operation_duration_seconds_bucket")
+        .map(|s| s.value)
+        .collect();
+    assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "cumulative");
+    // Bounded labels: no workspace, app or machine names; nothing secret.
+    assert!(!text.contains("metered-ws"), "{text}");
+    assert!(!text.contains(&alice), "{text}");
+    server.shutdown().await;
+    sim.shutdown().await;
+}
+
+/// The machine (app, id) of a workspace.
+async fn machine_of(server: &Server, name: &str) -> (String, String) {
+    let record = server.controller.swarm().show(name).await.expect("record");
+    (
+        record.app.expect("app"),
+        record.machine_id.expect("machine"),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_event_history_says_who_did_what_and_when_including_the_reconciler() {
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(swarm_at(&sim.base_url(), &dir.path().join("swarm.db")).await).await;
+    let alice = server.token("alice", false).await;
+    let bob = server.token("bob", false).await;
+    let admin = server.token("ops", true).await;
+    let (_, created) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces?wait=60",
+            Some(&alice),
+            Some(r#"{"name": "history-ws", "image": "codercom/code-server:4.106.3"}"#),
+        )
+        .await;
+    assert_eq!(created["status"], "succeeded", "{created}");
+    let password = created["result"]["password"]
+        .as_str()
+        .expect("password")
+        .to_owned();
+    for (path, token) in [
+        ("/v1/workspaces/history-ws/stop?wait=60", &alice),
+        ("/v1/workspaces/history-ws/start?wait=60", &admin),
+    ] {
+        let (status, body) = server.call(Method::POST, path, Some(token), None).await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("succeeded")),
+            "{body}"
+        );
+    }
+
+    let (status, events) = server
+        .call(
+            Method::GET,
+            "/v1/workspaces/history-ws/events",
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{events}");
+    let events = events.as_array().expect("a list").clone();
+    let summary: Vec<(&str, &str, &str)> = events
+        .iter()
+        .map(|e| {
+            (
+                e["actor"].as_str().unwrap_or_default(),
+                e["action"].as_str().unwrap_or_default(),
+                e["outcome"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("alice", "create", "succeeded"),
+            ("alice", "stop", "succeeded"),
+            ("ops", "start", "succeeded"),
+        ]
+    );
+    assert_eq!(events[0]["detail"]["operation"], created["id"]);
+    for event in &events {
+        assert_eq!(event["workspace"], "history-ws");
+        let at = event["at"].as_str().expect("at");
+        time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339)
+            .expect("RFC 3339");
+        assert!(event["detail"]["duration_ms"].is_u64(), "{event}");
+        assert!(
+            event["detail"]["token"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("tok_")),
+            "the token's public id, not the token: {event}"
+        );
+    }
+    let text = serde_json::to_string(&events).expect("text");
+    assert!(!text.contains(&password), "no password in events");
+    assert!(!text.contains(&alice) && !text.contains(&admin), "no token");
+
+    // Newest N, oldest first; bad input names the field; others see nothing.
+    let (_, newest) = server
+        .call(
+            Method::GET,
+            "/v1/workspaces/history-ws/events?limit=1",
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_eq!(newest[0]["action"], "start", "{newest}");
+    assert_eq!(newest.as_array().map(Vec::len), Some(1));
+    let (status, body) = server
+        .call(
+            Method::GET,
+            "/v1/workspaces/history-ws/events?limit=0",
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid",
+        "limit",
+    );
+    let (status, body) = server
+        .call(
+            Method::GET,
+            "/v1/workspaces/history-ws/events",
+            Some(&bob),
+            None,
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "history-ws",
+    );
+    let (status, body) = server
+        .call(Method::GET, "/v1/workspaces/history-ws/events", None, None)
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "token",
+    );
+
+    // The machine stops behind the controller's back: the reconciler puts the record
+    // in line and says so in the history, once.
+    let (app, machine) = machine_of(&server, "history-ws").await;
+    let provider = server.controller.swarm().provider();
+    swarm::Provider::stop_machine(provider, &app, &machine, false)
+        .await
+        .expect("stop on Fly");
+    swarm::Provider::wait_machine(
+        provider,
+        &app,
+        &machine,
+        swarm::MachineState::Stopped,
+        std::time::Duration::from_secs(30),
+    )
+    .await
+    .expect("stopped");
+    server.controller.reconcile_once().await;
+    server.controller.reconcile_once().await;
+    let (_, events) = server
+        .call(
+            Method::GET,
+            "/v1/workspaces/history-ws/events",
+            Some(&alice),
+            None,
+        )
+        .await;
+    let automatic: Vec<&Value> = events
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|e| e["actor"] == "reconciler")
+        .collect();
+    assert_eq!(automatic.len(), 1, "{events}");
+    assert_eq!(automatic[0]["action"], "reconcile");
+    assert_eq!(automatic[0]["outcome"], "succeeded");
+    assert_eq!(automatic[0]["detail"]["kind"], "status_drift", "{events}");
+    assert_eq!(automatic[0]["detail"]["to"], "stopped", "{events}");
+
+    server
+        .controller
+        .swarm()
+        .delete("history-ws")
+        .await
+        .expect("delete");
+    assert_sim_empty(&sim);
+    server.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_idle_policy_stops_a_workspace_idle_past_its_timeout_and_records_it() {
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(swarm_at(&sim.base_url(), &dir.path().join("swarm.db")).await).await;
+    let alice = server.token("alice", false).await;
+    let bob = server.token("bob", false).await;
+    for name in ["idle-ws", "busy-ws"] {
+        let (_, created) = server
+            .call(
+                Method::POST,
+                "/v1/workspaces?wait=60",
+                Some(&alice),
+                Some(&format!(
+                    r#"{{"name": "{name}", "image": "codercom/code-server:4.106.3", "idle_timeout": "90"}}"#
+                )),
+            )
+            .await;
+        assert_eq!(created["status"], "succeeded", "{created}");
+    }
+
+    // Fresh workspaces are not idle long enough, whatever code-server says.
+    let pass = server.controller.idle_check_once().await;
+    assert_eq!((pass.checked, pass.stopped.len()), (2, 0), "{pass:?}");
+
+    // idle-ws: code-server last saw a request 100 s ago (> 90 s); busy-ws: just now.
+    let (app, machine) = machine_of(&server, "idle-ws").await;
+    assert!(sim.set_last_heartbeat(&app, &machine, sim.model_now_ms() - 100_000));
+    let (busy_app, busy_machine) = machine_of(&server, "busy-ws").await;
+    assert!(sim.set_last_heartbeat(&busy_app, &busy_machine, sim.model_now_ms()));
+    let pass = server.controller.idle_check_once().await;
+    assert_eq!(pass.stopped, ["idle-ws"], "{pass:?}");
+    let swarm = server.controller.swarm();
+    assert_eq!(
+        swarm.show("idle-ws").await.expect("record").status,
+        swarm::WorkspaceStatus::Stopped
+    );
+    assert_eq!(
+        swarm.show("busy-ws").await.expect("record").status,
+        swarm::WorkspaceStatus::Running
+    );
+
+    // The history says the idle policy did it, and why.
+    let (_, events) = server
+        .call(
+            Method::GET,
+            "/v1/workspaces/idle-ws/events",
+            Some(&alice),
+            None,
+        )
+        .await;
+    let last = events
+        .as_array()
+        .and_then(|list| list.last())
+        .expect("an event")
+        .clone();
+    assert_eq!(
+        (&last["actor"], &last["action"], &last["outcome"]),
+        (&json!("idle-policy"), &json!("stop"), &json!("succeeded")),
+        "{events}"
+    );
+    assert!(
+        last["detail"]["idle_secs"]
+            .as_i64()
+            .is_some_and(|s| s >= 100),
+        "{last}"
+    );
+    assert_eq!(last["detail"]["idle_timeout_secs"], 90);
+
+    // The last checks are exposed, to their owner only.
+    let (status, checks) = server
+        .call(Method::GET, "/v1/health", Some(&alice), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{checks}");
+    let busy = checks
+        .as_array()
+        .and_then(|list| list.iter().find(|c| c["workspace"] == "busy-ws"))
+        .expect("busy-ws checked")
+        .clone();
+    assert_eq!(busy["health"]["probe"]["status"], "alive", "{busy}");
+    assert!(busy["checked_at"].is_string());
+    let (_, none) = server
+        .call(Method::GET, "/v1/health", Some(&bob), None)
+        .await;
+    assert_eq!(none, json!([]));
+    let (status, body) = server.call(Method::GET, "/v1/health", None, None).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "token",
+    );
+
+    // A stopped workspace is not checked again; the stop is counted.
+    let pass = server.controller.idle_check_once().await;
+    assert_eq!((pass.checked, pass.stopped.len()), (1, 0), "{pass:?}");
+    let text = server
+        .http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    let samples = parse_exposition(&text);
+    assert_eq!(value_of(&samples, "swarm_idle_stops_total", &[]), Some(1.0));
+
+    for name in ["idle-ws", "busy-ws"] {
+        swarm.delete(name).await.expect("delete");
+    }
+    assert_sim_empty(&sim);
+    server.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_follow_as_server_sent_events_of_log_lines() {
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = Server::start(swarm_at(&sim.base_url(), &dir.path().join("swarm.db")).await).await;
+    let alice = server.token("alice", false).await;
+    let bob = server.token("bob", false).await;
+    let (_, created) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces?wait=60",
+            Some(&alice),
+            Some(r#"{"name": "logged-ws", "image": "codercom/code-server:4.106.3"}"#),
+        )
+        .await;
+    assert_eq!(created["status"], "succeeded", "{created}");
+    let path = "/v1/workspaces/logged-ws/logs/stream";
+    let (status, body) = server.call(Method::GET, path, None, None).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "token",
+    );
+    let (status, body) = server.call(Method::GET, path, Some(&bob), None).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "logged-ws",
+    );
+
+    let mut response = server
+        .http
+        .get(format!("{}{path}", server.base))
+        .bearer_auth(&alice)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("text/event-stream")
+    );
+    // Read until one whole `log` event; new lines also come from a restart.
+    let restart = {
+        let controller = Arc::clone(&server.controller);
+        tokio::spawn(async move {
+            controller
+                .swarm()
+                .stop("logged-ws", false)
+                .await
+                .expect("stop");
+            controller.swarm().start("logged-ws").await.expect("start");
+        })
+    };
+    let mut buffer = String::new();
+    let event = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        loop {
+            let chunk = response
+                .chunk()
+                .await
+                .expect("read")
+                .expect("the stream stays open");
+            buffer.push_str(&String::from_utf8_lossy(&chunk));
+            while let Some(end) = buffer.find("\n\n") {
+                let block = buffer[..end].to_owned();
+                buffer.drain(..end + 2);
+                if block.lines().any(|l| l == "event: log") {
+                    return block;
+                }
+            }
+        }
+    })
+    .await
+    .expect("a log event within a minute");
+    let data: String = event
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .collect();
+    let line: Value = serde_json::from_str(&data).expect("JSON data");
+    assert!(line["message"].is_string(), "{line}");
+    assert!(line["timestamp"].is_string(), "{line}");
+    drop(response);
+    restart.await.expect("restart");
+    server
+        .controller
+        .swarm()
+        .delete("logged-ws")
+        .await
+        .expect("delete");
+    assert_sim_empty(&sim);
+    server.shutdown().await;
+    sim.shutdown().await;
+}

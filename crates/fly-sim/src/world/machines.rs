@@ -1382,14 +1382,20 @@ impl World {
 
     /// Records a non-healthz request on a machine (code-server's heartbeat).
     pub fn heartbeat(&mut self, clock: &Clock, app: &str, id: &str) {
-        let now = clock.now_ms();
+        self.heartbeat_at(app, id, clock.now_ms());
+    }
+
+    /// Records code-server's last heartbeat as `at_ms` (model ms), as if the last
+    /// non-healthz request had come then; its idle timer restarts from there, as
+    /// code-server's does. False when there is no such machine.
+    pub fn heartbeat_at(&mut self, app: &str, id: &str, at_ms: i64) -> bool {
         let Some(a) = self.apps.get_mut(app) else {
-            return;
+            return false;
         };
         let Some(m) = a.machines.get_mut(id) else {
-            return;
+            return false;
         };
-        m.last_heartbeat = now;
+        m.last_heartbeat = at_ms;
         m.activity += 1;
         let timer = self
             .apps
@@ -1398,6 +1404,7 @@ impl World {
         if let Some(t) = timer {
             self.outbox.push(t);
         }
+        true
     }
 
     pub fn machine_runtime(&self, app: &str, id: &str) -> Option<&Machine> {

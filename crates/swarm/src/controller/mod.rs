@@ -9,10 +9,12 @@
 
 mod api_error;
 pub mod auth;
+pub mod metrics;
 pub mod operations;
 mod quotas;
 mod routes;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,8 +25,9 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::model::{Health, ReconcileAction, WorkspaceStatus};
 use crate::provider::Provider;
-use crate::store::Store;
+use crate::store::{EventRecord, Store};
 use crate::swarm::Swarm;
 
 pub use api_error::{ApiError, ErrorBody, FieldError};
@@ -49,6 +52,46 @@ pub struct Controller<S: Store, P: Provider> {
     pub(crate) quotas: Quotas,
     last_reconcile: Mutex<Option<ReconcileStatus>>,
     reconcile_gate: tokio::sync::Mutex<()>,
+    /// The last health check of each workspace the idle policy looked at.
+    last_health: Mutex<HashMap<String, HealthCheck>>,
+    /// The last reconcile failure recorded per workspace, so a failure repeated
+    /// every pass makes one event, not one a pass.
+    reconcile_failures: Mutex<HashMap<String, String>>,
+}
+
+/// Who the automatic actions are, in the event history.
+pub const RECONCILER: &str = "reconciler";
+pub const IDLE_POLICY: &str = "idle-policy";
+
+/// A workspace's health as last checked in the background.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct HealthCheck {
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub checked_at: OffsetDateTime,
+    /// As `swarm health --json`; absent when the check failed.
+    #[schema(value_type = Option<Object>)]
+    pub health: Option<Health>,
+    /// Why the check failed.
+    pub error: Option<String>,
+    #[serde(skip)]
+    pub owner: Option<String>,
+}
+
+/// What one idle-policy pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IdlePass {
+    /// Running workspaces checked.
+    pub checked: usize,
+    /// Workspaces stopped for being idle too long.
+    pub stopped: Vec<String>,
+}
+
+/// Background work of [`Controller::serve_with`]; `None` turns a task off.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Background {
+    pub reconcile_every: Option<Duration>,
+    pub idle_check_every: Option<Duration>,
 }
 
 /// The last reconcile pass, as `/readyz` shows it.
@@ -79,6 +122,229 @@ impl<S: Store, P: Provider> Controller<S, P> {
             quotas,
             last_reconcile: Mutex::new(None),
             reconcile_gate: tokio::sync::Mutex::new(()),
+            last_health: Mutex::new(HashMap::new()),
+            reconcile_failures: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Appends to the event history; a store failure is logged, never fatal to the
+    /// action it describes.
+    pub(crate) async fn record_event(&self, event: EventRecord) {
+        if let Err(error) = self.swarm.store().insert_event(&event).await {
+            tracing::warn!(
+                workspace = %event.workspace,
+                action = %event.action,
+                %error,
+                "cannot record the event"
+            );
+        }
+    }
+
+    /// Events for what a reconcile pass changed (orphans have no workspace of ours).
+    async fn record_reconcile_events(&self, actions: &[ReconcileAction], at: OffsetDateTime) {
+        let mut named = Vec::new();
+        for action in actions {
+            let name = match action {
+                ReconcileAction::FinishedCreate { name, .. }
+                | ReconcileAction::UndidCreate { name, .. }
+                | ReconcileAction::FinishedDelete { name, .. }
+                | ReconcileAction::SettledOperation { name, .. }
+                | ReconcileAction::StatusDrift { name, .. }
+                | ReconcileAction::FinishedOperation { name, .. }
+                | ReconcileAction::UndidOperation { name, .. }
+                | ReconcileAction::Failed { name, .. } => name,
+                ReconcileAction::OrphanApp { .. }
+                | ReconcileAction::OrphanMachine { .. }
+                | ReconcileAction::PoolSlotRemoved { .. } => continue,
+            };
+            if let ReconcileAction::Failed { error, .. } = action {
+                let mut failures = self
+                    .reconcile_failures
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                if failures.get(name) == Some(error) {
+                    continue;
+                }
+                failures.insert(name.clone(), error.clone());
+            } else {
+                self.reconcile_failures
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(name);
+            }
+            named.push((name.clone(), action));
+        }
+        if named.is_empty() {
+            return;
+        }
+        // Deleted records too: a finished delete's owner is on its record.
+        let owners: HashMap<String, Option<String>> =
+            match self.swarm.store().list_workspaces(true).await {
+                Ok(records) => records
+                    .into_iter()
+                    .map(|record| (record.spec.name.to_string(), record.spec.owner))
+                    .collect(),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read owners for reconcile events");
+                    return;
+                }
+            };
+        for (name, action) in named {
+            let outcome = if matches!(action, ReconcileAction::Failed { .. }) {
+                "failed"
+            } else {
+                "succeeded"
+            };
+            self.record_event(EventRecord {
+                id: 0,
+                owner: owners.get(&name).cloned().flatten(),
+                workspace: name,
+                at,
+                actor: RECONCILER.to_owned(),
+                action: "reconcile".to_owned(),
+                outcome: outcome.to_owned(),
+                detail: serde_json::to_value(action).unwrap_or_default(),
+            })
+            .await;
+        }
+    }
+
+    /// One idle-policy pass: checks the health of every running workspace (kept for
+    /// [`Controller::last_health`]) and stops, as `swarm stop` does, each one
+    /// code-server reports `expired` for longer than its idle timeout. A safety net
+    /// beside code-server's own idle exit (older images lack it).
+    pub async fn idle_check_once(&self) -> IdlePass {
+        let mut pass = IdlePass::default();
+        let records = match self.swarm.list().await {
+            Ok(records) => records,
+            Err(error) => {
+                tracing::warn!(%error, "idle policy: cannot list workspaces");
+                return pass;
+            }
+        };
+        // Only running workspaces are checked; the others' old checks go.
+        let live: std::collections::HashSet<String> = records
+            .iter()
+            .filter(|record| record.status == WorkspaceStatus::Running)
+            .map(|record| record.spec.name.to_string())
+            .collect();
+        self.last_health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|name, _| live.contains(name));
+        for record in records {
+            if record.status != WorkspaceStatus::Running {
+                continue;
+            }
+            let name = record.spec.name.to_string();
+            pass.checked += 1;
+            let checked_at = OffsetDateTime::now_utc();
+            let health = self.swarm.health(&name).await;
+            let idle_for = health
+                .as_ref()
+                .ok()
+                .and_then(|health| health.idle_since)
+                .map(|since| checked_at - since);
+            self.last_health
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(
+                    name.clone(),
+                    HealthCheck {
+                        checked_at,
+                        error: health.as_ref().err().map(ToString::to_string),
+                        health: health.ok(),
+                        owner: record.spec.owner.clone(),
+                    },
+                );
+            let timeout = time::Duration::seconds(
+                i64::try_from(record.spec.idle_timeout_secs).unwrap_or(i64::MAX),
+            );
+            let Some(idle_for) = idle_for.filter(|idle_for| *idle_for > timeout) else {
+                continue;
+            };
+            tracing::info!(
+                workspace = %name,
+                idle_secs = idle_for.whole_seconds(),
+                idle_timeout_secs = record.spec.idle_timeout_secs,
+                "idle policy: stopping"
+            );
+            let started = std::time::Instant::now();
+            let stopped = self.swarm.stop(&name, false).await;
+            let took = started.elapsed();
+            let outcome = if stopped.is_ok() {
+                "succeeded"
+            } else {
+                "failed"
+            };
+            self.operations
+                .metrics()
+                .observe_operation("idle_stop", outcome, took);
+            let mut detail = serde_json::json!({
+                "idle_secs": idle_for.whole_seconds(),
+                "idle_timeout_secs": record.spec.idle_timeout_secs,
+                "duration_ms": u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+            });
+            match &stopped {
+                Ok(_) => {
+                    self.operations.metrics().count_idle_stop();
+                    pass.stopped.push(name.clone());
+                }
+                Err(error) => {
+                    tracing::warn!(workspace = %name, %error, "idle policy: stop failed");
+                    detail["error"] = serde_json::Value::String(error.to_string());
+                }
+            }
+            self.record_event(EventRecord {
+                id: 0,
+                workspace: name,
+                owner: record.spec.owner.clone(),
+                at: checked_at,
+                actor: IDLE_POLICY.to_owned(),
+                action: "stop".to_owned(),
+                outcome: outcome.to_owned(),
+                detail,
+            })
+            .await;
+        }
+        pass
+    }
+
+    /// The last background health check of each workspace whose owner `visible`
+    /// accepts, by name.
+    pub fn last_health(
+        &self,
+        visible: impl Fn(Option<&str>) -> bool,
+    ) -> Vec<(String, HealthCheck)> {
+        let mut checks: Vec<(String, HealthCheck)> = self
+            .last_health
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(_, check)| visible(check.owner.as_deref()))
+            .map(|(name, check)| (name.clone(), check.clone()))
+            .collect();
+        checks.sort_by(|a, b| a.0.cmp(&b.0));
+        checks
+    }
+
+    /// Runs the idle policy now and then every `every` until `stop` turns true.
+    pub fn spawn_idle_policy(
+        self: &Arc<Self>,
+        every: Duration,
+        mut stop: watch::Receiver<bool>,
+    ) -> JoinHandle<()> {
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                // A pass under way when `stop` turns is finished (like reconcile's),
+                // so a stop it began is not cut short.
+                this.idle_check_once().await;
+                tokio::select! {
+                    () = tokio::time::sleep(every) => {}
+                    _ = stop.wait_for(|stopped| *stopped) => return,
+                }
+            }
         })
     }
 
@@ -100,7 +366,11 @@ impl<S: Store, P: Provider> Controller<S, P> {
     ) {
         let _one_at_a_time = self.reconcile_gate.lock().await;
         let started = std::time::Instant::now();
+        let began = OffsetDateTime::now_utc();
         let outcome = self.swarm.reconcile().await;
+        if let Ok(report) = &outcome {
+            self.record_reconcile_events(&report.actions, began).await;
+        }
         let status = ReconcileStatus {
             finished_at: OffsetDateTime::now_utc(),
             duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -174,8 +444,28 @@ impl<S: Store, P: Provider> Controller<S, P> {
         reconcile_every: Option<Duration>,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<usize> {
+        let background = Background {
+            reconcile_every,
+            idle_check_every: None,
+        };
+        self.serve_with(listener, background, shutdown).await
+    }
+
+    /// [`Controller::serve`] with every background task: reconcile and the idle
+    /// policy ([`Controller::idle_check_once`]) at their intervals.
+    pub async fn serve_with(
+        self: &Arc<Self>,
+        listener: tokio::net::TcpListener,
+        background: Background,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<usize> {
         let (stop, stopped) = watch::channel(false);
-        let reconciler = reconcile_every.map(|every| self.spawn_reconciler(every, stopped));
+        let idle_policy = background
+            .idle_check_every
+            .map(|every| self.spawn_idle_policy(every, stopped.clone()));
+        let reconciler = background
+            .reconcile_every
+            .map(|every| self.spawn_reconciler(every, stopped));
         let served = axum::serve(
             listener,
             self.router()
@@ -187,6 +477,9 @@ impl<S: Store, P: Provider> Controller<S, P> {
         let left = self.operations.drain(SHUTDOWN_GRACE).await;
         if let Some(reconciler) = reconciler {
             let _ = tokio::time::timeout(SHUTDOWN_GRACE, reconciler).await;
+        }
+        if let Some(idle_policy) = idle_policy {
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, idle_policy).await;
         }
         served.map(|()| left)
     }

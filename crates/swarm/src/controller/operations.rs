@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use super::api_error::ErrorBody;
+use super::metrics::Metrics;
 
 /// Finished operations kept for polling; older ones are forgotten first.
 const KEEP_FINISHED: usize = 1_000;
@@ -60,9 +61,16 @@ struct Entry {
 pub struct Operations {
     entries: Mutex<HashMap<String, Entry>>,
     finished_order: Mutex<VecDeque<String>>,
+    metrics: Metrics,
 }
 
 impl Operations {
+    /// A new operation id, unique across restarts too: a client polling an old id
+    /// never gets a new operation.
+    pub fn new_id() -> String {
+        format!("op_{}", uuid::Uuid::now_v7().simple())
+    }
+
     /// Starts `work` in the background and returns its resource, `running`.
     pub fn start<F>(
         self: &Arc<Self>,
@@ -75,8 +83,23 @@ impl Operations {
     where
         F: Future<Output = Result<Value, ErrorBody>> + Send + 'static,
     {
-        // Unique across restarts too: a client polling an old id never gets a new one.
-        let id = format!("op_{}", uuid::Uuid::now_v7().simple());
+        self.start_as(Self::new_id(), kind, workspace, user, owner, work)
+    }
+
+    /// [`Operations::start`] under an id from [`Operations::new_id`], for work that
+    /// needs to know its own id.
+    pub fn start_as<F>(
+        self: &Arc<Self>,
+        id: String,
+        kind: &'static str,
+        workspace: &str,
+        user: &str,
+        owner: Option<String>,
+        work: F,
+    ) -> OperationView
+    where
+        F: Future<Output = Result<Value, ErrorBody>> + Send + 'static,
+    {
         let (done_tx, done_rx) = watch::channel(false);
         let view = OperationView {
             id: id.clone(),
@@ -99,7 +122,15 @@ impl Operations {
         );
         let this = Arc::clone(self);
         tokio::spawn(async move {
+            let started = std::time::Instant::now();
             let outcome = work.await;
+            let label = if outcome.is_ok() {
+                "succeeded"
+            } else {
+                "failed"
+            };
+            this.metrics
+                .observe_operation(kind, label, started.elapsed());
             this.finish(&id, outcome);
             let _ = done_tx.send(true);
         });
@@ -156,6 +187,11 @@ impl Operations {
         self.lock()
             .get(id)
             .map(|entry| (entry.view.owner.clone(), entry.view.user.clone()))
+    }
+
+    /// Durations of finished operations, and the controller's other counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Number of operations still running.

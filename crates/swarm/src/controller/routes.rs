@@ -23,7 +23,7 @@ use super::quotas::Usage;
 use crate::error::Error;
 use crate::model::{CreateOptions, ResizeOptions, WorkspaceRecord};
 use crate::provider::Provider;
-use crate::store::Store;
+use crate::store::{EventRecord, Store};
 use crate::swarm::Swarm;
 
 type Shared<S, P> = State<Arc<Controller<S, P>>>;
@@ -40,6 +40,7 @@ pub(super) fn router<S: Store, P: Provider>(
     let routes = Routes::new()
         .add(M::GET, "GET", "/healthz", healthz)
         .add(M::GET, "GET", "/readyz", readyz::<S, P>)
+        .add(M::GET, "GET", "/metrics", metrics::<S, P>)
         .add(M::GET, "GET", "/v1/openapi.json", openapi_json)
         .add(M::GET, "GET", "/v1/workspaces", list::<S, P>)
         .add(M::POST, "POST", "/v1/workspaces", create::<S, P>)
@@ -59,6 +60,19 @@ pub(super) fn router<S: Store, P: Provider>(
             health::<S, P>,
         )
         .add(M::GET, "GET", "/v1/workspaces/{name}/logs", logs::<S, P>)
+        .add(
+            M::GET,
+            "GET",
+            "/v1/workspaces/{name}/logs/stream",
+            logs_stream::<S, P>,
+        )
+        .add(
+            M::GET,
+            "GET",
+            "/v1/workspaces/{name}/events",
+            events::<S, P>,
+        )
+        .add(M::GET, "GET", "/v1/health", health_checks::<S, P>)
         .add(
             M::GET,
             "GET",
@@ -224,19 +238,49 @@ impl<S: Store, P: Provider> Controller<S, P> {
         let record = self.visible(caller, name).await?;
         let swarm = Arc::clone(&self.swarm);
         let workspace = name.to_owned();
-        let view = self.operations.start(
+        let id = super::Operations::new_id();
+        let event = self.event_for(&id, kind, name, caller, record.spec.owner.clone());
+        let view = self.operations.start_as(
+            id,
             kind,
             name,
             &caller.user,
             record.spec.owner.clone(),
             async move {
-                let done = work(swarm, workspace)
-                    .await
-                    .map_err(|e| ApiError::from(e).body)?;
-                to_json(&done).map_err(|e| e.body)
+                let done = work(swarm, workspace).await;
+                let answer = done
+                    .map_err(|e| ApiError::from(e).body)
+                    .and_then(|done| to_json(&done).map_err(|e| e.body));
+                event.finish(&answer).await;
+                answer
             },
         );
         Ok(self.answer(view, wait).await)
+    }
+
+    /// The event an operation records when it ends.
+    fn event_for(
+        &self,
+        operation: &str,
+        kind: &'static str,
+        name: &str,
+        caller: &Caller,
+        owner: Option<String>,
+    ) -> PendingEvent<S, P> {
+        PendingEvent {
+            swarm: Arc::clone(&self.swarm),
+            started: std::time::Instant::now(),
+            event: EventRecord {
+                id: 0,
+                workspace: name.to_owned(),
+                owner,
+                at: time::OffsetDateTime::now_utc(),
+                actor: caller.user.clone(),
+                action: kind.to_owned(),
+                outcome: String::new(),
+                detail: json!({ "operation": operation, "token": caller.token_id }),
+            },
+        }
     }
 
     /// `202` with the operation, or its end when the caller waited and it finished.
@@ -256,6 +300,36 @@ impl<S: Store, P: Provider> Controller<S, P> {
     }
 }
 
+/// An event waiting for its operation's end.
+struct PendingEvent<S: Store, P: Provider> {
+    swarm: Arc<Swarm<S, P>>,
+    started: std::time::Instant,
+    event: EventRecord,
+}
+
+impl<S: Store, P: Provider> PendingEvent<S, P> {
+    /// Records the event with the operation's outcome: the error's code and message
+    /// on failure, never the result (a create's holds the one-time password).
+    async fn finish(mut self, answer: &Result<Value, ErrorBody>) {
+        let took = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.event.detail["duration_ms"] = json!(took);
+        match answer {
+            Ok(_) => self.event.outcome = "succeeded".to_owned(),
+            Err(error) => {
+                self.event.outcome = "failed".to_owned();
+                self.event.detail["error"] = json!({ "code": error.code, "message": error.error });
+            }
+        }
+        if let Err(error) = self.swarm.store().insert_event(&self.event).await {
+            tracing::warn!(
+                workspace = %self.event.workspace,
+                action = %self.event.action,
+                %error,
+                "cannot record the event"
+            );
+        }
+    }
+}
 fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, ApiError> {
     serde_json::to_value(value).map_err(|error| {
         ApiError::new(
@@ -285,9 +359,9 @@ fn body_error(rejection: &JsonRejection) -> ApiError {
         description = "VS Code Remote Swarm as a service: a team's code-server workspaces on Fly.io."
     ),
     paths(
-        healthz, readyz, openapi_json, list, create, show, delete, start, stop, health, logs,
+        healthz, readyz, metrics, openapi_json, list, create, show, delete, start, stop, health, logs,
         versions, resize, update, rollback, move_region, snapshots, snapshot, restore,
-        password, reconcile, operation
+        password, reconcile, operation, logs_stream, events, health_checks
     ),
     modifiers(&BearerToken)
 )]
@@ -338,6 +412,29 @@ async fn readyz<S: Store, P: Provider>(State(c): Shared<S, P>) -> Result<Json<Va
     Ok(Json(
         json!({ "status": "ready", "last_reconcile": c.last_reconcile() }),
     ))
+}
+
+/// Prometheus metrics. Unauthenticated like `/healthz`: it names no workspace and
+/// no user, only counts by state, kind and Fly endpoint.
+#[utoipa::path(get, path = "/metrics", tag = "service", responses((status = 200, description = "Prometheus text exposition format 0.0.4", content_type = "text/plain; version=0.0.4", body = String), (status = 500, description = "The store does not answer", body = ErrorBody)))]
+async fn metrics<S: Store, P: Provider>(State(c): Shared<S, P>) -> Result<Response, ApiError> {
+    let workspaces = c.swarm.list_summaries().await?;
+    let text = super::metrics::Scrape {
+        workspaces: &workspaces,
+        calls: c.swarm.provider().call_counts(),
+        metrics: c.operations.metrics(),
+        operations_running: c.operations.running(),
+        reconcile_duration_ms: c.last_reconcile().map(|status| status.duration_ms),
+    }
+    .render();
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 #[utoipa::path(get, path = "/v1/workspaces", tag = "workspaces", security(("bearer" = [])), responses((status = 200, description = "The caller's workspaces (an admin's: all), as `swarm list --json`"), (status = 401, description = "No valid API token", body = ErrorBody)))]
@@ -406,17 +503,23 @@ async fn create<S: Store, P: Provider>(
     }
     let swarm = Arc::clone(&c.swarm);
     let name = options.name.clone();
-    let view = c.operations.start(
+    let id = super::Operations::new_id();
+    let event = c.event_for(&id, "create", &name, &caller, Some(caller.user.clone()));
+    let view = c.operations.start_as(
+        id,
         "create",
         &name,
         &caller.user,
         Some(caller.user.clone()),
         async move {
-            let created = swarm
-                .create(&options)
-                .await
-                .map_err(|e| ApiError::from(e).body)?;
-            to_json(&created).map_err(|e| e.body)
+            let created = swarm.create(&options).await;
+            // The event keeps the operation's outcome only: the result holds the
+            // one-time password.
+            let answer = created
+                .map_err(|e| ApiError::from(e).body)
+                .and_then(|created| to_json(&created).map_err(|e| e.body));
+            event.finish(&answer).await;
+            answer
         },
     );
     Ok(c.answer(view, query.duration()).await)
@@ -776,9 +879,91 @@ async fn reconcile<S: Store, P: Provider>(
     let report = if caller.admin {
         c.reconcile_pass().await.1?
     } else {
-        c.swarm.reconcile_owned_by(&caller.user).await?
+        // The admin's pass records its events itself; a user's is recorded here.
+        let began = time::OffsetDateTime::now_utc();
+        let report = c.swarm.reconcile_owned_by(&caller.user).await?;
+        c.record_reconcile_events(&report.actions, began).await;
+        report
     };
     Ok(Json(to_json(&report)?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    /// The newest N events (1 to 1,000; 100 by default).
+    #[serde(default = "default_lines")]
+    limit: usize,
+}
+
+#[utoipa::path(get, path = "/v1/workspaces/{name}/events", tag = "workspaces", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("limit" = Option<usize>, Query, description = "The newest N events, 1 to 1000 (100)")), responses((status = 200, description = "Who did what, when, and how it ended, oldest first; automatic actions by `reconciler` and `idle-policy`", body = Vec<EventRecord>), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
+async fn events<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Result<Json<Vec<EventRecord>>, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
+    if !(1..=1_000).contains(&query.limit) {
+        return Err(Error::Invalid(vec![crate::validate::ValidationError {
+            field: "limit",
+            value: query.limit.to_string(),
+            rule: "must be 1 to 1000".to_owned(),
+        }])
+        .into());
+    }
+    let record = c.visible(&caller, &name).await?;
+    let events = c
+        .swarm
+        .store()
+        .events_of(&name, record.spec.owner.as_deref(), query.limit)
+        .await
+        .map_err(|error| ApiError::from(Error::Store(error)))?;
+    Ok(Json(events))
+}
+
+/// One workspace's last background health check.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+struct HealthCheckView {
+    workspace: String,
+    #[serde(flatten)]
+    check: super::HealthCheck,
+}
+
+#[utoipa::path(get, path = "/v1/health", tag = "workspaces", security(("bearer" = [])), responses((status = 200, description = "The last background health check of each of the caller's running workspaces (an admin's: all), from the idle policy's passes", body = Vec<HealthCheckView>), (status = 401, description = "No valid API token", body = ErrorBody)))]
+async fn health_checks<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<HealthCheckView>>, ApiError> {
+    let caller = c.caller(&headers).await?;
+    let checks = c
+        .last_health(|owner| caller.may_use(owner))
+        .into_iter()
+        .map(|(workspace, check)| HealthCheckView { workspace, check })
+        .collect();
+    Ok(Json(checks))
+}
+
+#[utoipa::path(get, path = "/v1/workspaces/{name}/logs/stream", tag = "workspaces", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name")), responses((status = 200, description = "New log lines as server-sent events: each `log` event's data is a log line as `swarm logs --json` prints it; an `error` event carries a message", content_type = "text/event-stream", body = String), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody)))]
+async fn logs_stream<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures::StreamExt;
+    let caller = c.caller(&headers).await?;
+    c.visible(&caller, &name).await?;
+    // Dropped with the connection, which ends the follow.
+    let lines = c.swarm.follow_logs(&name).await?;
+    let events = lines.map(|line| match line {
+        Ok(line) => Event::default().event("log").json_data(&line),
+        Err(error) => Ok(Event::default().event("error").data(error.to_string())),
+    });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
 
 async fn not_found() -> ApiError {

@@ -736,6 +736,10 @@ impl Provider for FlyProvider {
             .map(|entry| entry.map(log_line).map_err(map_error))
             .boxed()
     }
+
+    fn call_counts(&self) -> Option<fly_api::CallCounts> {
+        Some(self.client.call_counters().snapshot())
+    }
 }
 
 fn log_line(entry: fly_api::models::LogEntry) -> LogLine {

@@ -391,4 +391,9 @@ pub trait Provider: Send + Sync + 'static {
     ) -> impl Future<Output = ProviderResult<Vec<LogLine>>> + Send;
     /// New log lines as they come, until the stream is dropped.
     fn follow_logs(&self, app: &str) -> BoxStream<'static, ProviderResult<LogLine>>;
+
+    /// Counts of the provider's API calls so far (for `/metrics`), if it keeps any.
+    fn call_counts(&self) -> Option<fly_api::CallCounts> {
+        None
+    }
 }

@@ -143,6 +143,29 @@ pub struct ApiTokenRecord {
     pub created_at: OffsetDateTime,
 }
 
+/// One entry of a workspace's event history: who did what, when, how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+pub struct EventRecord {
+    pub id: i64,
+    pub workspace: String,
+    /// The workspace's owner (controller user), if any.
+    #[serde(skip)]
+    pub owner: Option<String>,
+    /// When the action began.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub at: OffsetDateTime,
+    /// A user name, or `reconciler` / `idle-policy` for automatic actions.
+    pub actor: String,
+    /// `create`, `stop`, `reconcile`, …
+    pub action: String,
+    /// `succeeded` or `failed`.
+    pub outcome: String,
+    /// Operation id, error code and message, what an automatic action found; never a secret.
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+}
+
 /// The state store. Each write is committed when the future resolves, so a record
 /// written before a Fly call survives a crash during that call.
 pub trait Store: Send + Sync + 'static {
@@ -268,6 +291,18 @@ pub trait Store: Send + Sync + 'static {
         &self,
         hash: &str,
     ) -> impl Future<Output = Result<Option<ApiTokenRecord>, StoreError>> + Send;
+    /// Appends an event (its `id` is ignored); returns the id given.
+    fn insert_event(
+        &self,
+        event: &EventRecord,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    /// The newest `limit` events of the workspace `name` of `owner`, oldest first.
+    fn events_of(
+        &self,
+        name: &str,
+        owner: Option<&str>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<EventRecord>, StoreError>> + Send;
     /// Removes a lock whose holder is known to be dead (same host, process gone),
     /// only if `owner` still holds it.
     fn break_lock(

@@ -11,18 +11,21 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
-use super::{ApiTokenRecord, LockHolder, Operation, OperationKind, StepEntry, Store, StoreError};
+use super::{
+    ApiTokenRecord, EventRecord, LockHolder, Operation, OperationKind, StepEntry, Store, StoreError,
+};
 use crate::model::{
     CpuKind, GuestSize, WorkspaceName, WorkspaceRecord, WorkspaceStatus, WorkspaceSummary,
 };
 use crate::pool_model::{PoolSlot, PoolSlotState, PoolWant};
 
 /// Migrations in order; entry `i` brings the schema to version `i + 1`.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_list_columns.sql"),
     include_str!("../../migrations/0003_pool_slots.sql"),
     include_str!("../../migrations/0004_api_tokens.sql"),
+    include_str!("../../migrations/0005_events.sql"),
 ];
 /// The newest schema this program knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -890,6 +893,59 @@ impl SqliteStore {
         .transpose()
     }
 
+    async fn raw_insert_event(&self, event: &EventRecord) -> Result<i64, StoreError> {
+        let id = sqlx::query(
+            "INSERT INTO events (workspace, owner, at, actor, action, outcome, detail) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(&event.workspace)
+        .bind(&event.owner)
+        .bind(rfc3339(event.at))
+        .bind(&event.actor)
+        .bind(&event.action)
+        .bind(&event.outcome)
+        .bind(event.detail.to_string())
+        .execute(&self.pool)
+        .await?
+        .last_insert_rowid();
+        Ok(id)
+    }
+
+    async fn raw_events_of(
+        &self,
+        name: &str,
+        owner: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, workspace, owner, at, actor, action, outcome, detail FROM events \
+             WHERE workspace = ?1 AND owner IS ?2 ORDER BY id DESC LIMIT ?3",
+        )
+        .bind(name)
+        .bind(owner)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut events = rows
+            .into_iter()
+            .map(|row| {
+                let detail: String = row.try_get("detail")?;
+                Ok(EventRecord {
+                    id: row.try_get("id")?,
+                    workspace: row.try_get("workspace")?,
+                    owner: row.try_get("owner")?,
+                    at: parse_time(row.try_get("at")?)?,
+                    actor: row.try_get("actor")?,
+                    action: row.try_get("action")?,
+                    outcome: row.try_get("outcome")?,
+                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        events.reverse();
+        Ok(events)
+    }
+
     async fn raw_release_lock(&self, name: &str, owner: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM locks WHERE name = ?1 AND owner = ?2")
             .bind(name)
@@ -1019,6 +1075,19 @@ impl Store for SqliteStore {
 
     async fn api_token_by_hash(&self, hash: &str) -> Result<Option<ApiTokenRecord>, StoreError> {
         self.located(self.raw_api_token_by_hash(hash).await)
+    }
+
+    async fn insert_event(&self, event: &EventRecord) -> Result<i64, StoreError> {
+        self.located(self.raw_insert_event(event).await)
+    }
+
+    async fn events_of(
+        &self,
+        name: &str,
+        owner: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        self.located(self.raw_events_of(name, owner, limit).await)
     }
 }
 

@@ -678,16 +678,41 @@ impl ServerSentEvents {
 
     /// The text up to the next blank line, taken off the buffer.
     fn take_block(&mut self) -> Option<String> {
-        // Line ends may be \n, \r\n or \r; \r\n and \r become \n first.
-        if self.buffer.contains(&b'\r') {
-            let text = String::from_utf8_lossy(&self.buffer)
-                .replace("\r\n", "\n")
-                .replace('\r', "\n");
-            self.buffer = text.into_bytes();
-        }
+        self.normalize_line_ends();
         let end = self.buffer.windows(2).position(|pair| pair == b"\n\n")?;
         let block: Vec<u8> = self.buffer.drain(..end + 2).collect();
         Some(String::from_utf8_lossy(&block[..end]).into_owned())
+    }
+}
+
+impl ServerSentEvents {
+    /// Turns `\r\n` and `\r` line ends into `\n`, in bytes (a chunk may end inside a
+    /// UTF-8 character). A `\r` at the very end waits for the next chunk: it may be
+    /// the first half of a `\r\n`.
+    fn normalize_line_ends(&mut self) {
+        let settled = if self.buffer.last() == Some(&b'\r') {
+            self.buffer.len() - 1
+        } else {
+            self.buffer.len()
+        };
+        if !self.buffer[..settled].contains(&b'\r') {
+            return;
+        }
+        let mut normalized = Vec::with_capacity(self.buffer.len());
+        let mut at = 0;
+        while at < settled {
+            if self.buffer[at] == b'\r' {
+                normalized.push(b'\n');
+                if self.buffer.get(at + 1) == Some(&b'\n') {
+                    at += 1;
+                }
+            } else {
+                normalized.push(self.buffer[at]);
+            }
+            at += 1;
+        }
+        normalized.extend_from_slice(&self.buffer[settled..]);
+        self.buffer = normalized;
     }
 }
 
@@ -726,7 +751,7 @@ mod tests {
     /// data-less blocks skipped and any line ending accepted.
     #[tokio::test]
     async fn server_sent_events_are_read_across_chunk_boundaries() {
-        let text = ": keep-alive\n\nevent: log\ndata: {\"a\":1}\n\nevent: error\r\ndata: one\r\ndata:two\r\n\r\nevent: nothing\n\ndata: plain\n\n";
+        let text = ": keep-alive\n\nevent: log\ndata: {\"a\":1}\n\nevent: error\r\ndata: one\r\ndata:two\r\n\r\nevent: nothing\r\rdata: plain é\n\n";
         for cut in 1..text.len() {
             let chunks: Vec<reqwest::Result<bytes::Bytes>> = text
                 .as_bytes()
@@ -744,7 +769,7 @@ mod tests {
                 [
                     ("log".to_owned(), "{\"a\":1}".to_owned()),
                     ("error".to_owned(), "one\ntwo".to_owned()),
-                    ("message".to_owned(), "plain".to_owned()),
+                    ("message".to_owned(), "plain é".to_owned()),
                 ],
                 "chunks of {cut}"
             );

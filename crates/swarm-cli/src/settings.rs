@@ -405,9 +405,11 @@ impl Settings {
             regions: self.regions.value.clone(),
             default_image: self.image.value.clone(),
             default_cpus: self.cpus.value,
+            default_cpu_kind: self.cpu_kind.value.clone(),
             default_memory_mb: self.memory.value,
             default_storage_gb: self.storage.value,
             default_idle_timeout_secs: parse_idle_timeout(&self.idle_timeout.value)?,
+            default_ip_mode: parse_ip_mode(&self.ip.value)?,
             ..SwarmConfig::default()
         })
     }

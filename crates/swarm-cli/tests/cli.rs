@@ -421,6 +421,37 @@ fn config_shows_values_with_their_sources_and_never_the_token() {
     assert_eq!(local["fly"]["mode"], "local");
 }
 
+/// Every default the config file sets reaches the workspace, `ip` and `cpu_kind` too.
+#[test]
+fn a_create_takes_its_defaults_from_the_config_file() {
+    let home = Home::new();
+    let dir = home.path().join("config/swarm");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("config.toml"),
+        "region = \"fra\"\nstorage = 20\ncpu_kind = \"performance\"\nip = \"dedicated\"\nidle_timeout = \"45m\"\n",
+    )
+    .unwrap();
+    let created = run(home.swarm(), &["create", "conf", "--json"]).ok().json();
+    let spec = &created["workspace"]["spec"];
+    assert_eq!(spec["region"], "fra", "{created}");
+    assert_eq!(spec["storage_gb"], 20, "{created}");
+    assert_eq!(spec["guest"]["cpu_kind"], "performance", "{created}");
+    assert_eq!(spec["ip_mode"], "dedicated", "{created}");
+    assert_eq!(spec["idle_timeout_secs"], 45 * 60, "{created}");
+    // A flag still wins over the file.
+    let shared = run(
+        home.swarm(),
+        &["create", "flag", "--cpu-kind", "shared", "--json"],
+    )
+    .ok()
+    .json();
+    assert_eq!(shared["workspace"]["spec"]["guest"]["cpu_kind"], "shared");
+    for name in ["conf", "flag"] {
+        run(home.swarm(), &["delete", name, "--yes"]).ok();
+    }
+}
+
 #[test]
 fn every_command_has_help_with_an_example_and_completions_print() {
     let home = Home::new();

@@ -25,10 +25,14 @@ pub struct SwarmConfig {
     pub regions: Vec<String>,
     pub default_image: String,
     pub default_cpus: u32,
+    /// CPU kind used when none is given; `None` picks it by the CPU count.
+    pub default_cpu_kind: Option<String>,
     pub default_memory_mb: u32,
     pub default_storage_gb: u32,
     /// code-server exits after this long without activity (must be > 60 s).
     pub default_idle_timeout_secs: u64,
+    /// How a workspace is reachable when no `ip` is given.
+    pub default_ip_mode: crate::model::IpMode,
     /// Fly organization slug.
     pub org: String,
     pub mount_path: String,
@@ -69,9 +73,11 @@ impl Default for SwarmConfig {
                 .collect(),
             default_image: DEFAULT_IMAGE.to_owned(),
             default_cpus: 1,
+            default_cpu_kind: None,
             default_memory_mb: 2048,
             default_storage_gb: 10,
             default_idle_timeout_secs: 30 * 60,
+            default_ip_mode: crate::model::IpMode::default(),
             org: "personal".to_owned(),
             mount_path: DEFAULT_MOUNT_PATH.to_owned(),
             probe_base_url: None,

@@ -564,7 +564,10 @@ pub fn validate_create(
     check(validate_metadata(&options.metadata));
     let guest = resolve_guest(
         options.cpus,
-        options.cpu_kind.as_deref(),
+        options
+            .cpu_kind
+            .as_deref()
+            .or(config.default_cpu_kind.as_deref()),
         options.memory_mb,
         config,
         &mut notes,
@@ -598,7 +601,7 @@ pub fn validate_create(
             image,
             env: options.env.clone(),
             metadata: options.metadata.clone(),
-            ip_mode: ip_mode.unwrap_or_default(),
+            ip_mode: ip_mode.unwrap_or(config.default_ip_mode),
             idle_timeout_secs: idle_timeout.unwrap_or(config.default_idle_timeout_secs),
             org: config.org.clone(),
             owner: options.owner.clone(),
@@ -833,6 +836,30 @@ mod tests {
         let error = resolve_guest(None, None, None, &odd_default, &mut notes).expect_err("default");
         assert_eq!(error.field, "memory");
         assert!(error.rule.contains("multiple of 256"), "{error}");
+    }
+
+    /// The configured CPU kind and IP mode apply when a create names none; a create's
+    /// own values win.
+    #[test]
+    fn configured_cpu_kind_and_ip_mode_are_defaults_a_create_overrides() {
+        let config = SwarmConfig {
+            default_cpu_kind: Some("performance".to_owned()),
+            default_ip_mode: IpMode::Private,
+            ..SwarmConfig::default()
+        };
+        let spec = validate_create(&options("alice"), &config)
+            .expect("valid")
+            .spec;
+        assert_eq!(spec.guest.cpu_kind, CpuKind::Performance);
+        assert_eq!(spec.ip_mode, IpMode::Private);
+        let own = CreateOptions {
+            cpu_kind: Some("shared".to_owned()),
+            ip: Some("dedicated".to_owned()),
+            ..options("bob")
+        };
+        let spec = validate_create(&own, &config).expect("valid").spec;
+        assert_eq!(spec.guest.cpu_kind, CpuKind::Shared);
+        assert_eq!(spec.ip_mode, IpMode::Dedicated);
     }
 
     #[test]

@@ -224,7 +224,7 @@ async fn run(cli: Cli, env: &settings::Env, out: &Output) -> Result<(), Failure>
         let backend = Backend::connect(&settings, &target, env).await?;
         return serve::serve(backend, out, args, settings.quotas.value).await;
     }
-    let backend = Workspaces::Local(Backend::connect(&settings, &target, env).await?);
+    let backend = Workspaces::Local(Box::new(Backend::connect(&settings, &target, env).await?));
     run_command(backend, out, &settings, cli.command).await
 }
 

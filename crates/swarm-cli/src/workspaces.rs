@@ -15,7 +15,8 @@ use crate::remote::Remote;
 
 #[derive(Debug)]
 pub enum Workspaces {
-    Local(Backend),
+    // Boxed: the local manager is much larger than the HTTP client.
+    Local(Box<Backend>),
     Remote(Remote),
 }
 

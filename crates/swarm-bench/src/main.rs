@@ -5,9 +5,11 @@
 //! ```text
 //! cargo build --release -p swarm-cli -p swarm-bench
 //! target/release/swarm-bench create --runs 5      # S1: one create vs bound and baseline
+//! target/release/swarm-bench pool --runs 3        # S2: creates from a warm pool vs baseline
 //! target/release/swarm-bench concurrent --n 100    # S3: 100 at once, stop, start, delete
 //! target/release/swarm-bench reconcile --n 10000   # S4: reconcile of 10,000 (latency zero)
 //! target/release/swarm-bench list --n 10000        # S5: swarm list / show with 10,000
+//! target/release/swarm-bench serve --n 200         # S6: controller reconcile of 200 + API
 //! ```
 
 mod bound;
@@ -38,6 +40,20 @@ enum Scenario {
         #[arg(long)]
         p50: bool,
     },
+    /// S2: creates that take a warm-pool slot, against the sequential baseline
+    /// (latency fly, rate limits fly).
+    Pool {
+        #[arg(long, default_value = "3")]
+        runs: usize,
+        #[arg(long, default_value = "1")]
+        seed: u64,
+        /// Slots filled, then taken by as many creates, per run.
+        #[arg(long, default_value = "3")]
+        slots: usize,
+        /// Every latency draw at its p50.
+        #[arg(long)]
+        p50: bool,
+    },
     /// S3: N workspaces created at once, then stopped, started and deleted
     /// (latency fly, rate limits fly).
     Concurrent {
@@ -58,6 +74,14 @@ enum Scenario {
         #[arg(long)]
         swarm_bin: Option<std::path::PathBuf>,
     },
+    /// S6 (issue 9): one controller reconcile pass over N workspaces (latency fly,
+    /// rate limits fly) while a client lists workspaces through the HTTP API.
+    Serve {
+        #[arg(long, default_value = "200")]
+        n: usize,
+        #[arg(long, default_value = "3")]
+        runs: usize,
+    },
     /// S5: `swarm list` and `swarm show` (the binary) over a store of N records.
     List {
         #[arg(long, default_value = "10000")]
@@ -77,6 +101,13 @@ fn main() -> anyhow::Result<()> {
     println!("{}", cli_runs::machine_line());
     match args.scenario {
         Scenario::Create { runs, seed, p50 } => rt.block_on(scenarios::create(runs, seed, p50)),
+        Scenario::Pool {
+            runs,
+            seed,
+            slots,
+            p50,
+        } => rt.block_on(scenarios::pool(runs, seed, slots, p50)),
+        Scenario::Serve { n, runs } => rt.block_on(scenarios::serve(n, runs)),
         Scenario::Concurrent { n, runs, seed } => rt.block_on(scenarios::concurrent(n, runs, seed)),
         Scenario::Reconcile { n, runs, swarm_bin } => {
             let bin = cli_runs::swarm_bin(swarm_bin)?;

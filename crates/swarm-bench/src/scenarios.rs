@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use fly_api::{FlyClient, Token};
-use fly_sim::{Latency, Sim, SimConfig, SimHandle};
+use fly_sim::{Knob, Latency, Sim, SimConfig, SimHandle};
 use futures::StreamExt;
 use swarm::provider::{MachineRequest, TAG_WORKSPACE, TAG_WORKSPACE_ID, VolumeRequest};
 use swarm::{
@@ -446,6 +446,15 @@ fn record(
 /// Makes `n` workspaces on a zero-latency sim without limits (so filling is fast),
 /// persisted to `state`; returns their records (app, volume, machine set; no IPs).
 async fn fill_world(n: usize, state: &Path) -> anyhow::Result<Vec<WorkspaceRecord>> {
+    fill_world_named(n, state, "rc").await
+}
+
+/// As [`fill_world`], names `<prefix>-00000` on.
+async fn fill_world_named(
+    n: usize,
+    state: &Path,
+    prefix: &str,
+) -> anyhow::Result<Vec<WorkspaceRecord>> {
     let sim = Sim::start(
         SimConfig {
             latency: Latency::Zero,
@@ -472,7 +481,7 @@ async fn fill_world(n: usize, state: &Path) -> anyhow::Result<Vec<WorkspaceRecor
             let provider = &provider;
             let config = &config;
             async move {
-                let name = format!("rc-{i:05}");
+                let name = format!("{prefix}-{i:05}");
                 let mut rec = record(&name, None, None, None)?;
                 provider.create_app(&name, &config.org).await?;
                 let volume = provider
@@ -653,5 +662,298 @@ pub async fn list(bin: &Path, n: usize, runs: usize) -> anyhow::Result<()> {
             }
         );
     }
+    Ok(())
+}
+
+// ------------------------------------------------------------------- S2
+
+/// The Fly calls the sim answered since model time `since_ms`, in order, for the
+/// profile of what a create still waits on.
+fn calls_since(sim: &SimHandle, since_ms: i64) -> Vec<String> {
+    sim.draws()
+        .into_iter()
+        .filter(|d| d.at_ms >= since_ms && d.knob == Knob::ApiRtt)
+        .map(|d| d.label)
+        .collect()
+}
+
+/// Whether the machine of the workspace created since `since_ms` paid the first
+/// preparation of its image in the region (12 s at p50) or a cached one (1.5 s).
+fn image_first_use(sim: &SimHandle, since_ms: i64) -> bool {
+    sim.draws()
+        .iter()
+        .any(|d| d.at_ms >= since_ms && d.knob == Knob::ImagePrepareFirst)
+}
+
+struct PoolCreate {
+    run: usize,
+    seed: u64,
+    index: usize,
+    wall_ms: f64,
+    first_use: bool,
+    requests: u64,
+}
+
+pub async fn pool(runs: usize, seed: u64, slots: usize, p50: bool) -> anyhow::Result<()> {
+    let draws = if p50 {
+        "every draw at its p50"
+    } else {
+        "log-normal draws"
+    };
+    println!(
+        "## S2: creates from a warm pool of {slots} slot(s) (latency fly, {draws}; rate limits fly), {runs} runs"
+    );
+    let mut creates = Vec::new();
+    let mut fills = Vec::new();
+    let mut baselines = Vec::new();
+    let mut cached_baselines = Vec::new();
+    for i in 0..runs {
+        let seed = seed + i as u64;
+        let sim = start_sim_p50(Latency::Fly, true, seed, p50).await?;
+        let url = sim.base_url();
+        let dir = tempfile::tempdir()?;
+        let swarm = open_swarm(&url, &dir.path().join("bench.db")).await?;
+        let region = swarm.config().default_region.clone();
+        let t = Instant::now();
+        let filled = swarm.pool_fill(&region, u32::try_from(slots)?).await?;
+        fills.push(ms(t.elapsed()));
+        if filled.ready < slots {
+            bail!("pool fill made {} ready slots, not {slots}", filled.ready);
+        }
+        for index in 0..slots {
+            let name = format!("pooled-{index}");
+            let (m0, r0) = (sim.model_now_ms(), sim.stats().requests_total);
+            let t = Instant::now();
+            let created = swarm.create(&pinned(&name)).await?;
+            let wall_ms = ms(t.elapsed());
+            let app = created.workspace.app_name();
+            if !app.starts_with(swarm::POOL_APP_PREFIX) {
+                bail!("{name} did not take a pool slot (app {app})");
+            }
+            eprintln!(
+                "  run {i} create {index}: Fly calls on the path: {}",
+                calls_since(&sim, m0).join(", ")
+            );
+            creates.push(PoolCreate {
+                run: i,
+                seed,
+                index,
+                wall_ms,
+                first_use: image_first_use(&sim, m0),
+                requests: sim.stats().requests_total - r0,
+            });
+        }
+        // The same plan on this sim, where the image is now prepared in the region:
+        // the like-for-like comparison for the creates that met a cached image.
+        let t = Instant::now();
+        baseline_create(swarm.provider(), "base-cached").await?;
+        cached_baselines.push(ms(t.elapsed()));
+        swarm.store().close().await;
+        sim.shutdown().await;
+        // The sequential baseline of S1 on a fresh sim with the same seed.
+        baselines.push(one_create(seed, true, p50).await?.wall_ms);
+    }
+    println!("| run | seed | create | pool create ms | image in region | requests |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for c in &creates {
+        println!(
+            "| {} | {} | {} | {:.0} | {} | {} |",
+            c.run,
+            c.seed,
+            c.index,
+            c.wall_ms,
+            if c.first_use { "first use" } else { "cached" },
+            c.requests
+        );
+    }
+    println!();
+    println!("| run | baseline ms (fresh sim) | baseline ms (image cached) | pool fill ms |");
+    println!("| --- | --- | --- | --- |");
+    for i in 0..runs {
+        println!(
+            "| {i} | {:.0} | {:.0} | {:.0} |",
+            baselines[i], cached_baselines[i], fills[i]
+        );
+    }
+    let all: Vec<f64> = creates.iter().map(|c| c.wall_ms).collect();
+    let firsts: Vec<f64> = creates
+        .iter()
+        .filter(|c| c.first_use)
+        .map(|c| c.wall_ms)
+        .collect();
+    let cached: Vec<f64> = creates
+        .iter()
+        .filter(|c| !c.first_use)
+        .map(|c| c.wall_ms)
+        .collect();
+    let base = median(&baselines);
+    let base_cached = median(&cached_baselines);
+    println!();
+    println!("| median | ms | / baseline (fresh sim) | / baseline (image cached) | goal |");
+    println!("| --- | --- | --- | --- | --- |");
+    println!(
+        "| pool create, all ({}) | {:.0} | {:.3} | {:.3} | ≤ 0.60 × baseline |",
+        all.len(),
+        median(&all),
+        median(&all) / base,
+        median(&all) / base_cached
+    );
+    for (label, sample) in [("image first use", &firsts), ("image cached", &cached)] {
+        if !sample.is_empty() {
+            println!(
+                "| pool create, {label} ({}) | {:.0} | {:.3} | {:.3} | |",
+                sample.len(),
+                median(sample),
+                median(sample) / base,
+                median(sample) / base_cached
+            );
+        }
+    }
+    println!("| baseline, fresh sim ({runs}) | {base:.0} | 1.000 | | |");
+    println!("| baseline, image cached ({runs}) | {base_cached:.0} | | 1.000 | |");
+    Ok(())
+}
+
+// ------------------------------------------------------------------- S6 (issue 9)
+
+/// Latencies of `GET /v1/workspaces` made one after another until `done` is set.
+async fn poll_list(
+    http: reqwest::Client,
+    url: String,
+    token: String,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> anyhow::Result<Vec<f64>> {
+    let mut latencies = Vec::new();
+    while !done.load(std::sync::atomic::Ordering::SeqCst) {
+        let t = Instant::now();
+        let response = http.get(&url).bearer_auth(&token).send().await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        latencies.push(ms(t.elapsed()));
+        if !status.is_success() {
+            bail!("GET /v1/workspaces answered {status}");
+        }
+        if body.is_empty() {
+            bail!("GET /v1/workspaces answered an empty body");
+        }
+    }
+    Ok(latencies)
+}
+
+fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    let rank = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len());
+    v[rank - 1]
+}
+
+pub async fn serve(n: usize, runs: usize) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let state = dir.path().join("world.json");
+    let db = dir.path().join("swarm.db");
+    let records = fill_world_named(n, &state, "sv").await?;
+    // The measured sim: the same world with Fly's latencies and rate limits.
+    let sim = Sim::start(
+        SimConfig {
+            latency: Latency::Fly,
+            rate_limits: true,
+            state_file: Some(state.clone()),
+            ..SimConfig::default()
+        },
+        "127.0.0.1:0",
+    )
+    .await?;
+    let url = sim.base_url();
+    let swarm = open_swarm(&url, &db).await?;
+    for rec in &records {
+        swarm.store().insert_workspace(rec).await?;
+    }
+    let token = swarm::controller::create_token(swarm.store(), "bench-admin", true).await?;
+    let controller = swarm::controller::Controller::new(swarm);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let list_url = format!("http://{}/v1/workspaces", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let served = {
+        let controller = std::sync::Arc::clone(&controller);
+        tokio::spawn(async move {
+            controller
+                .serve(listener, None, async {
+                    let _ = stopped.await;
+                })
+                .await
+        })
+    };
+    let http = reqwest::Client::new();
+
+    // The list alone, no reconcile running: what the pass adds to it.
+    let idle: Vec<f64> = {
+        let mut v = Vec::new();
+        for _ in 0..50 {
+            let t = Instant::now();
+            http.get(&list_url)
+                .bearer_auth(token.expose())
+                .send()
+                .await?
+                .error_for_status()?
+                .bytes()
+                .await?;
+            v.push(ms(t.elapsed()));
+        }
+        v
+    };
+
+    println!(
+        "## S6 (issue 9): one controller reconcile pass over {n} workspaces (latency fly, rate limits fly), `GET /v1/workspaces` meanwhile, {runs} runs"
+    );
+    println!(
+        "| run | pass s | checked | actions | Fly requests | 429s | GETs | GET median ms | GET p95 ms |"
+    );
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    let mut passes = Vec::new();
+    let mut medians = Vec::new();
+    let mut p95s = Vec::new();
+    let mut total_429 = 0;
+    for i in 0..runs {
+        let before = counts(&sim);
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let client = tokio::spawn(poll_list(
+            http.clone(),
+            list_url.clone(),
+            token.expose().to_owned(),
+            std::sync::Arc::clone(&done),
+        ));
+        let status = controller.reconcile_once().await;
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        let latencies = client.await??;
+        let (requests, throttled) = counts(&sim);
+        let (requests, throttled) = (requests - before.0, throttled - before.1);
+        if let Some(error) = &status.error {
+            bail!("reconcile failed: {error}");
+        }
+        let (med, p95) = (median(&latencies), percentile(&latencies, 0.95));
+        println!(
+            "| {i} | {:.2} | {} | {} | {requests} | {throttled} | {} | {med:.2} | {p95:.2} |",
+            status.duration_ms as f64 / 1000.0,
+            status.checked,
+            status.actions,
+            latencies.len()
+        );
+        passes.push(status.duration_ms as f64 / 1000.0);
+        medians.push(med);
+        p95s.push(p95);
+        total_429 += throttled;
+    }
+    println!(
+        "\nmedian pass {:.2} s; 429s in all passes: {total_429} (goal 0); GET /v1/workspaces during the pass: median of run medians {:.2} ms (goal < 20 ms), median p95 {:.2} ms; with no pass running: median {:.2} ms, p95 {:.2} ms",
+        median(&passes),
+        median(&medians),
+        median(&p95s),
+        median(&idle),
+        percentile(&idle, 0.95)
+    );
+    let _ = stop.send(());
+    served.await??;
+    controller.swarm().store().close().await;
+    sim.shutdown().await;
     Ok(())
 }

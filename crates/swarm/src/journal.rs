@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 use crate::failpoint::crash_point;
 use crate::model::WorkspaceRecord;
 use crate::pool_model::{PoolSlot, PoolWant};
-use crate::store::{OperationKind, Store, StoreError};
+use crate::store::{JournalWrite, OperationKind, Store, StoreError};
 
 /// The running journal of one operation on one workspace.
 #[derive(Debug)]
@@ -46,6 +46,27 @@ impl<S: Store> Journal<S> {
             )
             .await?;
         Ok(journal)
+    }
+
+    /// Inserts the new `record` and begins its operation with the step `intent`, in one
+    /// transaction (no record ever lacks its journal entry); then checks `after_intent`.
+    pub(crate) async fn insert_and_begin(
+        store: Arc<S>,
+        record: WorkspaceRecord,
+        kind: OperationKind,
+        owner: &str,
+    ) -> Result<Self, StoreError> {
+        let operation = store
+            .insert_workspace_and_begin(&record, kind, owner, "intent")
+            .await?;
+        tracing::debug!(workspace = %record.name, operation = kind.as_str(), "intent committed");
+        crash_point(kind.as_str(), "after_intent");
+        Ok(Self {
+            store,
+            operation,
+            kind,
+            record: Mutex::new(record),
+        })
     }
 
     /// Continues an unfinished operation (reconcile).
@@ -114,6 +135,15 @@ impl<S: Store> Journal<S> {
         Ok(Some(slot))
     }
 
+    /// Commits several steps that change no record field, in one transaction.
+    pub(crate) async fn notes(&self, steps: Vec<(&str, Value)>) -> Result<(), StoreError> {
+        let write = JournalWrite {
+            steps,
+            ..JournalWrite::default()
+        };
+        self.store.write_journal(self.operation, write).await
+    }
+
     /// Commits a step that changes no record field ("about to call …").
     pub(crate) async fn note(&self, step: &str, detail: Value) -> Result<(), StoreError> {
         self.store
@@ -132,5 +162,35 @@ impl<S: Store> Journal<S> {
 
     pub(crate) async fn finish(&self, outcome: &str) -> Result<(), StoreError> {
         self.store.finish_operation(self.operation, outcome).await
+    }
+
+    /// Commits the operation's last step, finishes the operation with `outcome` and
+    /// frees its workspace lock `(name, owner)`, in one transaction; then checks
+    /// `crash_at`. The caller then forgets the lock
+    /// ([`crate::lock::WorkspaceLock::released`]).
+    pub(crate) async fn last_step(
+        &self,
+        step: &str,
+        detail: Value,
+        crash_at: Option<&str>,
+        outcome: &str,
+        lock: (&str, &str),
+        update: impl FnOnce(&mut WorkspaceRecord),
+    ) -> Result<WorkspaceRecord, StoreError> {
+        let mut record = self.record.lock().await;
+        update(&mut record);
+        record.updated_at = time::OffsetDateTime::now_utc();
+        let write = JournalWrite {
+            steps: vec![(step, detail)],
+            record: Some(&record),
+            finish: Some(outcome),
+            release_lock: Some(lock),
+        };
+        self.store.write_journal(self.operation, write).await?;
+        tracing::debug!(workspace = %record.name, operation = self.kind.as_str(), step, "last journal step committed");
+        if let Some(point) = crash_at {
+            crash_point(self.kind.as_str(), point);
+        }
+        Ok(record.clone())
     }
 }

@@ -124,6 +124,18 @@ impl<S: Store> WorkspaceLock<S> {
         &self.name
     }
 
+    pub(crate) fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// Forgets a lock the store has already freed (in the same transaction as the
+    /// operation's last journal write): stops renewal, releases nothing more.
+    pub(crate) fn released(mut self) {
+        if let Some(renewal) = self.renewal.take() {
+            renewal.abort();
+        }
+    }
+
     /// Frees the lock.
     pub async fn release(mut self) -> Result<(), StoreError> {
         if let Some(renewal) = self.renewal.take() {

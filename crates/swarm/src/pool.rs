@@ -31,7 +31,7 @@ use crate::config::SwarmConfig;
 use crate::error::{Error, Result};
 use crate::failpoint::crash_point;
 use crate::journal::Journal;
-use crate::model::{IpMode, IpRecord, ReconcileAction, WorkspaceRecord, app_url};
+use crate::model::{IpMode, IpRecord, ReconcileAction, WorkspaceRecord, WorkspaceSpec, app_url};
 use crate::pool_model::{
     MAX_POOL_SIZE, POOL_APP_PREFIX, PRICES_SOURCE, PoolDrained, PoolFilled, PoolListing, PoolSlot,
     PoolSlotState, PoolSlotView, PoolWant,
@@ -174,13 +174,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     /// one: the record gets the slot's app, URL, volume and IPs in the same store
     /// transaction that removes the slot from the pool.
     pub(crate) async fn take_pool_slot(&self, journal: &Journal<S>) -> Result<Option<PoolSlot>> {
-        let record = journal.record().await;
-        let want = PoolWant {
-            region: record.spec.region.clone(),
-            org: record.spec.org.clone(),
-            ip_mode: record.spec.ip_mode,
-            max_volume_gb: record.spec.storage_gb,
-        };
+        let want = pool_want(&journal.record().await.spec);
         Ok(journal
             .take_pool_slot(&want, |record, slot| {
                 record.app = Some(slot.app.clone());
@@ -189,6 +183,17 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 record.ips = slot.ips.clone();
             })
             .await?)
+    }
+
+    /// Whether a ready slot matches `spec` now (a read; the take decides atomically).
+    pub(crate) async fn pool_may_serve(&self, spec: &WorkspaceSpec) -> Result<bool> {
+        let want = pool_want(spec);
+        Ok(self
+            .store()
+            .pool_slots()
+            .await?
+            .iter()
+            .any(|slot| want.matches(slot)))
     }
 
     /// The volume of a taken slot, grown to the workspace's size when it asked for more.
@@ -580,4 +585,14 @@ pub fn validate_pool_fill(region: &str, size: u32, config: &SwarmConfig) -> Resu
 /// Whether `app` is named like a pool slot's app.
 pub(crate) fn is_pool_app(app: &str) -> bool {
     app.starts_with(POOL_APP_PREFIX)
+}
+
+/// The slots a create of `spec` may take.
+fn pool_want(spec: &WorkspaceSpec) -> PoolWant {
+    PoolWant {
+        region: spec.region.clone(),
+        org: spec.org.clone(),
+        ip_mode: spec.ip_mode,
+        max_volume_gb: spec.storage_gb,
+    }
 }

@@ -24,8 +24,8 @@ use crate::model::{
 };
 use crate::password;
 use crate::provider::{
-    MachineInfo, MachineRequest, Provider, ProviderError, ProviderErrorKind, ProviderResult,
-    TAG_VERSION, TAG_WORKSPACE, TAG_WORKSPACE_ID, VolumeRequest,
+    AppInfo, MachineInfo, MachineRequest, Provider, ProviderError, ProviderErrorKind,
+    ProviderResult, TAG_VERSION, TAG_WORKSPACE, TAG_WORKSPACE_ID, VolumeRequest,
 };
 use crate::store::{OperationKind, Store};
 use crate::validate::validate_create;
@@ -221,6 +221,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 status: existing.status,
             });
         }
+        let pool_may_serve = self.pool_may_serve(&spec).await?;
         let intent = async {
             let lock = self.lock(&name, "create").await?;
             if let Some(existing) = self.store.workspace_by_name(&name).await? {
@@ -264,39 +265,56 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 created_at: now,
                 updated_at: now,
             };
-            self.store
-                .insert_workspace(&record)
-                .await
-                .map_err(|error| match error {
-                    crate::store::StoreError::NameTaken(name) => Error::AlreadyExists {
-                        name,
-                        status: WorkspaceStatus::Creating,
-                    },
-                    other => Error::Store(other),
-                })?;
-            let journal = Journal::begin(
+            // Record and journal entry in one transaction: a crash leaves both or neither.
+            let journal = Journal::insert_and_begin(
                 Arc::clone(&self.store),
                 record,
                 OperationKind::Create,
                 &owner_id(),
             )
-            .await?;
+            .await
+            .map_err(|error| match error {
+                crate::store::StoreError::NameTaken(name) => Error::AlreadyExists {
+                    name,
+                    status: WorkspaceStatus::Creating,
+                },
+                other => Error::Store(other),
+            })?;
             Ok((lock, journal, password, hashing, id))
         };
-        // The intent is complete before the first Fly call, even a read: a crash at that
-        // call must find both the record and its journal (the model test crashes there).
-        let (lock, journal, password, hashing, id) = intent.await?;
+        // The app lookup is a read: it changes nothing on Fly, so it overlaps the lock
+        // and the intent's commit instead of following them. Only a create or adoption
+        // waits for the intent. A busy lock means another operation on this name: the
+        // check under the lock then refuses the create, or the lookup is as good as one
+        // made after it. Not made when a pool slot may serve the create.
+        let (intent, app_lookup) = if pool_may_serve {
+            (intent.await, None)
+        } else {
+            let (intent, lookup) = tokio::join!(intent, self.provider.get_app(&name));
+            (intent, Some(lookup))
+        };
+        let (lock, journal, password, hashing, id) = intent?;
         progress(&CreateStep::IntentRecorded { id });
 
-        let outcome = self.provision(&journal, hashing, progress).await;
+        let outcome = self
+            .provision(
+                &journal,
+                hashing,
+                pool_may_serve,
+                app_lookup,
+                (lock.name(), lock.owner()),
+                progress,
+            )
+            .await;
         let result = match outcome {
             Ok(record) => {
-                journal.finish("ok").await?;
-                Ok(Created {
+                // Its last step freed the lock.
+                lock.released();
+                return Ok(Created {
                     workspace: record,
                     password,
                     notes: validated.notes,
-                })
+                });
             }
             Err((step, error)) => Err(self.compensate(&journal, step, error).await),
         };
@@ -315,17 +333,32 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         &self,
         journal: &Journal<S>,
         hashing: tokio::task::JoinHandle<std::result::Result<String, password::PasswordError>>,
+        pool_may_serve: bool,
+        app_lookup: Option<ProviderResult<Option<AppInfo>>>,
+        lock: (&str, &str),
         progress: Progress<'_>,
     ) -> std::result::Result<WorkspaceRecord, (&'static str, Error)> {
         // Warm pool: a matching slot already holds app, volume and IPs (see pool.rs).
-        let slot = self
-            .take_pool_slot(journal)
-            .await
-            .map_err(|error| ("pool slot", error))?;
+        // Not tried when none matched just before: a slot filled since is left for the
+        // next create (this one takes the normal path, which is always correct).
+        let slot = if pool_may_serve {
+            self.take_pool_slot(journal)
+                .await
+                .map_err(|error| ("pool slot", error))?
+        } else {
+            None
+        };
         let record = journal.record().await;
-        // A slot's app already holds a volume and IPs: look before making anything.
-        let mut app_is_new = false;
+        // Whether the app holds nothing of ours yet, so nothing need be listed first.
+        let app_is_new;
+        // The `machine_creating` note went out with `app_creating`.
+        let mut machine_noted = false;
+        // `volume_created`, committed while the machine is created.
+        let mut volume_step = None;
         let volume_id = if let Some(slot) = slot {
+            // The pool makes no machine, and none can carry this new workspace's id:
+            // the machine is created without listing first.
+            app_is_new = true;
             progress(&CreateStep::PoolSlot {
                 app: slot.app.clone(),
                 volume: slot.volume_id.clone(),
@@ -335,29 +368,50 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 .await
                 .map_err(|error| ("volume", error))?
         } else {
-            let app = self
-                .ensure_app(journal, &record)
+            // The notes of the whole plan go out with `app_creating`, so no later Fly
+            // call waits on a note of its own.
+            let plan_notes = vec![
+                ("volume_creating", json!({ "name": record.volume_name() })),
+                ("ips_allocating", json!({ "mode": record.spec.ip_mode })),
+                ("machine_creating", json!({ "name": machine_name(&record) })),
+            ];
+            let (app, adopted, noted) = self
+                .ensure_app(journal, &record, app_lookup, plan_notes)
                 .await
                 .map_err(|error| ("app", error))?;
             progress(&CreateStep::App {
-                name: app.0.clone(),
-                adopted: app.1,
+                name: app.clone(),
+                adopted,
             });
             // An app we just made holds nothing: no need to look for earlier volumes,
             // machines or IPs before creating them.
-            app_is_new = !app.1;
+            app_is_new = !adopted;
+            machine_noted = noted;
 
-            // Volume and IPs need only the app: made concurrently. The IPs stay in front
-            // of the machine because `reconcile` relies on it: a crash after the machine
-            // was made finishes the create without allocating IPs.
-            let (volume, ips) = tokio::try_join!(
+            // Volume and IPs need only the app: made concurrently, while `app_created`
+            // is committed (its `app_creating` note already covers the app). The IPs
+            // stay in front of the machine because `reconcile` relies on it: a crash
+            // after the machine was made finishes the create without allocating IPs.
+            let ((), volume, ips) = tokio::try_join!(
                 async {
-                    self.ensure_volume(journal, &record, app_is_new)
+                    journal
+                        .step(
+                            "app_created",
+                            json!({ "app": app, "adopted": adopted }),
+                            Some("after_app"),
+                            |record| record.app = Some(app.clone()),
+                        )
+                        .await
+                        .map(drop)
+                        .map_err(|error| ("app", error.into()))
+                },
+                async {
+                    self.ensure_volume(journal, &record, app_is_new, noted)
                         .await
                         .map_err(|error| ("volume", error))
                 },
                 async {
-                    self.ensure_ips(journal, &record, app_is_new)
+                    self.ensure_ips(journal, &record, app_is_new, noted)
                         .await
                         .map_err(|error| ("ips", error))
                 },
@@ -369,6 +423,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             progress(&CreateStep::Ips {
                 addresses: ips.iter().map(|ip| ip.address.clone()).collect(),
             });
+            volume_step = Some(volume.clone());
             volume.0
         };
 
@@ -377,10 +432,35 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             .map_err(|error| password::PasswordError::Hash(error.to_string()))
             .and_then(|hashed| hashed)
             .map_err(|error| ("machine", Error::from(error)))?;
-        let machine = self
-            .ensure_machine(journal, &record, &volume_id, &hashed_password, app_is_new)
-            .await
-            .map_err(|error| ("machine", error))?;
+        // The volume id is committed while the machine is made: its note is in, and a
+        // crash before the commit finds the volume by its name.
+        let record_volume = async {
+            match &volume_step {
+                Some((id, adopted)) => journal
+                    .step(
+                        "volume_created",
+                        json!({ "volume": id, "adopted": adopted }),
+                        Some("after_volume"),
+                        |record| record.volume_id = Some(id.clone()),
+                    )
+                    .await
+                    .map(drop),
+                None => Ok(()),
+            }
+        };
+        let (volume_recorded, machine) = tokio::join!(
+            record_volume,
+            self.ensure_machine(
+                journal,
+                &record,
+                &volume_id,
+                &hashed_password,
+                app_is_new,
+                machine_noted,
+            )
+        );
+        volume_recorded.map_err(|error| ("volume", error.into()))?;
+        let machine = machine.map_err(|error| ("machine", error))?;
         progress(&CreateStep::Machine {
             id: machine.0.id.clone(),
             adopted: machine.1,
@@ -388,15 +468,27 @@ impl<S: Store, P: Provider> Swarm<S, P> {
 
         let app_name = record.app_name().to_owned();
         let machine_id = machine.0.id.clone();
-        self.wait_for(
-            &record,
-            &app_name,
-            &machine_id,
-            MachineState::Started,
-            self.config.start_timeout,
-        )
-        .await
-        .map_err(|error| ("started", error))?;
+        // Recording the machine overlaps the wait for it to start (a read): the wait
+        // takes seconds (image preparation, boot), the write milliseconds.
+        let (recorded, started) = tokio::join!(
+            journal.step(
+                "machine_created",
+                json!({ "machine": machine_id, "adopted": machine.1 }),
+                Some("after_machine"),
+                |record| {
+                    record.machine_id = Some(machine_id.clone());
+                },
+            ),
+            self.wait_for(
+                &record,
+                &app_name,
+                &machine_id,
+                MachineState::Started,
+                self.config.start_timeout,
+            ),
+        );
+        recorded.map_err(|error| ("machine", error.into()))?;
+        started.map_err(|error| ("started", error))?;
         // Create's answer already names the version and the resolved image digest
         // (starting does not change either); ask again only when it did not.
         let (digest, machine_version) =
@@ -413,11 +505,15 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 let digest = machine.as_ref().and_then(|m| m.image_digest.clone());
                 (digest, machine.and_then(|machine| machine.version))
             };
+        // `started`, the operation's end and the lock's release in one write: one
+        // fsync before the create returns instead of three.
         let record = journal
-            .step(
+            .last_step(
                 "started",
                 json!({ "machine": machine_id }),
                 Some("after_started"),
+                "ok",
+                lock,
                 |record| {
                     record.status = WorkspaceStatus::Running;
                     if let Some(first) = record.image_versions.first_mut() {
@@ -475,16 +571,26 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     }
 
     /// Creates the app or adopts it if it is ours. Returns (name, adopted).
+    /// Returns (name, adopted, noted); the caller commits `app_created`. `lookup` is
+    /// the answer of a lookup made already (its first attempt). `plan_notes` are
+    /// journaled with `app_creating` when the app is to be created (`noted`).
     async fn ensure_app(
         &self,
         journal: &Journal<S>,
         record: &WorkspaceRecord,
-    ) -> Result<(String, bool)> {
+        mut lookup: Option<ProviderResult<Option<AppInfo>>>,
+        plan_notes: Vec<(&'static str, serde_json::Value)>,
+    ) -> Result<(String, bool, bool)> {
         let name = record.app_name();
         let mut sent = false;
         let mut attempt = 1;
+        let mut plan_notes = Some(plan_notes);
         loop {
-            let existing = match self.provider.get_app(name).await {
+            let answer = match lookup.take() {
+                Some(answer) => answer,
+                None => self.provider.get_app(name).await,
+            };
+            let existing = match answer {
                 Ok(existing) => existing,
                 Err(error) if self.backoff(attempt, "get app", &error).await => {
                     attempt += 1;
@@ -499,36 +605,16 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                         name: name.to_owned(),
                     });
                 }
-                journal
-                    .step(
-                        "app_created",
-                        json!({ "app": name, "adopted": true }),
-                        Some("after_app"),
-                        |record| {
-                            record.app = Some(name.to_owned());
-                        },
-                    )
-                    .await?;
-                return Ok((name.to_owned(), true));
+                return Ok((name.to_owned(), true, plan_notes.is_none()));
             }
             if !sent {
-                journal.note("app_creating", json!({ "app": name })).await?;
+                let mut steps = vec![("app_creating", json!({ "app": name }))];
+                steps.extend(plan_notes.take().unwrap_or_default());
+                journal.notes(steps).await?;
                 sent = true;
             }
             match self.provider.create_app(name, &record.spec.org).await {
-                Ok(app) => {
-                    journal
-                        .step(
-                            "app_created",
-                            json!({ "app": app.name, "adopted": false }),
-                            Some("after_app"),
-                            |record| {
-                                record.app = Some(app.name.clone());
-                            },
-                        )
-                        .await?;
-                    return Ok((app.name, false));
-                }
+                Ok(app) => return Ok((app.name, false, true)),
                 // Taken: by our own earlier attempt (adopted on the next lookup) or by
                 // someone else (the lookup says so).
                 Err(error)
@@ -544,11 +630,15 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     }
 
     /// Creates the volume (named from the workspace id) or adopts it. Returns (id, adopted).
+    /// Creates the volume (named from the workspace id) or adopts it. Returns
+    /// (id, adopted); the caller commits `volume_created`. With `noted`, its
+    /// `volume_creating` note is already journaled.
     async fn ensure_volume(
         &self,
         journal: &Journal<S>,
         record: &WorkspaceRecord,
         app_is_new: bool,
+        noted: bool,
     ) -> Result<(String, bool)> {
         let app = record.app_name();
         let volume_name = record.volume_name();
@@ -588,38 +678,18 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                         })
                         .await;
                 }
-                journal
-                    .step(
-                        "volume_created",
-                        json!({ "volume": keep.id, "adopted": sent }),
-                        Some("after_volume"),
-                        |record| {
-                            record.volume_id = Some(keep.id.clone());
-                        },
-                    )
-                    .await?;
                 return Ok((keep.id, sent));
             }
             if !sent {
-                journal
-                    .note("volume_creating", json!({ "name": volume_name }))
-                    .await?;
+                if !noted {
+                    journal
+                        .note("volume_creating", json!({ "name": volume_name }))
+                        .await?;
+                }
                 sent = true;
             }
             match self.provider.create_volume(app, &request).await {
-                Ok(volume) => {
-                    journal
-                        .step(
-                            "volume_created",
-                            json!({ "volume": volume.id, "adopted": false }),
-                            Some("after_volume"),
-                            |record| {
-                                record.volume_id = Some(volume.id.clone());
-                            },
-                        )
-                        .await?;
-                    return Ok((volume.id, false));
-                }
+                Ok(volume) => return Ok((volume.id, false)),
                 Err(error) if self.backoff(attempt, "create volume", &error).await => attempt += 1,
                 Err(error) => return Err(self.provider_error(error, record)),
             }
@@ -627,15 +697,19 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     }
 
     /// Allocates the IP mode's addresses, adopting those already there.
+    /// With `noted`, its `ips_allocating` note is already journaled.
     async fn ensure_ips(
         &self,
         journal: &Journal<S>,
         record: &WorkspaceRecord,
         app_is_new: bool,
+        noted: bool,
     ) -> Result<Vec<IpRecord>> {
-        journal
-            .note("ips_allocating", json!({ "mode": record.spec.ip_mode }))
-            .await?;
+        if !noted {
+            journal
+                .note("ips_allocating", json!({ "mode": record.spec.ip_mode }))
+                .await?;
+        }
         // Each kind is independent of the others: allocate them concurrently.
         let held = futures::future::try_join_all(
             record
@@ -721,7 +795,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         metadata.insert(TAG_WORKSPACE.to_owned(), spec.name.as_str().to_owned());
         metadata.insert(TAG_VERSION.to_owned(), env!("CARGO_PKG_VERSION").to_owned());
         MachineRequest {
-            name: format!("{}-ws", spec.name),
+            name: machine_name(record),
             region: spec.region.clone(),
             image: spec.image.clone(),
             guest: spec.guest,
@@ -732,7 +806,9 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         }
     }
 
-    /// Creates the machine (tagged with the workspace id) or adopts it.
+    /// Creates the machine (tagged with the workspace id) or adopts it. With `noted`,
+    /// its `machine_creating` note is already journaled. The caller records
+    /// `machine_created`.
     async fn ensure_machine(
         &self,
         journal: &Journal<S>,
@@ -740,6 +816,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         volume_id: &str,
         hashed_password: &str,
         app_is_new: bool,
+        noted: bool,
     ) -> Result<(MachineInfo, bool)> {
         let app = record.app_name();
         let id = record.id.to_string();
@@ -777,38 +854,18 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                         })
                         .await;
                 }
-                journal
-                    .step(
-                        "machine_created",
-                        json!({ "machine": keep.id, "adopted": sent }),
-                        Some("after_machine"),
-                        |record| {
-                            record.machine_id = Some(keep.id.clone());
-                        },
-                    )
-                    .await?;
                 return Ok((keep, sent));
             }
             if !sent {
-                journal
-                    .note("machine_creating", json!({ "name": request.name }))
-                    .await?;
+                if !noted {
+                    journal
+                        .note("machine_creating", json!({ "name": request.name }))
+                        .await?;
+                }
                 sent = true;
             }
             match self.provider.create_machine(app, &request).await {
-                Ok(machine) => {
-                    journal
-                        .step(
-                            "machine_created",
-                            json!({ "machine": machine.id, "adopted": false }),
-                            Some("after_machine"),
-                            |record| {
-                                record.machine_id = Some(machine.id.clone());
-                            },
-                        )
-                        .await?;
-                    return Ok((machine, false));
-                }
+                Ok(machine) => return Ok((machine, false)),
                 Err(error) if self.backoff(attempt, "create machine", &error).await => attempt += 1,
                 Err(error) => return Err(self.provider_error(error, record)),
             }
@@ -1438,4 +1495,9 @@ impl Created {
     pub fn password(&self) -> &OneTimePassword {
         &self.password
     }
+}
+
+/// The machine's name: the workspace's, suffixed.
+fn machine_name(record: &WorkspaceRecord) -> String {
+    format!("{}-ws", record.spec.name)
 }

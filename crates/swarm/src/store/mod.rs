@@ -166,6 +166,20 @@ pub struct EventRecord {
     pub detail: serde_json::Value,
 }
 
+/// Several journal changes of one operation, committed as one transaction: one fsync
+/// on a create's critical path instead of one per change.
+#[derive(Debug, Default)]
+pub struct JournalWrite<'a> {
+    /// Steps appended in this order.
+    pub steps: Vec<(&'a str, serde_json::Value)>,
+    /// Saved with the steps.
+    pub record: Option<&'a WorkspaceRecord>,
+    /// Closes the operation with this outcome.
+    pub finish: Option<&'a str>,
+    /// Frees the lock `(name, owner)` if `owner` still holds it.
+    pub release_lock: Option<(&'a str, &'a str)>,
+}
+
 /// The state store. Each write is committed when the future resolves, so a record
 /// written before a Fly call survives a crash during that call.
 pub trait Store: Send + Sync + 'static {
@@ -219,6 +233,22 @@ pub trait Store: Send + Sync + 'static {
         operation: i64,
         outcome: &str,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Everything in `write`, in one transaction: all of it is committed or none.
+    fn write_journal(
+        &self,
+        operation: i64,
+        write: JournalWrite<'_>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Inserts the new `record` (as [`Store::insert_workspace`]) and begins its
+    /// operation with the step `first_step`, in one transaction, so there is never a
+    /// record without its journal entry. Returns the operation's id.
+    fn insert_workspace_and_begin(
+        &self,
+        record: &WorkspaceRecord,
+        kind: OperationKind,
+        owner: &str,
+        first_step: &str,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
     /// Operations begun and never finished (interrupted by a crash), oldest first.
     fn unfinished_operations(
         &self,

@@ -12,7 +12,8 @@ use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
 use super::{
-    ApiTokenRecord, EventRecord, LockHolder, Operation, OperationKind, StepEntry, Store, StoreError,
+    ApiTokenRecord, EventRecord, JournalWrite, LockHolder, Operation, OperationKind, StepEntry,
+    Store, StoreError,
 };
 use crate::model::{
     CpuKind, GuestSize, WorkspaceName, WorkspaceRecord, WorkspaceStatus, WorkspaceSummary,
@@ -355,6 +356,14 @@ const UPDATE_WORKSPACE: &str = "UPDATE workspaces SET \
 const INSERT_STEP: &str = "INSERT INTO operation_steps (operation_id, seq, step, detail, at) \
      VALUES (?1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM operation_steps WHERE operation_id = ?1), ?2, ?3, ?4)";
 
+/// Parameters: workspace id, workspace name, kind, owner, time.
+const INSERT_OPERATION: &str = "INSERT INTO operations \
+     (workspace_id, workspace_name, kind, owner, started_at) VALUES (?1, ?2, ?3, ?4, ?5)";
+/// Parameters: operation id, time, outcome.
+const FINISH_OPERATION: &str = "UPDATE operations SET finished_at = ?2, outcome = ?3 WHERE id = ?1";
+/// Parameters: lock name, owner (only the holder's lock goes).
+const RELEASE_LOCK: &str = "DELETE FROM locks WHERE name = ?1 AND owner = ?2";
+
 fn bind_record<'q>(
     query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
     record: &WorkspaceRecord,
@@ -691,57 +700,117 @@ impl SqliteStore {
         // `execute`, not `INSERT … RETURNING` with `fetch_one`: that hands back the id
         // from the first row and drops the statement, so a failed commit (disk full)
         // went unseen and the journal entry the caller relies on was never written.
-        let id = sqlx::query(
-            "INSERT INTO operations (workspace_id, workspace_name, kind, owner, started_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
-        .bind(record.id.to_string())
-        .bind(record.name.as_str())
-        .bind(kind.as_str())
-        .bind(owner)
-        .bind(rfc3339(now()))
-        .execute(&self.pool)
-        .await?
-        .last_insert_rowid();
+        let id = sqlx::query(INSERT_OPERATION)
+            .bind(record.id.to_string())
+            .bind(record.name.as_str())
+            .bind(kind.as_str())
+            .bind(owner)
+            .bind(rfc3339(now()))
+            .execute(&self.pool)
+            .await?
+            .last_insert_rowid();
         Ok(id)
     }
 
-    async fn raw_record_step(
-        &self,
-        operation: i64,
-        step: &str,
-        detail: &serde_json::Value,
-        record: Option<&WorkspaceRecord>,
-    ) -> Result<(), StoreError> {
-        // Open from before BEGIN is sent: cancelled while waiting for it, the
-        // statement still runs to its end on sqlx's worker thread.
+    /// Opens a write transaction: `BEGIN IMMEDIATE` holds SQLite's write lock from
+    /// the start. Open from before BEGIN is sent: cancelled while waiting for it, the
+    /// statement still runs to its end on sqlx's worker thread.
+    async fn begin_write(&self) -> Result<WriteTransaction, StoreError> {
         let mut transaction = WriteTransaction {
             connection: self.pool.acquire().await?,
             open: true,
         };
-        let connection = &mut transaction.connection;
         sqlx::raw_sql("BEGIN IMMEDIATE")
-            .execute(&mut **connection)
+            .execute(&mut *transaction.connection)
             .await?;
-        sqlx::query(INSERT_STEP)
-            .bind(operation)
-            .bind(step)
-            .bind(detail.to_string())
-            .bind(rfc3339(now()))
-            .execute(&mut **connection)
+        Ok(transaction)
+    }
+
+    async fn commit(mut transaction: WriteTransaction) -> Result<(), StoreError> {
+        sqlx::raw_sql("COMMIT")
+            .execute(&mut *transaction.connection)
             .await?;
-        if let Some(record) = record {
+        transaction.open = false;
+        Ok(())
+    }
+
+    async fn raw_write_journal(
+        &self,
+        operation: i64,
+        write: JournalWrite<'_>,
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let connection = &mut transaction.connection;
+        let at = rfc3339(now());
+        for (step, detail) in &write.steps {
+            sqlx::query(INSERT_STEP)
+                .bind(operation)
+                .bind(*step)
+                .bind(detail.to_string())
+                .bind(&at)
+                .execute(&mut **connection)
+                .await?;
+        }
+        if let Some(record) = write.record {
             bind_record(sqlx::query(UPDATE_WORKSPACE), record)?
                 .execute(&mut **connection)
                 .await
                 .map_err(|error| map_unique(error, record.name.as_str()))?;
         }
-        sqlx::raw_sql("COMMIT").execute(&mut **connection).await?;
-        transaction.open = false;
-        Ok(())
+        if let Some(outcome) = write.finish {
+            sqlx::query(FINISH_OPERATION)
+                .bind(operation)
+                .bind(&at)
+                .bind(outcome)
+                .execute(&mut **connection)
+                .await?;
+        }
+        if let Some((name, owner)) = write.release_lock {
+            sqlx::query(RELEASE_LOCK)
+                .bind(name)
+                .bind(owner)
+                .execute(&mut **connection)
+                .await?;
+        }
+        Self::commit(transaction).await
+    }
+
+    async fn raw_insert_workspace_and_begin(
+        &self,
+        record: &WorkspaceRecord,
+        kind: OperationKind,
+        owner: &str,
+        first_step: &str,
+    ) -> Result<i64, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let connection = &mut transaction.connection;
+        let at = rfc3339(now());
+        bind_record(sqlx::query(INSERT_WORKSPACE), record)?
+            .execute(&mut **connection)
+            .await
+            .map_err(|error| map_unique(error, record.name.as_str()))?;
+        let operation = sqlx::query(INSERT_OPERATION)
+            .bind(record.id.to_string())
+            .bind(record.name.as_str())
+            .bind(kind.as_str())
+            .bind(owner)
+            .bind(&at)
+            .execute(&mut **connection)
+            .await?
+            .last_insert_rowid();
+        sqlx::query(INSERT_STEP)
+            .bind(operation)
+            .bind(first_step)
+            .bind("{}")
+            .bind(&at)
+            .execute(&mut **connection)
+            .await?;
+        Self::commit(transaction).await?;
+        Ok(operation)
     }
 
     async fn raw_finish_operation(&self, operation: i64, outcome: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE operations SET finished_at = ?2, outcome = ?3 WHERE id = ?1")
+        sqlx::query(FINISH_OPERATION)
             .bind(operation)
             .bind(rfc3339(now()))
             .bind(outcome)
@@ -947,7 +1016,7 @@ impl SqliteStore {
     }
 
     async fn raw_release_lock(&self, name: &str, owner: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM locks WHERE name = ?1 AND owner = ?2")
+        sqlx::query(RELEASE_LOCK)
             .bind(name)
             .bind(owner)
             .execute(&self.pool)
@@ -1032,7 +1101,33 @@ impl Store for SqliteStore {
         detail: &serde_json::Value,
         record: Option<&WorkspaceRecord>,
     ) -> Result<(), StoreError> {
-        self.located(self.raw_record_step(operation, step, detail, record).await)
+        let write = JournalWrite {
+            steps: vec![(step, detail.clone())],
+            record,
+            ..JournalWrite::default()
+        };
+        self.located(self.raw_write_journal(operation, write).await)
+    }
+
+    async fn write_journal(
+        &self,
+        operation: i64,
+        write: JournalWrite<'_>,
+    ) -> Result<(), StoreError> {
+        self.located(self.raw_write_journal(operation, write).await)
+    }
+
+    async fn insert_workspace_and_begin(
+        &self,
+        record: &WorkspaceRecord,
+        kind: OperationKind,
+        owner: &str,
+        first_step: &str,
+    ) -> Result<i64, StoreError> {
+        self.located(
+            self.raw_insert_workspace_and_begin(record, kind, owner, first_step)
+                .await,
+        )
     }
 
     async fn finish_operation(&self, operation: i64, outcome: &str) -> Result<(), StoreError> {

@@ -83,6 +83,25 @@ impl Server {
         (status, json)
     }
 
+    /// Creates a workspace through the API, waits for it and checks it succeeded;
+    /// the finished operation (its result holds the one-time password).
+    async fn created(&self, token: &str, body: &str) -> Value {
+        let (status, created) = self
+            .call(
+                Method::POST,
+                "/v1/workspaces?wait=60",
+                Some(token),
+                Some(body),
+            )
+            .await;
+        assert_eq!(
+            (status, created["status"].as_str()),
+            (StatusCode::OK, Some("succeeded")),
+            "{created}"
+        );
+        created
+    }
+
     /// Waits for an operation's end (the server waits up to 60 s a call).
     async fn finished(&self, token: &str, operation: &Value) -> Value {
         let id = operation["id"].as_str().expect("operation id");
@@ -407,18 +426,12 @@ async fn every_route_answers_401_404_for_others_422_for_bad_input_and_succeeds()
     let server = Server::start(swarm_at(&sim.base_url(), &dir.path().join("swarm.db")).await).await;
     let alice = server.token("alice", false).await;
     let bob = server.token("bob", false).await;
-    let (status, created) = server
-        .call(
-            Method::POST,
-            "/v1/workspaces?wait=60",
-            Some(&alice),
-            Some(r#"{"name": "ws", "image": "codercom/code-server:4.106.3"}"#),
+    server
+        .created(
+            &alice,
+            r#"{"name": "ws", "image": "codercom/code-server:4.106.3"}"#,
         )
         .await;
-    assert_eq!(
-        (status, created["status"].as_str()),
-        (StatusCode::OK, Some("succeeded"))
-    );
 
     // (method, path, good body, bad body and the field it must name)
     type Route<'a> = (Method, &'a str, Option<&'a str>, Option<(&'a str, &'a str)>);
@@ -597,19 +610,7 @@ async fn a_create_or_resize_past_a_users_quota_is_refused_before_anything_runs()
     let create = |name: &str, extra: &str| {
         format!(r#"{{"name": "{name}", "image": "codercom/code-server:4.106.3"{extra}}}"#)
     };
-    let (status, body) = server
-        .call(
-            Method::POST,
-            "/v1/workspaces?wait=60",
-            Some(&alice),
-            Some(&create("a1", "")),
-        )
-        .await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (StatusCode::OK, Some("succeeded")),
-        "{body}"
-    );
+    server.created(&alice, &create("a1", "")).await;
     let requests = sim.stats().requests_total;
     // 10 + 20 GB > 25 GB.
     let (status, body) = server
@@ -664,19 +665,7 @@ async fn a_create_or_resize_past_a_users_quota_is_refused_before_anything_runs()
         "refused before any Fly call"
     );
     // Within the quota: a second one; a third is one workspace too many.
-    let (status, body) = server
-        .call(
-            Method::POST,
-            "/v1/workspaces?wait=60",
-            Some(&alice),
-            Some(&create("a2", "")),
-        )
-        .await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (StatusCode::OK, Some("succeeded")),
-        "{body}"
-    );
+    server.created(&alice, &create("a2", "")).await;
     let (status, body) = server
         .call(
             Method::POST,
@@ -693,19 +682,7 @@ async fn a_create_or_resize_past_a_users_quota_is_refused_before_anything_runs()
         "quotas.workspaces",
     );
     // Quotas are per user: bob has his own.
-    let (status, body) = server
-        .call(
-            Method::POST,
-            "/v1/workspaces?wait=60",
-            Some(&bob),
-            Some(&create("b1", "")),
-        )
-        .await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (StatusCode::OK, Some("succeeded")),
-        "{body}"
-    );
+    server.created(&bob, &create("b1", "")).await;
     for name in ["a1", "a2", "b1"] {
         server
             .controller
@@ -1058,19 +1035,12 @@ async fn metrics_count_workspaces_fly_calls_and_operation_durations() {
     let dir = tempfile::tempdir().expect("tempdir");
     let server = Server::start(swarm_at(&sim.base_url(), &dir.path().join("swarm.db")).await).await;
     let alice = server.token("alice", false).await;
-    let (status, created) = server
-        .call(
-            Method::POST,
-            "/v1/workspaces?wait=60",
-            Some(&alice),
-            Some(r#"{"name": "metered-ws", "image": "codercom/code-server:4.106.3"}"#),
+    server
+        .created(
+            &alice,
+            r#"{"name": "metered-ws", "image": "codercom/code-server:4.106.3"}"#,
         )
         .await;
-    assert_eq!(
-        (status, created["status"].as_str()),
-        (StatusCode::OK, Some("succeeded")),
-        "{created}"
-    );
 
     // No token needed, like /healthz.
     let response = server
@@ -1161,15 +1131,12 @@ async fn the_event_history_says_who_did_what_and_when_including_the_reconciler()
     let alice = server.token("alice", false).await;
     let bob = server.token("bob", false).await;
     let admin = server.token("ops", true).await;
-    let (_, created) = server
-        .call(
-            Method::POST,
-            "/v1/workspaces?wait=60",
-            Some(&alice),
-            Some(r#"{"name": "history-ws", "image": "codercom/code-server:4.106.3"}"#),
+    let created = server
+        .created(
+            &alice,
+            r#"{"name": "history-ws", "image": "codercom/code-server:4.106.3"}"#,
         )
         .await;
-    assert_eq!(created["status"], "succeeded", "{created}");
     let password = created["result"]["password"]
         .as_str()
         .expect("password")
@@ -1341,17 +1308,10 @@ async fn the_idle_policy_stops_a_workspace_idle_past_its_timeout_and_records_it(
     let alice = server.token("alice", false).await;
     let bob = server.token("bob", false).await;
     for name in ["idle-ws", "busy-ws"] {
-        let (_, created) = server
-            .call(
-                Method::POST,
-                "/v1/workspaces?wait=60",
-                Some(&alice),
-                Some(&format!(
-                    r#"{{"name": "{name}", "image": "codercom/code-server:4.106.3", "idle_timeout": "90"}}"#
-                )),
-            )
-            .await;
-        assert_eq!(created["status"], "succeeded", "{created}");
+        let body = format!(
+            r#"{{"name": "{name}", "image": "codercom/code-server:4.106.3", "idle_timeout": "90"}}"#
+        );
+        server.created(&alice, &body).await;
     }
 
     // Fresh workspaces are not idle long enough, whatever code-server says.
@@ -1457,15 +1417,12 @@ async fn logs_follow_as_server_sent_events_of_log_lines() {
     let server = Server::start(swarm_at(&sim.base_url(), &dir.path().join("swarm.db")).await).await;
     let alice = server.token("alice", false).await;
     let bob = server.token("bob", false).await;
-    let (_, created) = server
-        .call(
-            Method::POST,
-            "/v1/workspaces?wait=60",
-            Some(&alice),
-            Some(r#"{"name": "logged-ws", "image": "codercom/code-server:4.106.3"}"#),
+    server
+        .created(
+            &alice,
+            r#"{"name": "logged-ws", "image": "codercom/code-server:4.106.3"}"#,
         )
         .await;
-    assert_eq!(created["status"], "succeeded", "{created}");
     let path = "/v1/workspaces/logged-ws/logs/stream";
     let (status, body) = server.call(Method::GET, path, None, None).await;
     assert_error(

@@ -328,22 +328,18 @@ impl<S: Store, P: Provider> Controller<S, P> {
         checks
     }
 
-    /// Runs the idle policy now and then every `every` until `stop` turns true.
+    /// Runs the idle policy now and then every `every` until `stop` turns true; a
+    /// pass under way then is finished, so a stop it began is not cut short.
     pub fn spawn_idle_policy(
         self: &Arc<Self>,
         every: Duration,
-        mut stop: watch::Receiver<bool>,
+        stop: watch::Receiver<bool>,
     ) -> JoinHandle<()> {
         let this = Arc::clone(self);
-        tokio::spawn(async move {
-            loop {
-                // A pass under way when `stop` turns is finished (like reconcile's),
-                // so a stop it began is not cut short.
+        spawn_every(every, stop, move || {
+            let this = Arc::clone(&this);
+            async move {
                 this.idle_check_once().await;
-                tokio::select! {
-                    () = tokio::time::sleep(every) => {}
-                    _ = stop.wait_for(|stopped| *stopped) => return,
-                }
             }
         })
     }
@@ -400,16 +396,13 @@ impl<S: Store, P: Provider> Controller<S, P> {
     pub fn spawn_reconciler(
         self: &Arc<Self>,
         every: Duration,
-        mut stop: watch::Receiver<bool>,
+        stop: watch::Receiver<bool>,
     ) -> JoinHandle<()> {
         let this = Arc::clone(self);
-        tokio::spawn(async move {
-            loop {
+        spawn_every(every, stop, move || {
+            let this = Arc::clone(&this);
+            async move {
                 this.reconcile_once().await;
-                tokio::select! {
-                    () = tokio::time::sleep(every) => {}
-                    _ = stop.wait_for(|stopped| *stopped) => return,
-                }
             }
         })
     }
@@ -483,4 +476,22 @@ impl<S: Store, P: Provider> Controller<S, P> {
         }
         served.map(|()| left)
     }
+}
+
+/// Runs `pass` now and then every `every` until `stop` turns true. A pass under way
+/// when it does is finished first: background work is never cut off halfway.
+fn spawn_every<F, Fut>(every: Duration, mut stop: watch::Receiver<bool>, pass: F) -> JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            pass().await;
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                _ = stop.wait_for(|stopped| *stopped) => return,
+            }
+        }
+    })
 }

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use futures::StreamExt as _;
 use serde_json::json;
 
 use crate::error::{Error, Result};
@@ -14,6 +15,9 @@ use crate::model::{
 use crate::provider::{MachineInfo, Provider, ProviderErrorKind, TAG_WORKSPACE_ID};
 use crate::store::{Operation, OperationKind, Store};
 use crate::swarm::Swarm;
+
+/// Drift checks a reconcile pass runs at once.
+const DRIFT_CHECKS_AT_ONCE: usize = 8;
 
 impl<S: Store, P: Provider> Swarm<S, P> {
     /// Compares every record with Fly and reports each change. Level-triggered and
@@ -75,11 +79,26 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             .filter(|record| owns(record))
             .collect();
         report.checked = records.len();
-        for record in records
+        // A few workspaces at a time: each check is one or two reads of its own
+        // machine, so Fly's per-machine limits are not shared and the client's throttle
+        // holds the rest. Results come back in record order.
+        let mut pending = records
             .iter()
-            .filter(|record| !settled.contains(&record.id))
-        {
-            match self.check_drift(record).await {
+            .filter(|record| !settled.contains(&record.id));
+        let mut in_flight = futures::stream::FuturesOrdered::new();
+        let mut drifts = Vec::with_capacity(records.len());
+        loop {
+            while in_flight.len() < DRIFT_CHECKS_AT_ONCE {
+                let Some(record) = pending.next() else { break };
+                in_flight.push_back(async move { (record, self.check_drift(record).await) });
+            }
+            match in_flight.next().await {
+                Some(drift) => drifts.push(drift),
+                None => break,
+            }
+        }
+        for (record, drift) in drifts {
+            match drift {
                 Ok(Some(action)) => report.actions.push(action),
                 Ok(None) => {}
                 Err(error) => report.actions.push(ReconcileAction::Failed {

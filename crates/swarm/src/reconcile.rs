@@ -16,8 +16,8 @@ use crate::provider::{MachineInfo, Provider, ProviderErrorKind, TAG_WORKSPACE_ID
 use crate::store::{Operation, OperationKind, Store};
 use crate::swarm::Swarm;
 
-/// Drift checks a reconcile pass runs at once.
-const DRIFT_CHECKS_AT_ONCE: usize = 8;
+/// Workspaces (drift checks) or apps (the orphan scan) a reconcile pass reads at once.
+const READS_AT_ONCE: usize = 8;
 
 impl<S: Store, P: Provider> Swarm<S, P> {
     /// Compares every record with Fly and reports each change. Level-triggered and
@@ -88,7 +88,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         let mut in_flight = futures::stream::FuturesOrdered::new();
         let mut drifts = Vec::with_capacity(records.len());
         loop {
-            while in_flight.len() < DRIFT_CHECKS_AT_ONCE {
+            while in_flight.len() < READS_AT_ONCE {
                 let Some(record) = pending.next() else { break };
                 in_flight.push_back(async move { (record, self.check_drift(record).await) });
             }
@@ -505,61 +505,92 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             .map_err(|error| Error::from_provider(error, "(all)", "", &self.config().regions))?;
         // Read after the app list, so a slot filled meanwhile is known here.
         let pool_apps = self.pool_apps().await?;
+        // A few apps at a time, as the drift checks: one machine list per app.
+        let known = KnownApps {
+            live: &live,
+            deleted: &deleted,
+            known_ids: &known_ids,
+            pool_apps: &pool_apps,
+        };
+        let mut pending = apps.iter();
+        let mut in_flight = futures::stream::FuturesOrdered::new();
         let mut findings = Vec::new();
-        for app in apps {
-            if pool_apps.contains(&app.name) {
-                continue;
+        loop {
+            while in_flight.len() < READS_AT_ONCE {
+                let Some(app) = pending.next() else { break };
+                in_flight.push_back(self.orphans_in_app(&app.name, &known));
             }
-            if crate::pool::is_pool_app(&app.name) && !live.contains_key(app.name.as_str()) {
-                findings.push(ReconcileAction::OrphanApp {
-                    app: app.name.clone(),
-                    reason: "named like a warm-pool slot, but neither this store's pool nor a workspace holds it".to_owned(),
-                });
-                continue;
-            }
-            let machines = match self.provider().list_machines(&app.name, None).await {
-                Ok(machines) => machines,
-                Err(error) if error.is_not_found() => continue,
-                Err(error) => {
-                    return Err(Error::from_provider(
-                        error,
-                        &app.name,
-                        "",
-                        &self.config().regions,
-                    ));
-                }
-            };
-            let live_id = live
-                .get(app.name.as_str())
-                .map(|record| record.id.to_string());
-            for machine in &machines {
-                let Some(tag) = machine.metadata.get(TAG_WORKSPACE_ID) else {
-                    continue;
-                };
-                let belongs = live_id.as_deref() == Some(tag.as_str());
-                if !belongs && !known_ids.contains(tag) {
-                    findings.push(ReconcileAction::OrphanMachine {
-                        app: app.name.clone(),
-                        machine_id: machine.id.clone(),
-                        workspace_id: tag.clone(),
-                    });
-                }
-            }
-            if live_id.is_none() && deleted.contains(app.name.as_str()) {
-                let tagged = machines
-                    .iter()
-                    .any(|machine| machine.metadata.contains_key(TAG_WORKSPACE_ID));
-                findings.push(ReconcileAction::OrphanApp {
-                    app: app.name.clone(),
-                    reason: if tagged {
-                        "named like a deleted workspace and holds machines tagged by swarm"
-                            .to_owned()
-                    } else {
-                        "named like a deleted workspace".to_owned()
-                    },
-                });
+            match in_flight.next().await {
+                Some(found) => findings.extend(found?),
+                None => break,
             }
         }
         Ok(findings)
     }
+
+    /// What one app on Fly holds that no record of ours accounts for.
+    async fn orphans_in_app(
+        &self,
+        app: &str,
+        known: &KnownApps<'_>,
+    ) -> Result<Vec<ReconcileAction>> {
+        let mut findings = Vec::new();
+        if known.pool_apps.contains(app) {
+            return Ok(findings);
+        }
+        if crate::pool::is_pool_app(app) && !known.live.contains_key(app) {
+            findings.push(ReconcileAction::OrphanApp {
+                app: app.to_owned(),
+                reason: "named like a warm-pool slot, but neither this store's pool nor a workspace holds it".to_owned(),
+            });
+            return Ok(findings);
+        }
+        let machines = match self.provider().list_machines(app, None).await {
+            Ok(machines) => machines,
+            // Deleted since the app list was read.
+            Err(error) if error.is_not_found() => return Ok(findings),
+            Err(error) => {
+                return Err(Error::from_provider(error, app, "", &self.config().regions));
+            }
+        };
+        let live_id = known.live.get(app).map(|record| record.id.to_string());
+        for machine in &machines {
+            let Some(tag) = machine.metadata.get(TAG_WORKSPACE_ID) else {
+                continue;
+            };
+            let belongs = live_id.as_deref() == Some(tag.as_str());
+            if !belongs && !known.known_ids.contains(tag) {
+                findings.push(ReconcileAction::OrphanMachine {
+                    app: app.to_owned(),
+                    machine_id: machine.id.clone(),
+                    workspace_id: tag.clone(),
+                });
+            }
+        }
+        if live_id.is_none() && known.deleted.contains(app) {
+            let tagged = machines
+                .iter()
+                .any(|machine| machine.metadata.contains_key(TAG_WORKSPACE_ID));
+            findings.push(ReconcileAction::OrphanApp {
+                app: app.to_owned(),
+                reason: if tagged {
+                    "named like a deleted workspace and holds machines tagged by swarm".to_owned()
+                } else {
+                    "named like a deleted workspace".to_owned()
+                },
+            });
+        }
+        Ok(findings)
+    }
+}
+
+/// What the orphan scan compares Fly's apps with.
+struct KnownApps<'a> {
+    /// Live records by app (a workspace from a pool slot lives in the slot's app).
+    live: &'a BTreeMap<&'a str, &'a WorkspaceRecord>,
+    /// Apps of deleted records.
+    deleted: &'a BTreeSet<&'a str>,
+    /// Every record's id, deleted ones too.
+    known_ids: &'a BTreeSet<String>,
+    pool_apps: &'a BTreeSet<String>,
 }

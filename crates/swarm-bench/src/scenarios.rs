@@ -10,9 +10,9 @@ use fly_sim::{Knob, Latency, Sim, SimConfig, SimHandle};
 use futures::StreamExt;
 use swarm::provider::{MachineRequest, TAG_WORKSPACE, TAG_WORKSPACE_ID, VolumeRequest};
 use swarm::{
-    CpuKind, CreateOptions, FlyProvider, GuestSize, ImageVersion, IpKind, IpMode, MachineState,
-    Provider, SqliteStore, Store as _, Swarm, SwarmConfig, WorkspaceName, WorkspaceRecord,
-    WorkspaceSpec, WorkspaceStatus,
+    CpuKind, CreateOptions, FlyProvider, GuestSize, IpKind, IpMode, MachineState, Provider,
+    SqliteStore, Store as _, Swarm, SwarmConfig, WorkspaceName, WorkspaceRecord, WorkspaceSpec,
+    WorkspaceStatus,
 };
 
 use crate::bound;
@@ -415,32 +415,11 @@ fn record(
 ) -> anyhow::Result<WorkspaceRecord> {
     let now = time::OffsetDateTime::now_utc();
     let name = WorkspaceName::parse(name).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let spec = spec(&name);
-    Ok(WorkspaceRecord {
-        id: uuid::Uuid::now_v7(),
-        url: format!("https://{}.fly.dev", name.as_str()),
-        name,
-        status: WorkspaceStatus::Running,
-        image_versions: vec![ImageVersion {
-            version: 1,
-            image: spec.image.clone(),
-            digest: None,
-            guest: Some(spec.guest),
-            machine_version: None,
-            snapshot_before: None,
-            rollback_of: None,
-            at: now,
-        }],
-        spec,
-        app,
-        volume_id: volume,
-        former_volumes: Vec::new(),
-        machine_id: machine,
-        ips: Vec::new(),
-        last_error: None,
-        created_at: now,
-        updated_at: now,
-    })
+    let mut record = WorkspaceRecord::new(spec(&name), WorkspaceStatus::Running, now);
+    record.app = app;
+    record.volume_id = volume;
+    record.machine_id = machine;
+    Ok(record)
 }
 
 /// Makes `n` workspaces on a zero-latency sim without limits (so filling is fast),

@@ -326,6 +326,36 @@ pub struct WorkspaceRecord {
 }
 
 impl WorkspaceRecord {
+    /// A new record of `spec` in `status`, with a fresh id, its URL, its first image
+    /// version, and nothing on Fly recorded yet.
+    pub fn new(spec: WorkspaceSpec, status: WorkspaceStatus, now: OffsetDateTime) -> Self {
+        Self {
+            id: Uuid::now_v7(),
+            name: spec.name.clone(),
+            status,
+            url: workspace_url(&spec.name, spec.ip_mode),
+            image_versions: vec![ImageVersion {
+                version: 1,
+                image: spec.image.clone(),
+                digest: None,
+                guest: Some(spec.guest),
+                machine_version: None,
+                snapshot_before: None,
+                rollback_of: None,
+                at: now,
+            }],
+            spec,
+            app: None,
+            volume_id: None,
+            former_volumes: Vec::new(),
+            machine_id: None,
+            ips: Vec::new(),
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
     /// The Fly app that holds (or will hold) the workspace: the recorded app, or, before
     /// a normal create has recorded it, the app named like the workspace.
     pub fn app_name(&self) -> &str {

@@ -11,16 +11,15 @@ use futures::stream::BoxStream;
 use serde_json::json;
 use time::OffsetDateTime;
 use tracing::Instrument;
-use uuid::Uuid;
 
 use crate::config::SwarmConfig;
 use crate::error::{Error, Result};
 use crate::journal::Journal;
 use crate::lock::WorkspaceLock;
 use crate::model::{
-    CreateOptions, CreateStep, Created, Deleted, Health, HealthStatus, ImageVersion, IpKind,
-    IpRecord, LogLine, MachineState, OneTimePassword, StateChange, ValidatedCreate,
-    WorkspaceRecord, WorkspaceStatus, WorkspaceSummary, workspace_url,
+    CreateOptions, CreateStep, Created, Deleted, Health, HealthStatus, IpKind, IpRecord, LogLine,
+    MachineState, OneTimePassword, StateChange, ValidatedCreate, WorkspaceRecord, WorkspaceStatus,
+    WorkspaceSummary,
 };
 use crate::password;
 use crate::provider::{
@@ -239,32 +238,8 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 tokio::task::spawn_blocking(move || password::hash(&password))
             };
             let now = OffsetDateTime::now_utc();
-            let id = Uuid::now_v7();
-            let record = WorkspaceRecord {
-                id,
-                name: spec.name.clone(),
-                status: WorkspaceStatus::Creating,
-                url: workspace_url(&spec.name, spec.ip_mode),
-                image_versions: vec![ImageVersion {
-                    version: 1,
-                    image: spec.image.clone(),
-                    digest: None,
-                    guest: Some(spec.guest),
-                    machine_version: None,
-                    snapshot_before: None,
-                    rollback_of: None,
-                    at: now,
-                }],
-                spec,
-                app: None,
-                volume_id: None,
-                former_volumes: Vec::new(),
-                machine_id: None,
-                ips: Vec::new(),
-                last_error: None,
-                created_at: now,
-                updated_at: now,
-            };
+            let record = WorkspaceRecord::new(spec, WorkspaceStatus::Creating, now);
+            let id = record.id;
             // Record and journal entry in one transaction: a crash leaves both or neither.
             let journal = Journal::insert_and_begin(
                 Arc::clone(&self.store),

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::handler::Handler;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, on};
@@ -340,6 +341,47 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, ApiError> {
     })
 }
 
+/// The caller, named by the bearer token; the first extractor of a handler, so a
+/// request without a valid token is refused (401) before its input is read.
+impl<S: Store, P: Provider> FromRequestParts<Arc<Controller<S, P>>> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        controller: &Arc<Controller<S, P>>,
+    ) -> Result<Self, ApiError> {
+        controller.caller(&parts.headers).await
+    }
+}
+
+/// `Query`, with a bad query refused as our JSON error naming the field.
+struct ApiQuery<T>(T);
+
+impl<T: serde::de::DeserializeOwned, St: Send + Sync> FromRequestParts<St> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(query)| Self(query))
+            .map_err(|rejection| query_error(&rejection))
+    }
+}
+
+/// `Json`, with a bad body refused as our JSON error naming the field.
+struct ApiJson<T>(T);
+
+impl<T: serde::de::DeserializeOwned, St: Send + Sync> FromRequest<St> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &St) -> Result<Self, ApiError> {
+        Json::<T>::from_request(request, state)
+            .await
+            .map(|Json(body)| Self(body))
+            .map_err(|rejection| body_error(&rejection))
+    }
+}
+
 fn body_error(rejection: &JsonRejection) -> ApiError {
     let (status, code) = match rejection {
         JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
@@ -440,9 +482,8 @@ async fn metrics<S: Store, P: Provider>(State(c): Shared<S, P>) -> Result<Respon
 #[utoipa::path(get, path = "/v1/workspaces", tag = "workspaces", security(("bearer" = [])), responses((status = 200, description = "The caller's workspaces (an admin's: all), as `swarm list --json`"), (status = 401, description = "No valid API token", body = ErrorBody)))]
 async fn list<S: Store, P: Provider>(
     State(c): Shared<S, P>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = c.caller(&headers).await?;
     let records: Vec<WorkspaceRecord> = c
         .swarm
         .list()
@@ -456,20 +497,18 @@ async fn list<S: Store, P: Provider>(
 #[utoipa::path(get, path = "/v1/workspaces/{name}", tag = "workspaces", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name")), responses((status = 200, description = "The record, as `swarm show --json`"), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody)))]
 async fn show<S: Store, P: Provider>(
     State(c): Shared<S, P>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = c.caller(&headers).await?;
     Ok(Json(to_json(&c.visible(&caller, &name).await?)?))
 }
 
 #[utoipa::path(get, path = "/v1/workspaces/{name}/health", tag = "workspaces", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name")), responses((status = 200, description = "As `swarm health --json`"), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody)))]
 async fn health<S: Store, P: Provider>(
     State(c): Shared<S, P>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = c.caller(&headers).await?;
     c.visible(&caller, &name).await?;
     Ok(Json(to_json(&c.swarm.health(&name).await?)?))
 }
@@ -477,13 +516,10 @@ async fn health<S: Store, P: Provider>(
 #[utoipa::path(post, path = "/v1/workspaces", tag = "workspaces", security(("bearer" = [])), params(("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), request_body = CreateOptions, responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 400, description = "Not JSON", body = ErrorBody), (status = 401, description = "No valid API token", body = ErrorBody), (status = 403, description = "Past a quota", body = ErrorBody), (status = 409, description = "The name is taken", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
 async fn create<S: Store, P: Provider>(
     State(c): Shared<S, P>,
-    headers: HeaderMap,
-    query: Result<Query<WaitQuery>, QueryRejection>,
-    body: Result<Json<CreateOptions>, JsonRejection>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<WaitQuery>,
+    ApiJson(mut options): ApiJson<CreateOptions>,
 ) -> Result<Response, ApiError> {
-    let caller = c.caller(&headers).await?;
-    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
-    let Json(mut options) = body.map_err(|rejection| body_error(&rejection))?;
     options.owner = Some(caller.user.clone());
     // Refused here, before anything runs: the CLI's rules and messages.
     let validated = c.swarm.validate(&options)?;
@@ -528,12 +564,10 @@ async fn create<S: Store, P: Provider>(
 #[utoipa::path(delete, path = "/v1/workspaces/{name}", tag = "workspaces", operation_id = "delete", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
 async fn delete<S: Store, P: Provider>(
     State(c): Shared<S, P>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(name): Path<String>,
-    query: Result<Query<WaitQuery>, QueryRejection>,
+    ApiQuery(query): ApiQuery<WaitQuery>,
 ) -> Result<Response, ApiError> {
-    let caller = c.caller(&headers).await?;
-    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
     c.act(
         &caller,
         &name,
@@ -547,12 +581,10 @@ async fn delete<S: Store, P: Provider>(
 #[utoipa::path(post, path = "/v1/workspaces/{name}/start", tag = "workspaces", operation_id = "start", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
 async fn start<S: Store, P: Provider>(
     State(c): Shared<S, P>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(name): Path<String>,
-    query: Result<Query<WaitQuery>, QueryRejection>,
+    ApiQuery(query): ApiQuery<WaitQuery>,
 ) -> Result<Response, ApiError> {
-    let caller = c.caller(&headers).await?;
-    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
     c.act(
         &caller,
         &name,
@@ -566,12 +598,10 @@ async fn start<S: Store, P: Provider>(
 #[utoipa::path(post, path = "/v1/workspaces/{name}/stop", tag = "workspaces", operation_id = "stop", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)"), ("force" = Option<bool>, Query, description = "Kill at once (SIGKILL)")), responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
 async fn stop<S: Store, P: Provider>(
     State(c): Shared<S, P>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(name): Path<String>,
-    query: Result<Query<StopQuery>, QueryRejection>,
+    ApiQuery(query): ApiQuery<StopQuery>,
 ) -> Result<Response, ApiError> {
-    let caller = c.caller(&headers).await?;
-    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
     let force = query.force;
     let wait = Duration::from_secs(query.wait.min(MAX_WAIT_SECS));
     c.act(
@@ -596,14 +626,11 @@ struct ResizeBody {
 #[utoipa::path(post, path = "/v1/workspaces/{name}/resize", tag = "workspaces", operation_id = "resize", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), request_body = ResizeBody, responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody), (status = 403, description = "Past a quota", body = ErrorBody)))]
 async fn resize<S: Store, P: Provider>(
     State(c): Shared<S, P>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(name): Path<String>,
-    query: Result<Query<WaitQuery>, QueryRejection>,
-    body: Result<Json<ResizeBody>, JsonRejection>,
+    ApiQuery(query): ApiQuery<WaitQuery>,
+    ApiJson(body): ApiJson<ResizeBody>,
 ) -> Result<Response, ApiError> {
-    let caller = c.caller(&headers).await?;
-    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
-    let Json(body) = body.map_err(|rejection| body_error(&rejection))?;
     let options = ResizeOptions {
         cpus: body.cpus,
         cpu_kind: body.cpu_kind,
@@ -640,14 +667,11 @@ struct UpdateBody {
 #[utoipa::path(post, path = "/v1/workspaces/{name}/update", tag = "workspaces", operation_id = "update", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), request_body = UpdateBody, responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
 async fn update<S: Store, P: Provider>(
     State(c): Shared<S, P>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(name): Path<String>,
-    query: Result<Query<WaitQuery>, QueryRejection>,
-    body: Result<Json<UpdateBody>, JsonRejection>,
+    ApiQuery(query): ApiQuery<WaitQuery>,
+    ApiJson(body): ApiJson<UpdateBody>,
 ) -> Result<Response, ApiError> {
-    let caller = c.caller(&headers).await?;
-    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
-    let Json(body) = body.map_err(|rejection| body_error(&rejection))?;
     crate::validate::validate_image(&body.image).map_err(|e| Error::Invalid(vec![e]))?;
     c.act(
         &caller,
@@ -669,13 +693,11 @@ struct RollbackBody {
 #[utoipa::path(post, path = "/v1/workspaces/{name}/rollback", tag = "workspaces", operation_id = "rollback", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), request_body = Option<RollbackBody>, responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
 async fn rollback<S: Store, P: Provider>(
     State(c): Shared<S, P>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(name): Path<String>,
-    query: Result<Query<WaitQuery>, QueryRejection>,
+    ApiQuery(query): ApiQuery<WaitQuery>,
     body: Result<Json<RollbackBody>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let caller = c.caller(&headers).await?;
-    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
     let to = match body {
         Ok(Json(body)) => body.to,
         // No body at all: the default target.
@@ -703,14 +725,11 @@ struct MoveBody {
 #[utoipa::path(post, path = "/v1/workspaces/{name}/move", tag = "workspaces", operation_id = "move", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), request_body = MoveBody, responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
 async fn move_region<S: Store, P: Provider>(
     State(c): Shared<S, P>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(name): Path<String>,
-    query: Result<Query<WaitQuery>, QueryRejection>,
-    body: Result<Json<MoveBody>, JsonRejection>,
+    ApiQuery(query): ApiQuery<WaitQuery>,
+    ApiJson(body): ApiJson<MoveBody>,
 ) -> Result<Response, ApiError> {
-    let caller = c.caller(&headers).await?;
-    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
-    let Json(body) = body.map_err(|rejection| body_error(&rejection))?;
     c.visible(&caller, &name).await?;
     c.swarm.validate_move(&name, &body.region).await?;
     c.act(
@@ -732,14 +751,11 @@ struct RestoreBody {
 #[utoipa::path(post, path = "/v1/workspaces/{name}/restore", tag = "workspaces", operation_id = "restore", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), request_body = RestoreBody, responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
 async fn restore<S: Store, P: Provider>(
     State(c): Shared<S, P>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(name): Path<String>,
-    query: Result<Query<WaitQuery>, QueryRejection>,
-    body: Result<Json<RestoreBody>, JsonRejection>,
+    ApiQuery(query): ApiQuery<WaitQuery>,
+    ApiJson(body): ApiJson<RestoreBody>,
 ) -> Result<Response, ApiError> {
-    let caller = c.caller(&headers).await?;
-    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
-    let Json(body) = body.map_err(|rejection| body_error(&rejection))?;
     c.visible(&caller, &name).await?;
     c.swarm.validate_restore(&name, &body.snapshot).await?;
     c.act(
@@ -755,12 +771,10 @@ async fn restore<S: Store, P: Provider>(
 #[utoipa::path(post, path = "/v1/workspaces/{name}/snapshots", tag = "workspaces", operation_id = "snapshot", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
 async fn snapshot<S: Store, P: Provider>(
     State(c): Shared<S, P>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(name): Path<String>,
-    query: Result<Query<WaitQuery>, QueryRejection>,
+    ApiQuery(query): ApiQuery<WaitQuery>,
 ) -> Result<Response, ApiError> {
-    let caller = c.caller(&headers).await?;
-    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
     c.act(
         &caller,
         &name,
@@ -774,12 +788,10 @@ async fn snapshot<S: Store, P: Provider>(
 #[utoipa::path(post, path = "/v1/workspaces/{name}/password", tag = "workspaces", operation_id = "password", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
 async fn password<S: Store, P: Provider>(
     State(c): Shared<S, P>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(name): Path<String>,
-    query: Result<Query<WaitQuery>, QueryRejection>,
+    ApiQuery(query): ApiQuery<WaitQuery>,
 ) -> Result<Response, ApiError> {
-    let caller = c.caller(&headers).await?;
-    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
     c.act(
         &caller,
         &name,
@@ -793,10 +805,9 @@ async fn password<S: Store, P: Provider>(
 #[utoipa::path(get, path = "/v1/workspaces/{name}/snapshots", tag = "workspaces", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name")), responses((status = 200, description = "As `swarm snapshot list --json`"), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody)))]
 async fn snapshots<S: Store, P: Provider>(
     State(c): Shared<S, P>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = c.caller(&headers).await?;
     c.visible(&caller, &name).await?;
     Ok(Json(to_json(&c.swarm.snapshots(&name).await?)?))
 }
@@ -804,10 +815,9 @@ async fn snapshots<S: Store, P: Provider>(
 #[utoipa::path(get, path = "/v1/workspaces/{name}/versions", tag = "workspaces", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name")), responses((status = 200, description = "As `swarm versions --json`"), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody)))]
 async fn versions<S: Store, P: Provider>(
     State(c): Shared<S, P>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = c.caller(&headers).await?;
     c.visible(&caller, &name).await?;
     Ok(Json(to_json(&c.swarm.versions(&name).await?)?))
 }
@@ -827,12 +837,10 @@ fn default_lines() -> usize {
 #[utoipa::path(get, path = "/v1/workspaces/{name}/logs", tag = "workspaces", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("lines" = Option<usize>, Query, description = "The last N lines, 1 to 10000 (100)")), responses((status = 200, description = "As `swarm logs --json`"), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
 async fn logs<S: Store, P: Provider>(
     State(c): Shared<S, P>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(name): Path<String>,
-    query: Result<Query<LogsQuery>, QueryRejection>,
+    ApiQuery(query): ApiQuery<LogsQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = c.caller(&headers).await?;
-    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
     if !(1..=10_000).contains(&query.lines) {
         return Err(Error::Invalid(vec![crate::validate::ValidationError {
             field: "lines",
@@ -848,12 +856,10 @@ async fn logs<S: Store, P: Provider>(
 #[utoipa::path(get, path = "/v1/operations/{id}", tag = "operations", security(("bearer" = [])), params(("id" = String, Path, description = "Operation id"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), responses((status = 200, description = "The operation", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such operation, or another user's", body = ErrorBody)))]
 async fn operation<S: Store, P: Provider>(
     State(c): Shared<S, P>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(id): Path<String>,
-    query: Result<Query<WaitQuery>, QueryRejection>,
+    ApiQuery(query): ApiQuery<WaitQuery>,
 ) -> Result<Json<OperationView>, ApiError> {
-    let caller = c.caller(&headers).await?;
-    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
     let missing = || ApiError::not_found(format!("no operation {id}"));
     // Visibility first, so waiting reveals nothing either.
     let peek = c.operations.parties(&id).ok_or_else(missing)?;
@@ -873,9 +879,8 @@ async fn operation<S: Store, P: Provider>(
 #[utoipa::path(post, path = "/v1/reconcile", tag = "service", operation_id = "reconcile", security(("bearer" = [])), responses((status = 200, description = "The report, as `swarm reconcile --json`: an admin's pass covers every workspace, the pool and orphans; a user's covers only their own workspaces"), (status = 401, description = "No valid API token", body = ErrorBody), (status = 502, description = "Fly.io could not be read", body = ErrorBody)))]
 async fn reconcile<S: Store, P: Provider>(
     State(c): Shared<S, P>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Json<Value>, ApiError> {
-    let caller = c.caller(&headers).await?;
     let report = if caller.admin {
         c.reconcile_pass().await.1?
     } else {
@@ -899,12 +904,10 @@ struct EventsQuery {
 #[utoipa::path(get, path = "/v1/workspaces/{name}/events", tag = "workspaces", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("limit" = Option<usize>, Query, description = "The newest N events, 1 to 1000 (100)")), responses((status = 200, description = "Who did what, when, and how it ended, oldest first; automatic actions by `reconciler` and `idle-policy`", body = Vec<EventRecord>), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input; the field is named", body = ErrorBody)))]
 async fn events<S: Store, P: Provider>(
     State(c): Shared<S, P>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(name): Path<String>,
-    query: Result<Query<EventsQuery>, QueryRejection>,
+    ApiQuery(query): ApiQuery<EventsQuery>,
 ) -> Result<Json<Vec<EventRecord>>, ApiError> {
-    let caller = c.caller(&headers).await?;
-    let Query(query) = query.map_err(|rejection| query_error(&rejection))?;
     if !(1..=1_000).contains(&query.limit) {
         return Err(Error::Invalid(vec![crate::validate::ValidationError {
             field: "limit",
@@ -934,9 +937,8 @@ struct HealthCheckView {
 #[utoipa::path(get, path = "/v1/health", tag = "workspaces", security(("bearer" = [])), responses((status = 200, description = "The last background health check of each of the caller's running workspaces (an admin's: all), from the idle policy's passes", body = Vec<HealthCheckView>), (status = 401, description = "No valid API token", body = ErrorBody)))]
 async fn health_checks<S: Store, P: Provider>(
     State(c): Shared<S, P>,
-    headers: HeaderMap,
+    caller: Caller,
 ) -> Result<Json<Vec<HealthCheckView>>, ApiError> {
-    let caller = c.caller(&headers).await?;
     let checks = c
         .last_health(|owner| caller.may_use(owner))
         .into_iter()
@@ -948,12 +950,11 @@ async fn health_checks<S: Store, P: Provider>(
 #[utoipa::path(get, path = "/v1/workspaces/{name}/logs/stream", tag = "workspaces", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name")), responses((status = 200, description = "New log lines as server-sent events: each `log` event's data is a log line as `swarm logs --json` prints it; an `error` event carries a message", content_type = "text/event-stream", body = String), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody)))]
 async fn logs_stream<S: Store, P: Provider>(
     State(c): Shared<S, P>,
-    headers: HeaderMap,
+    caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use futures::StreamExt;
-    let caller = c.caller(&headers).await?;
     c.visible(&caller, &name).await?;
     // Dropped with the connection, which ends the follow.
     let lines = c.swarm.follow_logs(&name).await?;

@@ -5,6 +5,7 @@ use http::Method;
 use crate::Result;
 use crate::client::{Call, FlyClient, require};
 use crate::models::{App, CreateAppRequest, CreateAppResponse, ListAppsResponse};
+use crate::retry::Idempotency;
 use crate::throttle::Quota;
 
 /// App operations (REST `/v1/apps`).
@@ -25,11 +26,19 @@ impl FlyClient {
 impl Apps {
     /// Creates an app (201). Not retried unless certainly not applied: after an
     /// ambiguous failure, `get` the name and adopt it.
+    /// With an `idempotency_key` the create is repeated after an ambiguous failure
+    /// (timeout, 5xx) like a read: Fly answers a repeat with the app the first made.
     pub async fn create(&self, request: &CreateAppRequest) -> Result<CreateAppResponse> {
         require("name", &request.name)?;
         require("org_slug", &request.org_slug)?;
+        let idempotency = if request.idempotency_key.is_some() {
+            Idempotency::Safe
+        } else {
+            Idempotency::Create
+        };
         let call = Call::v1(Method::POST, "create_app", ["apps"])
             .json_body(request)?
+            .idempotency(idempotency)
             .throttled(&request.org_slug, Quota::ACTION);
         self.client.json(call).await
     }

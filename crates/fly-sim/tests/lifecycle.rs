@@ -218,6 +218,54 @@ async fn app_names_and_orgs() {
     assert!(created_with_wait.body["created_at"].is_i64());
 }
 
+/// `idempotency_key` (the spec's CreateAppRequest): a repeat with the key and the same
+/// name, or no name, gets the first app; the key with another name is refused; another
+/// key on the name meets `name_taken`; the key dies with its app.
+#[tokio::test]
+async fn app_create_idempotency_key() {
+    let api = start_default().await;
+    let create = |body| api.post("/v1/apps", body);
+    let first =
+        create(json!({"name": "keyed", "org_slug": "personal", "idempotency_key": "k1"})).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    let repeat =
+        create(json!({"name": "keyed", "org_slug": "personal", "idempotency_key": "k1"})).await;
+    assert_eq!(repeat.status, 201, "{}", repeat.body);
+    assert_eq!(repeat.body["id"], first.body["id"]);
+    assert_eq!(repeat.body["created_at"], first.body["created_at"]);
+    let nameless = create(json!({"org_slug": "personal", "idempotency_key": "k1"})).await;
+    assert_eq!(nameless.status, 201, "{}", nameless.body);
+    assert_eq!(nameless.body["id"], first.body["id"]);
+    let renamed =
+        create(json!({"name": "other", "org_slug": "personal", "idempotency_key": "k1"})).await;
+    assert_eq!(renamed.status, 422, "{}", renamed.body);
+    assert_ne!(renamed.body["status"], "name_taken");
+    let other_key =
+        create(json!({"name": "keyed", "org_slug": "personal", "idempotency_key": "k2"})).await;
+    assert_eq!(other_key.status, 422);
+    assert_eq!(other_key.body["status"], "name_taken");
+    let unkeyed = create(json!({"name": "keyed", "org_slug": "personal"})).await;
+    assert_eq!(unkeyed.body["status"], "name_taken");
+    let nothing = create(json!({"org_slug": "personal", "idempotency_key": "unused"})).await;
+    assert_eq!(nothing.status, 400, "{}", nothing.body);
+    let list = api.get("/v1/apps?org_slug=personal").await;
+    assert_eq!(list.body["total_apps"], 1);
+
+    let deleted = api
+        .call(reqwest::Method::DELETE, "/v1/apps/keyed", None)
+        .await;
+    assert_eq!(deleted.status, 202);
+    let gone = api.get("/v1/apps/keyed").await;
+    assert_eq!(gone.status, 404, "{}", gone.body);
+    let anew =
+        create(json!({"name": "keyed", "org_slug": "personal", "idempotency_key": "k1"})).await;
+    assert_eq!(anew.status, 201, "{}", anew.body);
+    assert_ne!(
+        anew.body["id"], first.body["id"],
+        "a new app, not the deleted one"
+    );
+}
+
 #[tokio::test]
 async fn auth_is_required_and_checked() {
     let api = start(SimConfig {

@@ -80,7 +80,7 @@ fn pinned(name: &str) -> CreateOptions {
 async fn baseline_create(provider: &FlyProvider, name: &str) -> anyhow::Result<()> {
     let config = swarm_config("");
     if provider.get_app(name).await?.is_none() {
-        provider.create_app(name, &config.org).await?;
+        provider.create_app(name, &config.org, name).await?;
     }
     let volume = provider
         .create_volume(
@@ -462,7 +462,9 @@ async fn fill_world_named(
             async move {
                 let name = format!("{prefix}-{i:05}");
                 let mut rec = record(&name, None, None, None)?;
-                provider.create_app(&name, &config.org).await?;
+                provider
+                    .create_app(&name, &config.org, &rec.id.to_string())
+                    .await?;
                 let volume = provider
                     .create_volume(
                         &name,

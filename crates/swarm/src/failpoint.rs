@@ -6,9 +6,11 @@
 /// The env var naming the crash point.
 pub const CRASH_AT_ENV: &str = "SWARM_CRASH_AT";
 
-/// Crash points of `create`, in order.
-pub const CREATE_POINTS: [&str; 6] = [
+/// Crash points of `create`, in order. `after_app_create` falls between Fly's answer
+/// and its commit: the app exists and only the keyed `app_creating` note says whose.
+pub const CREATE_POINTS: [&str; 7] = [
     "after_intent",
+    "after_app_create",
     "after_app",
     "after_volume",
     "after_ips",

@@ -48,16 +48,20 @@ impl<S: Store> Journal<S> {
         Ok(journal)
     }
 
-    /// Inserts the new `record` and begins its operation with the step `intent`, in one
-    /// transaction (no record ever lacks its journal entry); then checks `after_intent`.
+    /// Inserts the new `record` and begins its operation with the step `intent` and
+    /// then `notes`, in one transaction (no record ever lacks its journal entry); then
+    /// checks `after_intent`.
     pub(crate) async fn insert_and_begin(
         store: Arc<S>,
         record: WorkspaceRecord,
         kind: OperationKind,
         owner: &str,
+        notes: Vec<(&str, Value)>,
     ) -> Result<Self, StoreError> {
+        let mut steps = vec![("intent", serde_json::json!({}))];
+        steps.extend(notes);
         let operation = store
-            .insert_workspace_and_begin(&record, kind, owner, "intent")
+            .insert_workspace_and_begin(&record, kind, owner, &steps)
             .await?;
         tracing::debug!(workspace = %record.name, operation = kind.as_str(), "intent committed");
         crash_point(kind.as_str(), "after_intent");

@@ -317,7 +317,11 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     async fn slot_app(&self, slot: &PoolSlot) -> Result<()> {
         let mut attempt = 1;
         loop {
-            let error = match self.provider().create_app(&slot.app, &slot.org).await {
+            let error = match self
+                .provider()
+                .create_app(&slot.app, &slot.org, &slot.id.to_string())
+                .await
+            {
                 Ok(_) => return Ok(()),
                 Err(error) => error,
             };

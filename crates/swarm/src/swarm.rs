@@ -14,6 +14,7 @@ use tracing::Instrument;
 
 use crate::config::SwarmConfig;
 use crate::error::{Error, Result};
+use crate::failpoint::crash_point;
 use crate::journal::Journal;
 use crate::lock::WorkspaceLock;
 use crate::model::{
@@ -23,8 +24,8 @@ use crate::model::{
 };
 use crate::password;
 use crate::provider::{
-    AppInfo, MachineInfo, MachineRequest, Provider, ProviderError, ProviderErrorKind,
-    ProviderResult, TAG_VERSION, TAG_WORKSPACE, TAG_WORKSPACE_ID, VolumeRequest,
+    MachineInfo, MachineRequest, Provider, ProviderError, ProviderErrorKind, ProviderResult,
+    TAG_VERSION, TAG_WORKSPACE, TAG_WORKSPACE_ID, VolumeRequest,
 };
 use crate::store::{OperationKind, Store};
 use crate::validate::validate_create;
@@ -221,62 +222,54 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             });
         }
         let pool_may_serve = self.pool_may_serve(&spec).await?;
-        let intent = async {
-            let lock = self.lock(&name, "create").await?;
-            if let Some(existing) = self.store.workspace_by_name(&name).await? {
-                return Err::<_, Error>(Error::AlreadyExists {
-                    name: name.clone(),
-                    status: existing.status,
-                });
-            }
-            let password = password::generate()?;
-            // The argon2id hash is only needed for the machine's config: compute it on a
-            // blocking thread while the intent is recorded and the app, volume and IPs are
-            // made, instead of in front of them.
-            let hashing = {
-                let password = password.clone();
-                tokio::task::spawn_blocking(move || password::hash(&password))
-            };
-            let now = OffsetDateTime::now_utc();
-            let record = WorkspaceRecord::new(spec, WorkspaceStatus::Creating, now);
-            let id = record.id;
-            // Record and journal entry in one transaction: a crash leaves both or neither.
-            let journal = Journal::insert_and_begin(
-                Arc::clone(&self.store),
-                record,
-                OperationKind::Create,
-                &owner_id(),
-            )
-            .await
-            .map_err(|error| match error {
-                crate::store::StoreError::NameTaken(name) => Error::AlreadyExists {
-                    name,
-                    status: WorkspaceStatus::Creating,
-                },
-                other => Error::Store(other),
-            })?;
-            Ok((lock, journal, password, hashing, id))
-        };
-        // The app lookup is a read: it changes nothing on Fly, so it overlaps the lock
-        // and the intent's commit instead of following them. Only a create or adoption
-        // waits for the intent. A busy lock means another operation on this name: the
-        // check under the lock then refuses the create, or the lookup is as good as one
-        // made after it. Not made when a pool slot may serve the create.
-        let (intent, app_lookup) = if pool_may_serve {
-            (intent.await, None)
+        // On an early return the lock's drop frees it.
+        let lock = self.lock(&name, "create").await?;
+        if let Some(existing) = self.store.workspace_by_name(&name).await? {
+            return Err(Error::AlreadyExists {
+                name,
+                status: existing.status,
+            });
+        }
+        let password = password::generate()?;
+        // The argon2id hash (tens of ms of CPU and 19 MiB) is only needed for the
+        // machine's config. From a slot the machine comes next: hash now, beside the
+        // intent. Otherwise it starts once the app is made, beside the volume's create,
+        // so it slows neither the intent's commit nor the app's request.
+        let hashing = pool_may_serve.then(|| start_hash(&password));
+        let record =
+            WorkspaceRecord::new(spec, WorkspaceStatus::Creating, OffsetDateTime::now_utc());
+        let id = record.id;
+        // The plan's notes go out with the intent, so the app's create follows this one
+        // write. Not when a pool slot may serve: then the slot brings the app.
+        let notes = if pool_may_serve {
+            Vec::new()
         } else {
-            let (intent, lookup) = tokio::join!(intent, self.provider.get_app(&name));
-            (intent, Some(lookup))
+            plan_notes(&record)
         };
-        let (lock, journal, password, hashing, id) = intent?;
+        // Record, journal entry and notes in one transaction: a crash leaves all or none.
+        let journal = Journal::insert_and_begin(
+            Arc::clone(&self.store),
+            record,
+            OperationKind::Create,
+            &owner_id(),
+            notes,
+        )
+        .await
+        .map_err(|error| match error {
+            crate::store::StoreError::NameTaken(name) => Error::AlreadyExists {
+                name,
+                status: WorkspaceStatus::Creating,
+            },
+            other => Error::Store(other),
+        })?;
         progress(&CreateStep::IntentRecorded { id });
 
         let outcome = self
             .provision(
                 &journal,
+                &password,
                 hashing,
                 pool_may_serve,
-                app_lookup,
                 (lock.name(), lock.owner()),
                 progress,
             )
@@ -299,17 +292,17 @@ impl<S: Store, P: Provider> Swarm<S, P> {
 
     /// The create steps proper; on failure returns the step that failed.
     ///
-    ///
-    /// The app is looked up before it is created (a name may be taken by someone else,
-    /// and only an absent app is journaled as ours). Once we have made the app, it holds
+    /// The app is created without a lookup first: its create carries the workspace id
+    /// as idempotency key, so Fly itself tells our app (created, or handed back on a
+    /// repeat) from someone else's (`name_taken`). Once we have made the app, it holds
     /// nothing: volume, machine and IPs are created without a lookup first, and looked
     /// up only after a failure that may have been applied, saving a round trip each.
     async fn provision(
         &self,
         journal: &Journal<S>,
-        hashing: tokio::task::JoinHandle<std::result::Result<String, password::PasswordError>>,
+        password: &OneTimePassword,
+        mut hashing: Option<Hashing>,
         pool_may_serve: bool,
-        app_lookup: Option<ProviderResult<Option<AppInfo>>>,
         lock: (&str, &str),
         progress: Progress<'_>,
     ) -> std::result::Result<WorkspaceRecord, (&'static str, Error)> {
@@ -324,16 +317,14 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             None
         };
         let record = journal.record().await;
-        // Whether the app holds nothing of ours yet, so nothing need be listed first.
-        let app_is_new;
+        // Either way the app holds nothing of this workspace yet (ours is new; a slot's
+        // has no machine, and nothing can carry this new workspace's id): volume, IPs
+        // and machine are created without listing first.
         // The `machine_creating` note went out with `app_creating`.
         let mut machine_noted = false;
         // `volume_created`, committed while the machine is created.
         let mut volume_step = None;
         let volume_id = if let Some(slot) = slot {
-            // The pool makes no machine, and none can carry this new workspace's id:
-            // the machine is created without listing first.
-            app_is_new = true;
             progress(&CreateStep::PoolSlot {
                 app: slot.app.clone(),
                 volume: slot.volume_id.clone(),
@@ -343,25 +334,24 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 .await
                 .map_err(|error| ("volume", error))?
         } else {
-            // The notes of the whole plan go out with `app_creating`, so no later Fly
-            // call waits on a note of its own.
-            let plan_notes = vec![
-                ("volume_creating", json!({ "name": record.volume_name() })),
-                ("ips_allocating", json!({ "mode": record.spec.ip_mode })),
-                ("machine_creating", json!({ "name": machine_name(&record) })),
-            ];
-            let (app, adopted, noted) = self
-                .ensure_app(journal, &record, app_lookup, plan_notes)
+            // The plan's notes went out with the intent unless a pool slot was expected
+            // (and none was left): then they go now, still before any Fly create.
+            if pool_may_serve {
+                journal
+                    .notes(plan_notes(&record))
+                    .await
+                    .map_err(|error| ("app", error.into()))?;
+            }
+            let app = self
+                .create_app(journal, &record)
                 .await
                 .map_err(|error| ("app", error))?;
             progress(&CreateStep::App {
                 name: app.clone(),
-                adopted,
+                adopted: false,
             });
-            // An app we just made holds nothing: no need to look for earlier volumes,
-            // machines or IPs before creating them.
-            app_is_new = !adopted;
-            machine_noted = noted;
+            hashing.get_or_insert_with(|| start_hash(password));
+            machine_noted = true;
 
             // Volume and IPs need only the app: made concurrently, while `app_created`
             // is committed (its `app_creating` note already covers the app). The IPs
@@ -372,7 +362,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                     journal
                         .step(
                             "app_created",
-                            json!({ "app": app, "adopted": adopted }),
+                            json!({ "app": app }),
                             Some("after_app"),
                             |record| record.app = Some(app.clone()),
                         )
@@ -381,12 +371,12 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                         .map_err(|error| ("app", error.into()))
                 },
                 async {
-                    self.ensure_volume(journal, &record, app_is_new, noted)
+                    self.ensure_volume(&record)
                         .await
                         .map_err(|error| ("volume", error))
                 },
                 async {
-                    self.ensure_ips(journal, &record, app_is_new, noted)
+                    self.ensure_ips(journal, &record)
                         .await
                         .map_err(|error| ("ips", error))
                 },
@@ -403,6 +393,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         };
 
         let hashed_password = hashing
+            .unwrap_or_else(|| start_hash(password))
             .await
             .map_err(|error| password::PasswordError::Hash(error.to_string()))
             .and_then(|hashed| hashed)
@@ -430,7 +421,6 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 &record,
                 &volume_id,
                 &hashed_password,
-                app_is_new,
                 machine_noted,
             )
         );
@@ -503,10 +493,12 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         Ok(record)
     }
 
-    /// Whether the app named like `record` may be treated as ours: our record holds it,
-    /// our journal shows we sent its create, or it holds a resource tagged with our id.
-    /// An app name belongs to at most one live record: an older record of the same
-    /// name (deleted, its create interrupted) never claims the app of a newer one.
+    /// Whether the existing app named like `record` may be treated as ours: our record
+    /// holds it, our journal shows its create succeeded, Fly hands it back to a repeat
+    /// of the create under the key our journal noted, or it holds a resource tagged
+    /// with our id. An app name belongs to at most one live record: an older record of
+    /// the same name (deleted, its create interrupted) never claims the app of a newer
+    /// one.
     pub(crate) async fn app_is_ours(&self, record: &WorkspaceRecord, app: &str) -> Result<bool> {
         if let Some(live) = self.store.workspace_by_name(app).await?
             && live.id != record.id
@@ -516,13 +508,36 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         if record.app.as_deref() == Some(app) {
             return Ok(true);
         }
+        let mut create_key = None;
         for operation in self.store.operations_of(record.id).await? {
-            let steps = self.store.operation_steps(operation.id).await?;
-            if steps
-                .iter()
-                .any(|step| step.step == "app_creating" || step.step == "app_created")
+            for step in self.store.operation_steps(operation.id).await? {
+                match step.step.as_str() {
+                    "app_created" => return Ok(true),
+                    // Fly refused our key: the name was someone else's.
+                    "app_taken" => return Ok(false),
+                    "app_creating" => match step.detail.get("idempotency_key") {
+                        Some(key) => create_key = key.as_str().map(str::to_owned),
+                        // Journals older than keyed creates noted `app_creating` only
+                        // after a lookup found no app of the name: the app is ours.
+                        None => return Ok(true),
+                    },
+                    _ => {}
+                }
+            }
+        }
+        if let Some(key) = create_key {
+            // A repeat of our create: Fly answers with the app our create made, or
+            // `name_taken` if the name was someone else's (or Fly forgot the key:
+            // then only our tags below can tell).
+            match self
+                .retry("create app", || {
+                    self.provider.create_app(app, &record.spec.org, &key)
+                })
+                .await
             {
-                return Ok(true);
+                Ok(_) => return Ok(true),
+                Err(error) if error.kind == ProviderErrorKind::NameTaken => {}
+                Err(error) => return Err(self.provider_error(error, record)),
             }
         }
         let id = record.id.to_string();
@@ -545,58 +560,28 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             .any(|volume| volume.name == record.volume_name()))
     }
 
-    /// Creates the app or adopts it if it is ours. Returns (name, adopted).
-    /// Returns (name, adopted, noted); the caller commits `app_created`. `lookup` is
-    /// the answer of a lookup made already (its first attempt). `plan_notes` are
-    /// journaled with `app_creating` when the app is to be created (`noted`).
-    async fn ensure_app(
-        &self,
-        journal: &Journal<S>,
-        record: &WorkspaceRecord,
-        mut lookup: Option<ProviderResult<Option<AppInfo>>>,
-        plan_notes: Vec<(&'static str, serde_json::Value)>,
-    ) -> Result<(String, bool, bool)> {
+    /// Creates the workspace's app under the workspace id as idempotency key; its
+    /// `app_creating` note is already committed. A repeat after an ambiguous failure
+    /// gets our app back; `name_taken` means the name is someone else's, and the note
+    /// `app_taken` says so before the create is undone (which then leaves that app
+    /// alone, see [`Swarm::app_is_ours`]).
+    async fn create_app(&self, journal: &Journal<S>, record: &WorkspaceRecord) -> Result<String> {
         let name = record.app_name();
-        let mut sent = false;
+        let key = record.id.to_string();
         let mut attempt = 1;
-        let mut plan_notes = Some(plan_notes);
         loop {
-            let answer = match lookup.take() {
-                Some(answer) => answer,
-                None => self.provider.get_app(name).await,
-            };
-            let existing = match answer {
-                Ok(existing) => existing,
-                Err(error) if self.backoff(attempt, "get app", &error).await => {
-                    attempt += 1;
-                    continue;
+            match self.provider.create_app(name, &record.spec.org, &key).await {
+                Ok(app) => {
+                    crash_point("create", "after_app_create");
+                    return Ok(app.name);
                 }
-                Err(error) => return Err(self.provider_error(error, record)),
-            };
-            if existing.is_some() {
-                let ours = sent || self.app_is_ours(record, name).await?;
-                if !ours {
+                Err(error) if error.kind == ProviderErrorKind::NameTaken => {
+                    // Not in CREATE_POINTS: the name must be someone else's.
+                    crash_point("create", "after_app_refused");
+                    journal.note("app_taken", json!({ "app": name })).await?;
                     return Err(Error::NameTaken {
                         name: name.to_owned(),
                     });
-                }
-                return Ok((name.to_owned(), true, plan_notes.is_none()));
-            }
-            if !sent {
-                let mut steps = vec![("app_creating", json!({ "app": name }))];
-                steps.extend(plan_notes.take().unwrap_or_default());
-                journal.notes(steps).await?;
-                sent = true;
-            }
-            match self.provider.create_app(name, &record.spec.org).await {
-                Ok(app) => return Ok((app.name, false, true)),
-                // Taken: by our own earlier attempt (adopted on the next lookup) or by
-                // someone else (the lookup says so).
-                Err(error)
-                    if error.kind == ProviderErrorKind::NameTaken
-                        && attempt < self.config.step_attempts =>
-                {
-                    attempt += 1;
                 }
                 Err(error) if self.backoff(attempt, "create app", &error).await => attempt += 1,
                 Err(error) => return Err(self.provider_error(error, record)),
@@ -604,17 +589,10 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         }
     }
 
-    /// Creates the volume (named from the workspace id) or adopts it. Returns (id, adopted).
-    /// Creates the volume (named from the workspace id) or adopts it. Returns
-    /// (id, adopted); the caller commits `volume_created`. With `noted`, its
-    /// `volume_creating` note is already journaled.
-    async fn ensure_volume(
-        &self,
-        journal: &Journal<S>,
-        record: &WorkspaceRecord,
-        app_is_new: bool,
-        noted: bool,
-    ) -> Result<(String, bool)> {
+    /// Creates the volume (named from the workspace id) in the app just made, whose
+    /// note `volume_creating` is journaled; after a failed attempt, adopts the volume
+    /// it may have made. Returns (id, adopted); the caller commits `volume_created`.
+    async fn ensure_volume(&self, record: &WorkspaceRecord) -> Result<(String, bool)> {
         let app = record.app_name();
         let volume_name = record.volume_name();
         let request = VolumeRequest {
@@ -626,7 +604,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         let mut sent = false;
         let mut attempt = 1;
         loop {
-            let volumes = if app_is_new && !sent {
+            let volumes = if !sent {
                 Vec::new()
             } else {
                 match self.provider.list_volumes(app).await {
@@ -655,14 +633,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 }
                 return Ok((keep.id, sent));
             }
-            if !sent {
-                if !noted {
-                    journal
-                        .note("volume_creating", json!({ "name": volume_name }))
-                        .await?;
-                }
-                sent = true;
-            }
+            sent = true;
             match self.provider.create_volume(app, &request).await {
                 Ok(volume) => return Ok((volume.id, false)),
                 Err(error) if self.backoff(attempt, "create volume", &error).await => attempt += 1,
@@ -671,20 +642,13 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         }
     }
 
-    /// Allocates the IP mode's addresses, adopting those already there.
-    /// With `noted`, its `ips_allocating` note is already journaled.
+    /// Allocates the IP mode's addresses in the app just made (the note
+    /// `ips_allocating` is journaled), adopting after a failed attempt what it made.
     async fn ensure_ips(
         &self,
         journal: &Journal<S>,
         record: &WorkspaceRecord,
-        app_is_new: bool,
-        noted: bool,
     ) -> Result<Vec<IpRecord>> {
-        if !noted {
-            journal
-                .note("ips_allocating", json!({ "mode": record.spec.ip_mode }))
-                .await?;
-        }
         // Each kind is independent of the others: allocate them concurrently.
         let held = futures::future::try_join_all(
             record
@@ -692,7 +656,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 .ip_mode
                 .ip_kinds()
                 .iter()
-                .map(|kind| self.ensure_ip(record, *kind, app_is_new)),
+                .map(|kind| self.ensure_ip(record, *kind)),
         )
         .await?;
         let detail: Vec<String> = held
@@ -712,17 +676,12 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     }
 
     /// One address of `kind`: adopted if the app has one, else allocated.
-    async fn ensure_ip(
-        &self,
-        record: &WorkspaceRecord,
-        kind: IpKind,
-        app_is_new: bool,
-    ) -> Result<IpRecord> {
+    async fn ensure_ip(&self, record: &WorkspaceRecord, kind: IpKind) -> Result<IpRecord> {
         let app = record.app_name();
         let mut attempt = 1;
         loop {
             // In an app we just made there is nothing to adopt until an attempt failed.
-            let listed = if app_is_new && attempt == 1 {
+            let listed = if attempt == 1 {
                 Vec::new()
             } else {
                 match self.provider.list_ips(app).await {
@@ -781,16 +740,16 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         }
     }
 
-    /// Creates the machine (tagged with the workspace id) or adopts it. With `noted`,
-    /// its `machine_creating` note is already journaled. The caller records
-    /// `machine_created`.
+    /// Creates the machine (tagged with the workspace id) in an app that holds none of
+    /// this workspace's; after a failed attempt, adopts the machine it may have made.
+    /// With `noted`, its `machine_creating` note is already journaled. The caller
+    /// records `machine_created`.
     async fn ensure_machine(
         &self,
         journal: &Journal<S>,
         record: &WorkspaceRecord,
         volume_id: &str,
         hashed_password: &str,
-        app_is_new: bool,
         noted: bool,
     ) -> Result<(MachineInfo, bool)> {
         let app = record.app_name();
@@ -799,7 +758,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         let mut sent = false;
         let mut attempt = 1;
         loop {
-            let machines = if app_is_new && !sent {
+            let machines = if !sent {
                 Vec::new()
             } else {
                 match self
@@ -1473,6 +1432,29 @@ impl Created {
 }
 
 /// The machine's name: the workspace's, suffixed.
+/// The notes of a normal create's whole plan, committed before the app's create so no
+/// later Fly create waits on a note of its own. `app_creating` carries the idempotency
+/// key the app is created under: what later proves an app of this name ours.
+fn plan_notes(record: &WorkspaceRecord) -> Vec<(&'static str, serde_json::Value)> {
+    vec![
+        (
+            "app_creating",
+            json!({ "app": record.app_name(), "idempotency_key": record.id.to_string() }),
+        ),
+        ("volume_creating", json!({ "name": record.volume_name() })),
+        ("ips_allocating", json!({ "mode": record.spec.ip_mode })),
+        ("machine_creating", json!({ "name": machine_name(record) })),
+    ]
+}
+
+/// A password's argon2id hash, computed on a blocking thread.
+type Hashing = tokio::task::JoinHandle<std::result::Result<String, password::PasswordError>>;
+
+fn start_hash(password: &OneTimePassword) -> Hashing {
+    let password = password.clone();
+    tokio::task::spawn_blocking(move || password::hash(&password))
+}
+
 fn machine_name(record: &WorkspaceRecord) -> String {
     format!("{}-ws", record.spec.name)
 }

@@ -601,6 +601,54 @@ async fn reconciling_an_old_interrupted_create_leaves_a_new_workspace_of_that_na
     assert_sim_empty(&sim);
 }
 
+/// A create that finds its name taken by an app of our own organisation that is not
+/// ours, and crashes before it journals so: reconcile undoes the create and asks Fly,
+/// by repeating the create under the noted key, whose the app is; it stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_create_on_a_name_taken_in_our_org_leaves_that_app_alone() {
+    let sim = start_sim().await;
+    let url = sim.base_url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("swarm.db");
+    let swarm = swarm_at(&url, &db).await;
+    swarm
+        .provider()
+        .create_app("theirs", "personal", "their-own-key")
+        .await
+        .expect("someone else's app");
+    run_child_until_crash(&url, &db, "create", "theirs", "after_app_refused");
+
+    let report = swarm.reconcile().await.expect("reconcile");
+    assert!(report.converged(), "{report:?}");
+    assert!(
+        report
+            .actions
+            .iter()
+            .any(|action| matches!(action, ReconcileAction::UndidCreate { .. })),
+        "{report:?}"
+    );
+    assert!(
+        app_on_sim(&sim, "theirs").is_some(),
+        "their app was deleted"
+    );
+    let records = swarm.store().list_workspaces(true).await.expect("records");
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].status, WorkspaceStatus::Deleted);
+    // Later passes only report it (named like a deleted record, left alone).
+    let again = swarm.reconcile().await.expect("reconcile again");
+    assert!(
+        again.actions.iter().all(
+            |action| matches!(action, ReconcileAction::OrphanApp { app, .. } if app == "theirs")
+        ),
+        "{again:?}"
+    );
+    assert!(
+        app_on_sim(&sim, "theirs").is_some(),
+        "their app was deleted"
+    );
+    sim.shutdown().await;
+}
+
 /// Found by the model test: an operation on a workspace whose move a crash left
 /// unfinished first settles that move, so the later operation never runs on a
 /// half-moved workspace and the old plan never resurfaces.

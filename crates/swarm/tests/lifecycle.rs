@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{assert_sim_empty, start_sim, start_sim_with, swarm_at};
-use swarm::{CreateOptions, CreateStep, Error, HealthStatus, IpMode, WorkspaceStatus};
+use swarm::{
+    CreateOptions, CreateStep, Error, HealthStatus, IpMode, Provider as _, WorkspaceStatus,
+};
 
 fn options(name: &str) -> CreateOptions {
     CreateOptions {
@@ -242,6 +244,22 @@ async fn invalid_input_and_foreign_names_change_nothing() {
         "{error}"
     );
     assert_sim_empty(&sim);
+    assert!(swarm.list().await.expect("list").is_empty());
+
+    // Taken inside our organisation, by an app that is not ours: refused, and undoing
+    // the create leaves that app alone.
+    swarm
+        .provider()
+        .create_app("neighbour", "personal", "their-own-key")
+        .await
+        .expect("someone else's app");
+    let error = swarm
+        .create(&options("neighbour"))
+        .await
+        .expect_err("taken");
+    assert_eq!(error.exit_code(), 2, "{error}");
+    assert!(error.to_string().contains("already taken"), "{error}");
+    assert_eq!(sim.stats().apps, 1, "their app stays");
     assert!(swarm.list().await.expect("list").is_empty());
 
     let error = swarm.start("nobody").await.expect_err("missing");

@@ -321,7 +321,7 @@ async fn reconcile_counts_slots_forgets_vanished_ones_and_reports_foreign_pool_a
     let foreign = format!("{POOL_APP_PREFIX}0000deadbeef");
     swarm
         .provider()
-        .create_app(&foreign, "personal")
+        .create_app(&foreign, "personal", "someone-else")
         .await
         .expect("create app");
     let report = swarm.reconcile().await.expect("reconcile");

@@ -47,8 +47,8 @@ impl Provider for Timed {
     async fn get_app(&self, name: &str) -> ProviderResult<Option<AppInfo>> {
         self.time("get_app", self.inner.get_app(name)).await
     }
-    async fn create_app(&self, name: &str, org: &str) -> ProviderResult<AppInfo> {
-        self.time("create_app", self.inner.create_app(name, org))
+    async fn create_app(&self, name: &str, org: &str, key: &str) -> ProviderResult<AppInfo> {
+        self.time("create_app", self.inner.create_app(name, org, key))
             .await
     }
     async fn delete_app(&self, name: &str) -> ProviderResult<()> {

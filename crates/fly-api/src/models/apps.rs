@@ -16,6 +16,10 @@ pub struct CreateAppRequest {
     pub network: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_subdomains: Option<bool>,
+    /// Makes the create safe to repeat: the same key and name get the first app back
+    /// instead of `name_taken`; the same key with another name is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 /// Answer to `POST /v1/apps` (201).

@@ -79,16 +79,28 @@ pub async fn create_app(State(inner): Shared, body: Bytes) -> HandlerResult {
     let body = parse_body(&body)?;
     let name = str_field(&body, "name")
         .or_else(|| str_field(&body, "app_name"))
-        .ok_or_else(|| ApiError::bad_request("name: required (app_name is accepted too)"))?
-        .to_string();
+        .map(str::to_string);
+    let key = str_field(&body, "idempotency_key").map(str::to_string);
+    if name.is_none() && key.is_none() {
+        return Err(ApiError::bad_request(
+            "name: required (app_name is accepted too)",
+        ));
+    }
     let org = str_field(&body, "org_slug")
         .unwrap_or("personal")
         .to_string();
     limit(&inner, "create_app", &org, DEFAULT)?;
-    delay(&inner, Knob::AppCreate, &name).await;
+    let label = name.clone().or_else(|| key.clone()).unwrap_or_default();
+    delay(&inner, Knob::AppCreate, &label).await;
     let network = str_field(&body, "network").map(str::to_string);
     inner.mutate(|w, clock| {
-        let name = w.create_app(clock, &name, &org, network.as_deref())?;
+        let name = w.create_app(
+            clock,
+            name.as_deref(),
+            &org,
+            network.as_deref(),
+            key.as_deref(),
+        )?;
         let app = w.app(&name)?;
         Ok(json_response(
             201,

@@ -47,13 +47,40 @@ impl World {
     }
 
     /// `POST /v1/apps`. Returns the app name.
+    ///
+    /// With an `idempotency_key` (REFERENCE §3, from the spec), a create repeating the
+    /// key of a live app and its name (or no name) gets that app back instead of
+    /// `name_taken`; the same key with another name is refused. The spec does not say
+    /// how long Fly keeps a key: here, as long as the app lives.
     pub fn create_app(
         &mut self,
         clock: &Clock,
-        name: &str,
+        name: Option<&str>,
         org_slug: &str,
         network: Option<&str>,
+        idempotency_key: Option<&str>,
     ) -> Result<String, ApiError> {
+        if let Some(key) = idempotency_key
+            && let Some(first) = self
+                .apps
+                .values()
+                .find(|app| !app.deleting && app.idempotency_key.as_deref() == Some(key))
+        {
+            return match name {
+                None => Ok(first.name.clone()),
+                Some(name) if name == first.name => Ok(first.name.clone()),
+                // The spec: "rejected outright"; the text is ours [inferred].
+                Some(_) => Err(ApiError::unprocessable(format!(
+                    "idempotency_key was used to create app \"{}\"; a retry must name the same app",
+                    first.name
+                ))),
+            };
+        }
+        let Some(name) = name else {
+            return Err(ApiError::bad_request(
+                "name: required (app_name is accepted too)",
+            ));
+        };
         validate_app_name(name)?;
         if !self.org_matches(org_slug) {
             return Err(ApiError::new(
@@ -73,6 +100,7 @@ impl World {
             network: network.unwrap_or("default").to_string(),
             internal_numeric_id: self.next_numeric_id,
             created_at: now,
+            idempotency_key: idempotency_key.map(str::to_owned),
             deleting: false,
             machines: HashMap::new(),
             volumes: HashMap::new(),

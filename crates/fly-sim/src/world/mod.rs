@@ -242,6 +242,9 @@ pub struct App {
     pub network: String,
     pub internal_numeric_id: u64,
     pub created_at: i64,
+    /// The create's `idempotency_key`: a create repeating it gets this app back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
     pub deleting: bool,
     // Boxed: a map with one entry still reserves several slots.
     pub machines: HashMap<String, Box<Machine>>,

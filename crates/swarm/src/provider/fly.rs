@@ -246,10 +246,16 @@ impl Provider for FlyProvider {
         }
     }
 
-    async fn create_app(&self, name: &str, org: &str) -> ProviderResult<AppInfo> {
+    async fn create_app(
+        &self,
+        name: &str,
+        org: &str,
+        idempotency_key: &str,
+    ) -> ProviderResult<AppInfo> {
         let request = CreateAppRequest {
             name: name.to_owned(),
             org_slug: org.to_owned(),
+            idempotency_key: Some(idempotency_key.to_owned()),
             ..CreateAppRequest::default()
         };
         self.client

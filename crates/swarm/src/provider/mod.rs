@@ -257,10 +257,15 @@ pub trait Provider: Send + Sync + 'static {
     /// `Ok(None)` when no app has this name; [`ProviderErrorKind::NameTaken`] when it
     /// exists outside our organization.
     fn get_app(&self, name: &str) -> impl Future<Output = ProviderResult<Option<AppInfo>>> + Send;
+    /// Creates the app under `idempotency_key` (the id of the workspace or pool slot
+    /// it is for). Repeating the key and name answers with the app the first create
+    /// made, so a repeat is safe and an app of this name that refuses our key
+    /// ([`ProviderErrorKind::NameTaken`]) is certainly not ours.
     fn create_app(
         &self,
         name: &str,
         org: &str,
+        idempotency_key: &str,
     ) -> impl Future<Output = ProviderResult<AppInfo>> + Send;
     /// Deletes the app and (by cascade) all it holds. Ok when already gone.
     fn delete_app(&self, name: &str) -> impl Future<Output = ProviderResult<()>> + Send;

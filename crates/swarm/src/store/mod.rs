@@ -240,14 +240,14 @@ pub trait Store: Send + Sync + 'static {
         write: JournalWrite<'_>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
     /// Inserts the new `record` (as [`Store::insert_workspace`]) and begins its
-    /// operation with the step `first_step`, in one transaction, so there is never a
-    /// record without its journal entry. Returns the operation's id.
+    /// operation with `steps` (the first is the intent), in one transaction, so there
+    /// is never a record without its journal entry. Returns the operation's id.
     fn insert_workspace_and_begin(
         &self,
         record: &WorkspaceRecord,
         kind: OperationKind,
         owner: &str,
-        first_step: &str,
+        steps: &[(&str, serde_json::Value)],
     ) -> impl Future<Output = Result<i64, StoreError>> + Send;
     /// Operations begun and never finished (interrupted by a crash), oldest first.
     fn unfinished_operations(

@@ -780,7 +780,7 @@ impl SqliteStore {
         record: &WorkspaceRecord,
         kind: OperationKind,
         owner: &str,
-        first_step: &str,
+        steps: &[(&str, serde_json::Value)],
     ) -> Result<i64, StoreError> {
         let mut transaction = self.begin_write().await?;
         let connection = &mut transaction.connection;
@@ -798,13 +798,15 @@ impl SqliteStore {
             .execute(&mut **connection)
             .await?
             .last_insert_rowid();
-        sqlx::query(INSERT_STEP)
-            .bind(operation)
-            .bind(first_step)
-            .bind("{}")
-            .bind(&at)
-            .execute(&mut **connection)
-            .await?;
+        for (step, detail) in steps {
+            sqlx::query(INSERT_STEP)
+                .bind(operation)
+                .bind(*step)
+                .bind(detail.to_string())
+                .bind(&at)
+                .execute(&mut **connection)
+                .await?;
+        }
         Self::commit(transaction).await?;
         Ok(operation)
     }
@@ -1122,10 +1124,10 @@ impl Store for SqliteStore {
         record: &WorkspaceRecord,
         kind: OperationKind,
         owner: &str,
-        first_step: &str,
+        steps: &[(&str, serde_json::Value)],
     ) -> Result<i64, StoreError> {
         self.located(
-            self.raw_insert_workspace_and_begin(record, kind, owner, first_step)
+            self.raw_insert_workspace_and_begin(record, kind, owner, steps)
                 .await,
         )
     }

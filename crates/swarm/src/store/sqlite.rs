@@ -452,6 +452,25 @@ impl Drop for WriteTransaction {
     }
 }
 
+/// Appends journal steps to `operation` inside an open write transaction.
+async fn insert_steps(
+    connection: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    operation: i64,
+    steps: &[(&str, serde_json::Value)],
+    at: &str,
+) -> Result<(), StoreError> {
+    for (step, detail) in steps {
+        sqlx::query(INSERT_STEP)
+            .bind(operation)
+            .bind(*step)
+            .bind(detail.to_string())
+            .bind(at)
+            .execute(&mut **connection)
+            .await?;
+    }
+    Ok(())
+}
+
 fn map_unique(error: sqlx::Error, name: &str) -> StoreError {
     match &error {
         sqlx::Error::Database(db) if db.is_unique_violation() => {
@@ -742,15 +761,7 @@ impl SqliteStore {
         let mut transaction = self.begin_write().await?;
         let connection = &mut transaction.connection;
         let at = rfc3339(now());
-        for (step, detail) in &write.steps {
-            sqlx::query(INSERT_STEP)
-                .bind(operation)
-                .bind(*step)
-                .bind(detail.to_string())
-                .bind(&at)
-                .execute(&mut **connection)
-                .await?;
-        }
+        insert_steps(connection, operation, &write.steps, &at).await?;
         if let Some(record) = write.record {
             bind_record(sqlx::query(UPDATE_WORKSPACE), record)?
                 .execute(&mut **connection)
@@ -798,15 +809,7 @@ impl SqliteStore {
             .execute(&mut **connection)
             .await?
             .last_insert_rowid();
-        for (step, detail) in steps {
-            sqlx::query(INSERT_STEP)
-                .bind(operation)
-                .bind(*step)
-                .bind(detail.to_string())
-                .bind(&at)
-                .execute(&mut **connection)
-                .await?;
-        }
+        insert_steps(connection, operation, steps, &at).await?;
         Self::commit(transaction).await?;
         Ok(operation)
     }

@@ -50,11 +50,16 @@ fn client(url: &str) -> anyhow::Result<FlyClient> {
         .build()?)
 }
 
-/// `swarm`'s defaults (DESIGN §2), pointed at the sim.
+/// The image every benchmark workspace runs, pinned as a deployment would.
+const BENCH_IMAGE: &str = "codercom/code-server:4.96.4";
+
+/// `swarm`'s defaults (DESIGN §2), pointed at the sim, with the bench's image as the
+/// configured default (the image `pool fill` warms).
 fn swarm_config(url: &str) -> SwarmConfig {
     SwarmConfig {
         probe_base_url: Some(url.to_owned()),
         fly_endpoint: url.to_owned(),
+        default_image: BENCH_IMAGE.to_owned(),
         ..SwarmConfig::default()
     }
 }
@@ -69,7 +74,7 @@ async fn open_swarm(url: &str, db: &Path) -> anyhow::Result<BenchSwarm> {
 fn pinned(name: &str) -> CreateOptions {
     CreateOptions {
         name: name.to_owned(),
-        image: Some("codercom/code-server:4.96.4".into()),
+        image: Some(BENCH_IMAGE.into()),
         ..CreateOptions::default()
     }
 }
@@ -96,7 +101,7 @@ async fn baseline_create(provider: &FlyProvider, name: &str) -> anyhow::Result<(
     let request = MachineRequest {
         name: format!("{name}-ws"),
         region: config.default_region.clone(),
-        image: "codercom/code-server:4.96.4".into(),
+        image: BENCH_IMAGE.into(),
         guest: GuestSize {
             cpu_kind: CpuKind::Shared,
             cpus: 1,
@@ -397,7 +402,7 @@ fn spec(name: &WorkspaceName) -> WorkspaceSpec {
             memory_mb: 2048,
         },
         storage_gb: 10,
-        image: "codercom/code-server:4.96.4".into(),
+        image: BENCH_IMAGE.into(),
         env: Default::default(),
         metadata: Default::default(),
         ip_mode: IpMode::Shared,

@@ -873,6 +873,8 @@ fn pool_table(out: &Output, listing: &swarm::PoolListing) -> Result<(), Failure>
                     .map(|ip| ip.address.as_str())
                     .collect::<Vec<_>>()
                     .join(" "),
+                // The image prepared on the volume's host by the fill ("-": cold).
+                slot.warmed_image.clone().unwrap_or_else(|| "-".to_owned()),
                 "none".to_owned(),
                 format!("${:.2}", view.monthly_cost_usd),
             ]
@@ -885,6 +887,7 @@ fn pool_table(out: &Output, listing: &swarm::PoolListing) -> Result<(), Failure>
             "region",
             "volume",
             "ips",
+            "warm image",
             "machine",
             "per month",
         ],

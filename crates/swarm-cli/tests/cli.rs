@@ -1227,8 +1227,16 @@ fn pool_fill_list_create_and_drain_in_both_output_modes() {
         assert!(slot["volume_id"].as_str().is_some(), "{slot}");
         assert_eq!(slot["ips"].as_array().map(Vec::len), Some(2), "{slot}");
         assert!(slot["machine"].is_null());
+        assert!(slot["warmup_machine"].is_null(), "{slot}");
+        assert!(
+            slot["warmed_image"]
+                .as_str()
+                .is_some_and(|image| image.starts_with("codercom/code-server")),
+            "the fill warmed the default image: {slot}"
+        );
         assert_eq!(slot["monthly_cost_usd"], 1.5);
     }
+    let warmed = slots[0]["warmed_image"].as_str().unwrap().to_owned();
     assert!(listed["prices_source"].as_str().unwrap().contains("fly.io"));
     let human = run(swarm(), &["pool", "list"]).ok();
     for word in [
@@ -1237,6 +1245,8 @@ fn pool_fill_list_create_and_drain_in_both_output_modes() {
         "REGION",
         "VOLUME",
         "IPS",
+        "WARM IMAGE",
+        warmed.as_str(),
         "MACHINE",
         "PER MONTH",
         "$1.50",

@@ -46,11 +46,13 @@ pub const REPLACE_POINTS: [&str; 7] = [
 ];
 
 /// Crash points of `pool fill` (operation `pool_fill`), in order, per slot.
-pub const POOL_FILL_POINTS: [&str; 5] = [
+pub const POOL_FILL_POINTS: [&str; 7] = [
     "after_intent",
     "after_app",
     "after_volume",
     "after_ips",
+    "after_warmup_machine",
+    "after_warmup",
     "after_ready",
 ];
 /// Crash points of `pool drain` (operation `pool_drain`), in order, per slot.

@@ -15,6 +15,23 @@
 //! waits. So a create from the pool runs: take the slot (one store transaction) →
 //! grow the volume if asked for more → machine → started.
 //!
+//! The image, though, is warmed. The first machine with an image on a host waits while
+//! Fly prepares the image there (about 12 s, against 1.5 s once cached: REFERENCE
+//! §13.1), which would land on the create that takes a slot on a fresh host. So while a
+//! slot is `filling`, after its volume exists, the fill makes a warm-up machine in the
+//! slot's app with the configured default image, mounting the slot's volume (a volume
+//! pins machines to its host, and the image cache is per host, so this warms exactly
+//! the host the workspace's machine will use). It is created with `skip_launch`: it
+//! sits in `created` while Fly prepares the image, then reads `stopped` (REFERENCE
+//! §4.6), never boots, and carries no env, no secret and no services. The fill waits
+//! for `stopped`, destroys it and waits for `destroyed` before writing the slot
+//! `ready`, so a ready slot still holds no machine. Every slot is warmed, not one per
+//! region: on Fly each volume may sit on another host. Fly may keep the volume's
+//! claim a moment after the warm-up is destroyed (REFERENCE S10); the workspace's
+//! machine create retries that refusal. The warm-up is tagged `swarm_pool_warmup`
+//! (the slot id) and its id recorded in the slot while it exists; a crash leaves it in
+//! a `filling` slot, whose app reconcile deletes with all it holds.
+//!
 //! Safety. The slot's store row is its journal: it is written (state `filling`, app
 //! name chosen) under a lock before any Fly call, `app_sent` is recorded before the
 //! app's create is sent, each Fly id the moment it is known, `ready` last. A slot is
@@ -23,6 +40,7 @@
 //! `reconcile` removes half-made slots (`filling`, `draining`) whose filler is gone and
 //! forgets ready slots whose app vanished; `pool drain` removes every slot it can lock.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
@@ -31,12 +49,17 @@ use crate::config::SwarmConfig;
 use crate::error::{Error, Result};
 use crate::failpoint::crash_point;
 use crate::journal::Journal;
-use crate::model::{IpMode, IpRecord, ReconcileAction, WorkspaceRecord, WorkspaceSpec, app_url};
+use crate::model::{
+    IpMode, IpRecord, MachineState, ReconcileAction, WorkspaceRecord, WorkspaceSpec, app_url,
+};
 use crate::pool_model::{
     MAX_POOL_SIZE, POOL_APP_PREFIX, PRICES_SOURCE, PoolDrained, PoolFilled, PoolListing, PoolSlot,
     PoolSlotState, PoolSlotView, PoolWant,
 };
-use crate::provider::{Provider, ProviderError, ProviderErrorKind, VolumeRequest};
+use crate::provider::{
+    Provider, ProviderError, ProviderErrorKind, TAG_POOL_WARMUP, TAG_VERSION, VolumeRequest,
+    WarmupRequest,
+};
 use crate::store::Store;
 use crate::swarm::Swarm;
 use crate::validate::{ValidationError, validate_region};
@@ -294,7 +317,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             async { self.slot_volume(slot).await.map_err(|e| ("volume", e)) },
             async { self.slot_ips(slot).await.map_err(|e| ("ips", e)) },
         )?;
-        slot.volume_id = Some(volume);
+        slot.volume_id = Some(volume.clone());
         self.save_filling(slot, Some("after_volume"))
             .await
             .map_err(|e| ("volume", e))?;
@@ -302,6 +325,11 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         self.save_filling(slot, Some("after_ips"))
             .await
             .map_err(|e| ("ips", e))?;
+        self.warm_slot(slot, volume)
+            .await
+            .map_err(|e| ("warm-up", e))?;
+        crash_point("pool_fill", "after_warmup");
+        // `warmup_machine` is cleared and `warmed_image` set in this same write.
         slot.state = PoolSlotState::Ready;
         slot.updated_at = time::OffsetDateTime::now_utc();
         self.store()
@@ -403,6 +431,121 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         Ok(held)
     }
 
+    /// Has Fly prepare the default image on the host of the slot's volume: a machine
+    /// mounting the volume, created with `skip_launch` (it sits in `created` while the
+    /// image is prepared, then reads `stopped`: REFERENCE §4.6), then destroyed, and
+    /// waited for until `destroyed` so the volume is free again.
+    async fn warm_slot(&self, slot: &mut PoolSlot, volume_id: String) -> Result<()> {
+        let image = self.config().default_image.clone();
+        let hex = slot.id.simple().to_string();
+        let request = WarmupRequest {
+            name: format!("pool-warmup-{}", &hex[..12]),
+            region: slot.region.clone(),
+            image: image.clone(),
+            volume_id,
+            mount_path: self.config().mount_path.clone(),
+            metadata: BTreeMap::from([
+                (TAG_POOL_WARMUP.to_owned(), slot.id.to_string()),
+                (TAG_VERSION.to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
+            ]),
+        };
+        let machine = self.warmup_machine(slot, &request).await?;
+        slot.warmup_machine = Some(machine.clone());
+        self.save_filling(slot, Some("after_warmup_machine"))
+            .await?;
+        self.wait_slot_machine(
+            slot,
+            &machine,
+            MachineState::Stopped,
+            self.config().start_timeout,
+        )
+        .await?;
+        self.retry("destroy machine", || {
+            self.provider().destroy_machine(&slot.app, &machine)
+        })
+        .await
+        .map_err(|error| self.slot_error(error, slot))?;
+        self.wait_slot_machine(
+            slot,
+            &machine,
+            MachineState::Destroyed,
+            self.config().stop_timeout,
+        )
+        .await?;
+        slot.warmup_machine = None;
+        slot.warmed_image = Some(image);
+        Ok(())
+    }
+
+    /// Creates the warm-up machine, or finds the one an ambiguous create made (by its
+    /// tag) before sending again. Returns its id.
+    async fn warmup_machine(&self, slot: &PoolSlot, request: &WarmupRequest) -> Result<String> {
+        let id = slot.id.to_string();
+        let mut sent = false;
+        let mut attempt = 1;
+        loop {
+            if sent {
+                let listed = self
+                    .retry("list machines", || {
+                        self.provider()
+                            .list_machines(&slot.app, Some((TAG_POOL_WARMUP, &id)))
+                    })
+                    .await
+                    .map_err(|error| self.slot_error(error, slot))?;
+                if let Some(found) = listed.into_iter().find(|machine| {
+                    !matches!(
+                        machine.state,
+                        MachineState::Destroying | MachineState::Destroyed
+                    )
+                }) {
+                    return Ok(found.id);
+                }
+            }
+            sent = true;
+            match self
+                .provider()
+                .create_warmup_machine(&slot.app, request)
+                .await
+            {
+                Ok(machine) => return Ok(machine.id),
+                Err(error) if self.backoff(attempt, "create machine", &error).await => attempt += 1,
+                Err(error) => return Err(self.slot_error(error, slot)),
+            }
+        }
+    }
+
+    /// Waits for the warm-up machine to reach `state`, up to `timeout`.
+    async fn wait_slot_machine(
+        &self,
+        slot: &PoolSlot,
+        machine: &str,
+        state: MachineState,
+        timeout: Duration,
+    ) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut attempt = 1;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::Timeout {
+                    name: slot.app.clone(),
+                    waiting_for: format!("warm-up machine {machine} {state}"),
+                    after_secs: timeout.as_secs(),
+                });
+            }
+            match self
+                .provider()
+                .wait_machine(&slot.app, machine, state.clone(), left)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(error) if error.kind == ProviderErrorKind::Timeout => {}
+                Err(error) if self.backoff(attempt, "wait machine", &error).await => attempt += 1,
+                Err(error) => return Err(self.slot_error(error, slot)),
+            }
+        }
+    }
+
     // ---------------------------------------------------------------- removal
 
     /// Deletes the slot's app (and with it its volume and IPs), then waits until Fly
@@ -443,6 +586,11 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             }
         }
         let mut removed = vec![format!("app {}", slot.app)];
+        removed.extend(
+            slot.warmup_machine
+                .iter()
+                .map(|id| format!("warm-up machine {id}")),
+        );
         removed.extend(slot.volume_id.iter().map(|id| format!("volume {id}")));
         removed.extend(slot.ips.iter().map(|ip| format!("ip {}", ip.address)));
         Ok(removed)

@@ -18,7 +18,8 @@ pub const MAX_POOL_SIZE: u32 = 50;
 /// from <https://fly.io/docs/about/pricing/>, read 2026-12): volumes are billed on
 /// provisioned size at $0.15 per GB; a dedicated IPv4 costs $2; the shared IPv4 and
 /// IPv6 addresses are free; a stopped machine is billed only for its root filesystem,
-/// $0.15 per GB (slots hold no machine, see `pool.rs`).
+/// $0.15 per GB (ready slots hold no machine, see `pool.rs`; the fill's warm-up machine
+/// lives seconds and never runs).
 pub const VOLUME_USD_PER_GB_MONTH: f64 = 0.15;
 /// See [`VOLUME_USD_PER_GB_MONTH`].
 pub const DEDICATED_IPV4_USD_MONTH: f64 = 2.0;
@@ -73,6 +74,13 @@ pub struct PoolSlot {
     pub app_sent: bool,
     pub volume_id: Option<String>,
     pub ips: Vec<IpRecord>,
+    /// The warm-up machine while it exists (only during the fill; see `pool.rs`).
+    #[serde(default)]
+    pub warmup_machine: Option<String>,
+    /// The image prepared on the slot volume's host by the fill; a create with another
+    /// image pays its preparation. None for slots filled before warm-ups existed.
+    #[serde(default)]
+    pub warmed_image: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -96,6 +104,8 @@ impl PoolSlot {
             app_sent: false,
             volume_id: None,
             ips: Vec::new(),
+            warmup_machine: None,
+            warmed_image: None,
             created_at: now,
             updated_at: now,
         }

@@ -757,6 +757,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         let request = self.machine_request(record, volume_id, hashed_password);
         let mut sent = false;
         let mut attempt = 1;
+        let mut claim_deadline = None;
         loop {
             let machines = if !sent {
                 Vec::new()
@@ -800,6 +801,17 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             }
             match self.provider.create_machine(app, &request).await {
                 Ok(machine) => return Ok((machine, false)),
+                // "volume already claimed": Fly can hold a volume's claim a moment after
+                // its machine was destroyed (REFERENCE S10), as a pool slot's volume
+                // right after its warm-up. Refused, so nothing was made: ask again.
+                Err(error)
+                    if error.status == Some(412)
+                        && *claim_deadline
+                            .get_or_insert_with(|| Instant::now() + self.config.start_timeout)
+                            > Instant::now() =>
+                {
+                    tokio::time::sleep(self.config.step_backoff).await;
+                }
                 Err(error) if self.backoff(attempt, "create machine", &error).await => attempt += 1,
                 Err(error) => return Err(self.provider_error(error, record)),
             }

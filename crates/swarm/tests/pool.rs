@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{assert_sim_empty, start_sim, swarm_at};
+use fly_sim::Knob;
 use swarm::failpoint::{CRASH_AT_ENV, POOL_CREATE_POINTS, POOL_DRAIN_POINTS, POOL_FILL_POINTS};
 use swarm::{
     CreateOptions, HealthStatus, POOL_APP_PREFIX, PoolSlotState, Provider as _, ReconcileAction,
@@ -168,6 +169,124 @@ async fn fill_list_take_then_the_workspace_lives_and_drain_leaves_nothing() {
     let report = swarm.reconcile().await.expect("reconcile");
     assert!(report.actions.is_empty(), "{report:?}");
     assert_eq!(report.pool_slots, 0);
+}
+
+/// The machines of `app` on the sim, destroyed ones too, as the sim dumps them.
+fn machines_on_sim(sim: &fly_sim::SimHandle, app: &str) -> Vec<serde_json::Value> {
+    sim.world()["apps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|candidate| candidate["name"] == app)
+        .flat_map(|app| app["machines"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+/// The image preparations the sim drew for machine `id`.
+fn preparations(sim: &fly_sim::SimHandle, id: &str) -> Vec<Knob> {
+    sim.draws()
+        .into_iter()
+        .filter(|draw| {
+            draw.label == id
+                && matches!(
+                    draw.knob,
+                    Knob::ImagePrepareFirst | Knob::ImagePrepareCached
+                )
+        })
+        .map(|draw| draw.knob)
+        .collect()
+}
+
+/// `pool fill` has the default image prepared on the slot volume's host by a warm-up
+/// machine, gone before the slot is ready: a create from the slot on a fresh sim then
+/// pays the cached preparation, not the region's first one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fill_warms_the_image_so_a_create_from_the_slot_skips_its_first_preparation() {
+    let sim = common::start_sim_with(fly_sim::SimConfig {
+        record_draws: true,
+        ..fly_sim::SimConfig::default()
+    })
+    .await;
+    let url = sim.base_url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let swarm = swarm_at(&url, &dir.path().join("swarm.db")).await;
+    let image = swarm.config().default_image.clone();
+    assert!(sim.draws().is_empty(), "a fresh sim: {:?}", sim.draws());
+
+    let filled = swarm.pool_fill("ams", 1).await.expect("fill");
+    let slot = &filled.created[0];
+    assert_eq!(slot.state, PoolSlotState::Ready);
+    assert_eq!(slot.warmed_image.as_deref(), Some(image.as_str()));
+    assert!(slot.warmup_machine.is_none(), "{slot:?}");
+    // The ready slot holds no machine.
+    let live = swarm
+        .provider()
+        .list_machines(&slot.app, None)
+        .await
+        .expect("machines");
+    assert!(live.is_empty(), "{live:?}");
+    assert_eq!(stats(&sim), (1, 0, 1, 2), "{:?}", sim.stats());
+    // The one it held: the tagged warm-up, on the slot's volume, never booted, no env,
+    // no services, destroyed; it paid the region's first preparation.
+    let machines = machines_on_sim(&sim, &slot.app);
+    assert_eq!(machines.len(), 1, "{machines:?}");
+    let warmup = &machines[0];
+    assert_eq!(warmup["state"], "destroyed", "{warmup}");
+    assert_eq!(
+        warmup["config"]["metadata"]["swarm_pool_warmup"],
+        slot.id.to_string()
+    );
+    assert_eq!(warmup["config"]["image"], image.as_str());
+    assert_eq!(
+        warmup["config"]["mounts"][0]["volume"].as_str(),
+        slot.volume_id.as_deref()
+    );
+    assert!(
+        warmup["config"]["env"]
+            .as_object()
+            .is_none_or(serde_json::Map::is_empty),
+        "{warmup}"
+    );
+    assert!(
+        warmup["config"]["services"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "{warmup}"
+    );
+    let statuses: Vec<&str> = warmup["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|event| event["status"].as_str())
+        .collect();
+    assert!(statuses.contains(&"created"), "{statuses:?}");
+    assert!(
+        !statuses.iter().any(|status| status.starts_with("start")),
+        "never booted: {statuses:?}"
+    );
+    let warmup_id = warmup["id"].as_str().expect("id");
+    assert_eq!(preparations(&sim, warmup_id), [Knob::ImagePrepareFirst]);
+
+    let created = swarm
+        .create(&CreateOptions {
+            name: "warm".to_owned(),
+            ..CreateOptions::default()
+        })
+        .await
+        .expect("create");
+    let ws = &created.workspace;
+    assert_eq!(ws.app.as_deref(), Some(slot.app.as_str()), "took the slot");
+    assert_eq!(ws.spec.image, image);
+    let machine = ws.machine_id.clone().expect("machine");
+    assert_eq!(preparations(&sim, &machine), [Knob::ImagePrepareCached]);
+    assert!(
+        !sim.draws()
+            .iter()
+            .any(|draw| draw.knob == Knob::ImagePrepareFirst && draw.label != warmup_id),
+        "only the warm-up paid a first preparation"
+    );
+    swarm.delete("warm").await.expect("delete");
+    assert_sim_empty(&sim);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

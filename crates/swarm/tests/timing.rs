@@ -14,7 +14,7 @@ use futures::stream::BoxStream;
 use swarm::model::{IpKind, IpRecord, LogLine, MachineState, ProbeResult};
 use swarm::provider::{
     AppInfo, CloneRequest, MachineInfo, MachineRequest, ProviderResult, SnapshotInfo, VolumeInfo,
-    VolumeRequest,
+    VolumeRequest, WarmupRequest,
 };
 use swarm::{CreateOptions, FlyProvider, Provider, SqliteStore, Swarm};
 
@@ -103,6 +103,17 @@ impl Provider for Timed {
     ) -> ProviderResult<MachineInfo> {
         self.time("create_machine", self.inner.create_machine(app, request))
             .await
+    }
+    async fn create_warmup_machine(
+        &self,
+        app: &str,
+        request: &WarmupRequest,
+    ) -> ProviderResult<MachineInfo> {
+        self.time(
+            "create_warmup_machine",
+            self.inner.create_warmup_machine(app, request),
+        )
+        .await
     }
     async fn start_machine(&self, app: &str, id: &str) -> ProviderResult<()> {
         self.time("start_machine", self.inner.start_machine(app, id))

@@ -17,6 +17,7 @@ use futures::stream::BoxStream;
 use super::{
     AppInfo, CloneRequest, MachineChange, MachineInfo, MachineRequest, Provider, ProviderError,
     ProviderErrorKind, ProviderResult, SnapshotInfo, VolumeInfo, VolumeRequest, VolumeSource,
+    WarmupRequest,
 };
 use crate::config::SwarmConfig;
 use crate::model::{IpKind, IpRecord, LogLine, MachineState, ProbeResult};
@@ -445,6 +446,47 @@ impl Provider for FlyProvider {
             name: Some(request.name.clone()),
             region: Some(request.region.clone()),
             config: Self::machine_config(request),
+            ..CreateMachineRequest::default()
+        };
+        let machine = self
+            .client
+            .machines(app)
+            .create(&create)
+            .await
+            .map_err(map_error)?;
+        Ok(machine_info(machine))
+    }
+
+    async fn create_warmup_machine(
+        &self,
+        app: &str,
+        request: &WarmupRequest,
+    ) -> ProviderResult<MachineInfo> {
+        let create = CreateMachineRequest {
+            name: Some(request.name.clone()),
+            region: Some(request.region.clone()),
+            config: MachineConfig {
+                image: request.image.clone(),
+                // Never booted: the smallest size, placement follows the volume.
+                guest: Some(MachineGuest {
+                    cpu_kind: Some("shared".to_owned()),
+                    cpus: Some(1),
+                    memory_mb: Some(256),
+                    ..MachineGuest::default()
+                }),
+                mounts: vec![MachineMount {
+                    volume: request.volume_id.clone(),
+                    path: request.mount_path.clone(),
+                    ..MachineMount::default()
+                }],
+                metadata: request.metadata.clone(),
+                restart: Some(MachineRestart {
+                    policy: Some(RestartPolicy::No),
+                    max_retries: None,
+                }),
+                ..MachineConfig::default()
+            },
+            skip_launch: Some(true),
             ..CreateMachineRequest::default()
         };
         let machine = self

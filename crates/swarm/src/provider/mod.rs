@@ -25,6 +25,8 @@ pub const TAG_WORKSPACE_ID: &str = "swarm_workspace_id";
 pub const TAG_WORKSPACE: &str = "swarm_workspace";
 /// Machine metadata key holding the swarm version that made it.
 pub const TAG_VERSION: &str = "swarm_version";
+/// Machine metadata key of a pool slot's warm-up machine: the slot's id.
+pub const TAG_POOL_WARMUP: &str = "swarm_pool_warmup";
 
 /// How a provider call failed, in the terms the workspace logic decides on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -214,6 +216,20 @@ impl fmt::Debug for MachineRequest {
     }
 }
 
+/// A pool slot's warm-up machine (see `pool.rs`): it mounts the slot's volume, so on
+/// Fly it lands on the host the workspace's machine will use, and it is created with
+/// `skip_launch`, so Fly only prepares the image there and never boots it. No env
+/// (so no secret), no services, no checks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WarmupRequest {
+    pub name: String,
+    pub region: String,
+    pub image: String,
+    pub volume_id: String,
+    pub mount_path: String,
+    pub metadata: BTreeMap<String, String>,
+}
+
 /// A copy of an existing machine elsewhere: same config (image, env with the password
 /// hash, services, checks, guest) but its own region, volume and extra metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -313,6 +329,13 @@ pub trait Provider: Send + Sync + 'static {
         &self,
         app: &str,
         request: &MachineRequest,
+    ) -> impl Future<Output = ProviderResult<MachineInfo>> + Send;
+    /// Creates a machine that is never started (`skip_launch`); see [`WarmupRequest`].
+    /// It reads `created` while Fly prepares the image, then `stopped`.
+    fn create_warmup_machine(
+        &self,
+        app: &str,
+        request: &WarmupRequest,
     ) -> impl Future<Output = ProviderResult<MachineInfo>> + Send;
     fn start_machine(&self, app: &str, id: &str)
     -> impl Future<Output = ProviderResult<()>> + Send;

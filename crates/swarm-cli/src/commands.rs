@@ -427,7 +427,8 @@ fn size(ws: &WorkspaceRecord) -> String {
 pub async fn list(backend: &Workspaces, out: &Output) -> Result<(), Failure> {
     if out.json {
         // Whole records: the JSON document is the full record of each workspace.
-        out.json(&backend.list().await?)?;
+        out.json_document(&backend.list_json().await?)
+            .context("writing the list")?;
         return Ok(());
     }
     let workspaces = backend.list_summaries().await?;

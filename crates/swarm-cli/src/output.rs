@@ -43,6 +43,12 @@ impl Output {
         Ok(reader_gone_is_fine(written)?)
     }
 
+    /// A JSON document already encoded as [`Output::json`] would (with its newline).
+    pub fn json_document(&self, document: &[u8]) -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
+        reader_gone_is_fine(out.write_all(document).and_then(|()| out.flush()))
+    }
+
     /// A line of the human result, on stdout.
     pub fn line(&self, text: impl AsRef<str>) {
         // `swarm list | head` closes the pipe early; that is not an error worth a word.

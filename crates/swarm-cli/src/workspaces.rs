@@ -64,10 +64,16 @@ impl Workspaces {
         }
     }
 
-    pub async fn list(&self) -> Result<Vec<WorkspaceRecord>, Failure> {
+    /// Every record as one pretty JSON document ending in a newline (`list --json`).
+    pub async fn list_json(&self) -> Result<Vec<u8>, Failure> {
         match self {
-            Self::Local(b) => Ok(b.app.list().await?),
-            Self::Remote(r) => r.list().await,
+            Self::Local(b) => Ok(b.app.list_json().await?),
+            Self::Remote(r) => {
+                let mut document =
+                    serde_json::to_vec_pretty(&r.list().await?).map_err(anyhow::Error::from)?;
+                document.push(b'\n');
+                Ok(document)
+            }
         }
     }
 

@@ -115,6 +115,12 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         Ok(self.store.list_workspaces(false).await?)
     }
 
+    /// [`Swarm::list`] as the JSON document `swarm list --json` prints (pretty, with a
+    /// final newline), without decoding records the store holds in the current format.
+    pub async fn list_json(&self) -> Result<Vec<u8>> {
+        Ok(self.store.list_workspaces_json(false).await?)
+    }
+
     /// What the list shows of every live workspace, oldest first; much cheaper than
     /// [`Swarm::list`] with thousands of workspaces.
     pub async fn list_summaries(&self) -> Result<Vec<WorkspaceSummary>> {

@@ -2,6 +2,7 @@
 //! [`Store`] is the interface; [`SqliteStore`] the one backend so far (PostgreSQL can
 //! follow behind the same trait).
 
+mod pretty;
 mod sqlite;
 
 use std::future::Future;
@@ -206,6 +207,13 @@ pub trait Store: Send + Sync + 'static {
         &self,
         include_deleted: bool,
     ) -> impl Future<Output = Result<Vec<WorkspaceRecord>, StoreError>> + Send;
+    /// [`Store::list_workspaces`] as one JSON document: byte for byte what
+    /// `serde_json::to_writer_pretty` prints for those records, plus a newline. Records
+    /// stored in the current encoding are copied, not decoded (`swarm list --json`).
+    fn list_workspaces_json(
+        &self,
+        include_deleted: bool,
+    ) -> impl Future<Output = Result<Vec<u8>, StoreError>> + Send;
     /// What the list shows of every record, in [`Store::list_workspaces`]'s order,
     /// without decoding whole records (cheap with thousands of them).
     fn list_summaries(

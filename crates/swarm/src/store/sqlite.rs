@@ -21,13 +21,20 @@ use crate::model::{
 use crate::pool_model::{PoolSlot, PoolSlotState, PoolWant};
 
 /// Migrations in order; entry `i` brings the schema to version `i + 1`.
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_list_columns.sql"),
     include_str!("../../migrations/0003_pool_slots.sql"),
     include_str!("../../migrations/0004_api_tokens.sql"),
     include_str!("../../migrations/0005_events.sql"),
+    include_str!("../../migrations/0006_record_format.sql"),
 ];
+/// The encoding of [`WorkspaceRecord`] this program writes to `data` (column
+/// `data_format`). Bump it with any change to the record's JSON (a field added, renamed,
+/// moved or skipped differently): `list --json` prints rows of this format as stored,
+/// so a stale number would print old JSON. `record_format_is_pinned` fails until then.
+const RECORD_FORMAT: i64 = 1;
+
 /// The newest schema this program knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
@@ -344,11 +351,12 @@ impl SqliteStore {
 // so the list columns never disagree with `data`. Parameters as in `bind_record`.
 const INSERT_WORKSPACE: &str = "INSERT INTO workspaces \
      (id, name, status, data, created_at, updated_at, \
-      region, cpu_kind, cpus, memory_mb, storage_gb, url) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+      region, cpu_kind, cpus, memory_mb, storage_gb, url, data_format) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 const UPDATE_WORKSPACE: &str = "UPDATE workspaces SET \
      name = ?2, status = ?3, data = ?4, created_at = ?5, updated_at = ?6, \
-     region = ?7, cpu_kind = ?8, cpus = ?9, memory_mb = ?10, storage_gb = ?11, url = ?12 \
+     region = ?7, cpu_kind = ?8, cpus = ?9, memory_mb = ?10, storage_gb = ?11, url = ?12, \
+     data_format = ?13 \
      WHERE id = ?1";
 
 /// One journal step, numbered after the operation's last. Parameters: operation id,
@@ -381,7 +389,8 @@ fn bind_record<'q>(
         .bind(spec.guest.cpus)
         .bind(spec.guest.memory_mb)
         .bind(spec.storage_gb)
-        .bind(record.url.as_str()))
+        .bind(record.url.as_str())
+        .bind(RECORD_FORMAT))
 }
 
 /// One workspace's list columns, as `list_summaries` selects them.
@@ -680,6 +689,67 @@ impl SqliteStore {
         let mut records = Self::decode_records(joined.unwrap_or_default(), count)?;
         records.sort_by_key(|a| (a.created_at, a.id));
         Ok(records)
+    }
+
+    async fn raw_list_workspaces_json(&self, include_deleted: bool) -> Result<Vec<u8>, StoreError> {
+        // One row, as in list_workspaces; each record behind a header of its format,
+        // sort key and byte length, so no separator has to be absent from `data`.
+        let row = sqlx::query(
+            "SELECT count(*), group_concat(\
+                 ifnull(data_format, 0) || ' ' || created_at || ' ' || id || ' ' \
+                 || octet_length(data) || ' ' || data, '') \
+             FROM workspaces WHERE ?1 OR status <> 'deleted'",
+        )
+        .bind(include_deleted)
+        .fetch_one(&self.pool)
+        .await?;
+        let count: i64 = row.try_get(0)?;
+        let joined: Option<&str> = row.try_get(1)?;
+        let mut rest = joined.unwrap_or_default();
+        let corrupt = |what: String| StoreError::Corrupt(format!("workspace records: {what}"));
+        let current = RECORD_FORMAT.to_string();
+        let mut records = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+        while !rest.is_empty() {
+            let mut fields = rest.splitn(5, ' ');
+            let mut field = || fields.next().unwrap_or_default();
+            let (format, created_at, id, len) = (field(), field(), field(), field());
+            let tail = field();
+            let data = len
+                .parse()
+                .ok()
+                .and_then(|len| tail.get(..len))
+                .ok_or_else(|| corrupt(format!("bad row header {format} {created_at} {id}")))?;
+            rest = &tail[data.len()..];
+            let record = if format == current {
+                // Written by this encoding: the stored text is what encoding it prints.
+                let created_at = parse_time(created_at)?;
+                let id = Uuid::parse_str(id)
+                    .map_err(|error| corrupt(format!("workspace id {id:?}: {error}")))?;
+                (created_at, id, std::borrow::Cow::Borrowed(data))
+            } else {
+                let record = Self::decode_record(data)?;
+                let text = Self::encode_record(&record)?;
+                (record.created_at, record.id, std::borrow::Cow::Owned(text))
+            };
+            records.push(record);
+        }
+        if i64::try_from(records.len()).ok() != Some(count) {
+            return Err(corrupt(format!(
+                "{count} rows hold {} records",
+                records.len()
+            )));
+        }
+        records.sort_by_key(|(created_at, id, _)| (*created_at, *id));
+        // Pretty JSON is about 1.5 times the compact text.
+        let mut out = Vec::with_capacity(joined.map_or(0, |j| j.len() / 2 * 3));
+        out.push(b'[');
+        for (i, (_, id, text)) in records.iter().enumerate() {
+            out.extend_from_slice(if i == 0 { b"\n  " } else { b",\n  " });
+            super::pretty::push_pretty(&mut out, text.as_bytes(), 1)
+                .map_err(|error| corrupt(format!("record {id}: {error}")))?;
+        }
+        out.extend_from_slice(if records.is_empty() { b"]\n" } else { b"\n]\n" });
+        Ok(out)
     }
 
     async fn raw_list_summaries(
@@ -1081,6 +1151,10 @@ impl Store for SqliteStore {
         include_deleted: bool,
     ) -> Result<Vec<WorkspaceRecord>, StoreError> {
         self.located(self.raw_list_workspaces(include_deleted).await)
+    }
+
+    async fn list_workspaces_json(&self, include_deleted: bool) -> Result<Vec<u8>, StoreError> {
+        self.located(self.raw_list_workspaces_json(include_deleted).await)
     }
 
     async fn list_summaries(
@@ -1492,6 +1566,210 @@ mod tests {
             .expect("record");
         assert_eq!(saved.app.as_deref(), Some("alice"));
         assert_eq!(store.operations_of(alice.id).await.expect("ops").len(), 2);
+    }
+
+    /// A record with every field set, strings needing escapes, and a non-UTC offset.
+    fn full_record(name: &str) -> WorkspaceRecord {
+        use crate::model::{ImageVersion, IpKind, IpRecord};
+        let at =
+            OffsetDateTime::parse("2026-12-02T10:00:00.123456789+05:30", &Rfc3339).expect("time");
+        let guest = GuestSize {
+            cpu_kind: CpuKind::Performance,
+            cpus: 4,
+            memory_mb: 8192,
+        };
+        let mut record = record(name);
+        record.id = Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001);
+        record.status = WorkspaceStatus::Failed;
+        record.spec.guest = guest;
+        record.spec.ip_mode = IpMode::Private;
+        record.spec.env = BTreeMap::from([
+            ("A".to_owned(), "1".to_owned()),
+            ("Z".to_owned(), "x \"y\" \\ z".to_owned()),
+        ]);
+        record.spec.metadata = BTreeMap::from([("team".to_owned(), "é😀".to_owned())]);
+        record.spec.owner = Some("u1".to_owned());
+        record.app = Some(format!("{name}-app"));
+        record.volume_id = Some("vol_1".to_owned());
+        record.former_volumes = vec!["vol_0".to_owned()];
+        record.machine_id = Some("m1".to_owned());
+        record.ips = vec![
+            IpRecord {
+                kind: IpKind::SharedV4,
+                address: "1.2.3.4".to_owned(),
+                id: None,
+            },
+            IpRecord {
+                kind: IpKind::PrivateV6,
+                address: "fdaa::1".to_owned(),
+                id: Some("ip_1".to_owned()),
+            },
+        ];
+        record.image_versions = vec![
+            ImageVersion {
+                version: 1,
+                image: "img:1".to_owned(),
+                digest: Some("sha256:ab".to_owned()),
+                guest: Some(guest),
+                machine_version: Some("01J".to_owned()),
+                snapshot_before: Some("vs_1".to_owned()),
+                rollback_of: None,
+                at,
+            },
+            ImageVersion {
+                version: 2,
+                image: "img:1".to_owned(),
+                digest: None,
+                guest: None,
+                machine_version: None,
+                snapshot_before: None,
+                rollback_of: Some(1),
+                at,
+            },
+        ];
+        record.last_error = Some("line\nbreak, tab\t, ctrl \u{1}, </script> [{:,}]".to_owned());
+        record.created_at = at;
+        record.updated_at = at;
+        record
+    }
+
+    /// `list --json` prints rows of RECORD_FORMAT as stored: this pins that format.
+    #[test]
+    fn record_format_is_pinned() {
+        let json = SqliteStore::encode_record(&full_record("pin")).expect("encode");
+        assert_eq!(
+            json,
+            r#"{"id":"01900000-0000-7000-8000-000000000001","name":"pin","status":"failed","spec":{"name":"pin","region":"ams","guest":{"cpu_kind":"performance","cpus":4,"memory_mb":8192},"storage_gb":10,"image":"codercom/code-server:4.106.3","env":{"A":"1","Z":"x \"y\" \\ z"},"metadata":{"team":"é😀"},"ip_mode":"private","idle_timeout_secs":1800,"org":"personal","owner":"u1"},"app":"pin-app","volume_id":"vol_1","former_volumes":["vol_0"],"machine_id":"m1","ips":[{"kind":"shared_v4","address":"1.2.3.4","id":null},{"kind":"private_v6","address":"fdaa::1","id":"ip_1"}],"url":"https://pin.fly.dev","image_versions":[{"version":1,"image":"img:1","digest":"sha256:ab","guest":{"cpu_kind":"performance","cpus":4,"memory_mb":8192},"machine_version":"01J","snapshot_before":"vs_1","at":"2026-12-02T10:00:00.123456789+05:30"},{"version":2,"image":"img:1","machine_version":null,"rollback_of":1,"at":"2026-12-02T10:00:00.123456789+05:30"}],"last_error":"line\nbreak, tab\t, ctrl \u0001, </script> [{:,}]","created_at":"2026-12-02T10:00:00.123456789+05:30","updated_at":"2026-12-02T10:00:00.123456789+05:30"}"#,
+            "the record's JSON changed: bump RECORD_FORMAT, then update this text"
+        );
+    }
+
+    /// The document serde_json prints for `list_workspaces`, as `list --json` did.
+    async fn decoded_then_encoded(store: &SqliteStore, include_deleted: bool) -> String {
+        let records = store.list_workspaces(include_deleted).await.expect("list");
+        let mut json = serde_json::to_string_pretty(&records).expect("json");
+        json.push('\n');
+        json
+    }
+
+    async fn listed_json(store: &SqliteStore, include_deleted: bool) -> String {
+        let json = store
+            .list_workspaces_json(include_deleted)
+            .await
+            .expect("list json");
+        String::from_utf8(json).expect("utf-8")
+    }
+
+    #[tokio::test]
+    async fn list_json_is_what_serde_json_prints_for_the_decoded_records() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path().join("swarm.db"), "local")
+            .await
+            .expect("open");
+        assert_eq!(listed_json(&store, false).await, "[]\n");
+        assert_eq!(decoded_then_encoded(&store, false).await, "[]\n");
+
+        let full = full_record("full");
+        let mut plain = record("plain");
+        plain.status = WorkspaceStatus::Running;
+        // Same creation time as `plain`: the id decides, as in list_workspaces.
+        let mut twin = record("twin");
+        twin.created_at = plain.created_at;
+        let mut gone = record("gone");
+        gone.status = WorkspaceStatus::Deleted;
+        let mut legacy = record("legacy");
+        legacy.created_at = full.created_at - time::Duration::days(1);
+        // Inserted newest first, so the order comes from the sort.
+        for r in [&twin, &plain, &gone, &full, &legacy] {
+            store.insert_workspace(r).await.expect("insert");
+        }
+        // A row from before schema 6, in another encoding (keys missing, one unknown):
+        // decoded and re-encoded, so it prints as today's encoding would.
+        sqlx::query(
+            "UPDATE workspaces SET data_format = NULL, \
+             data = json_remove(json_set(data, '$.aaa_unknown', 1), '$.last_error', '$.app') \
+             WHERE name = 'legacy'",
+        )
+        .execute(&store.pool)
+        .await
+        .expect("legacy row");
+        let formats: Vec<Option<i64>> =
+            sqlx::query_scalar("SELECT data_format FROM workspaces ORDER BY data_format")
+                .fetch_all(&store.pool)
+                .await
+                .expect("formats");
+        assert_eq!(
+            formats,
+            [
+                None,
+                Some(RECORD_FORMAT),
+                Some(RECORD_FORMAT),
+                Some(RECORD_FORMAT),
+                Some(RECORD_FORMAT)
+            ]
+        );
+
+        for include_deleted in [false, true] {
+            let listed = listed_json(&store, include_deleted).await;
+            assert_eq!(listed, decoded_then_encoded(&store, include_deleted).await);
+            assert_eq!(listed.contains("\"gone\""), include_deleted, "{listed}");
+        }
+        let names: Vec<String> =
+            serde_json::from_str::<Vec<WorkspaceRecord>>(&listed_json(&store, false).await)
+                .expect("decode")
+                .into_iter()
+                .map(|r| r.name.0)
+                .collect();
+        let mut tied = [&plain, &twin];
+        tied.sort_by_key(|r| r.id);
+        assert_eq!(
+            names,
+            [
+                "legacy",
+                "full",
+                tied[0].name.as_str(),
+                tied[1].name.as_str()
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn list_json_refuses_a_row_whose_data_is_not_one_record() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path().join("swarm.db"), "local")
+            .await
+            .expect("open");
+        store
+            .insert_workspace(&record("alice"))
+            .await
+            .expect("insert");
+        for (damage, says) in [
+            ("data || char(10) || data", "text after the object"),
+            ("substr(data, 1, 40)", "unterminated string"),
+            ("substr(data, 1, length(data) - 1)", "truncated object"),
+        ] {
+            let original: String = sqlx::query_scalar("SELECT data FROM workspaces")
+                .fetch_one(&store.pool)
+                .await
+                .expect("data");
+            sqlx::raw_sql(AssertSqlSafe(format!(
+                "UPDATE workspaces SET data = {damage}"
+            )))
+            .execute(&store.pool)
+            .await
+            .expect("damage");
+            let error = store.list_workspaces_json(false).await.expect_err(damage);
+            assert!(
+                matches!(&error, StoreError::Unusable { message, .. } if message.contains(says)),
+                "{damage}: {error}"
+            );
+            sqlx::query("UPDATE workspaces SET data = ?1")
+                .bind(original)
+                .execute(&store.pool)
+                .await
+                .expect("repair");
+        }
+        assert!(listed_json(&store, false).await.contains("\"alice\""));
     }
 
     async fn summaries_of(store: &SqliteStore, include_deleted: bool) -> Vec<WorkspaceSummary> {

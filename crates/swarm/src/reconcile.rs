@@ -222,11 +222,18 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                         .list_volumes(&app)
                         .await
                         .map_err(|e| self.provider_error(e, &record))?;
-                    let ips = self
+                    let mut ips = self
                         .provider()
                         .list_ips(&app)
                         .await
                         .map_err(|e| self.provider_error(e, &record))?;
+                    // The addresses are allocated alongside the machine: a crash may
+                    // have come before them. Allocate what the IP mode still lacks.
+                    for kind in record.spec.ip_mode.ip_kinds() {
+                        if !ips.iter().any(|ip| ip.kind == *kind) {
+                            ips.push(self.ensure_ip(&record, *kind).await?);
+                        }
+                    }
                     let volume_id = volumes
                         .into_iter()
                         .find(|v| v.name == volume_name && v.is_live())

@@ -326,140 +326,148 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         // Either way the app holds nothing of this workspace yet (ours is new; a slot's
         // has no machine, and nothing can carry this new workspace's id): volume, IPs
         // and machine are created without listing first.
-        // The `machine_creating` note went out with `app_creating`.
-        let mut machine_noted = false;
-        // `volume_created`, committed while the machine is created.
-        let mut volume_step = None;
-        let volume_id = if let Some(slot) = slot {
-            progress(&CreateStep::PoolSlot {
-                app: slot.app.clone(),
-                volume: slot.volume_id.clone(),
-                addresses: slot.ips.iter().map(|ip| ip.address.clone()).collect(),
-            });
-            self.grow_slot_volume(&record, &slot)
-                .await
-                .map_err(|error| ("volume", error))?
-        } else {
-            // The plan's notes went out with the intent unless a pool slot was expected
-            // (and none was left): then they go now, still before any Fly create.
-            if pool_may_serve {
-                journal
-                    .notes(plan_notes(&record))
-                    .await
-                    .map_err(|error| ("app", error.into()))?;
+        let app_made = match &slot {
+            Some(slot) => {
+                progress(&CreateStep::PoolSlot {
+                    app: slot.app.clone(),
+                    volume: slot.volume_id.clone(),
+                    addresses: slot.ips.iter().map(|ip| ip.address.clone()).collect(),
+                });
+                false
             }
-            let app = self
-                .create_app(journal, &record)
-                .await
-                .map_err(|error| ("app", error))?;
-            progress(&CreateStep::App {
-                name: app.clone(),
-                adopted: false,
-            });
-            hashing.get_or_insert_with(|| start_hash(password));
-            machine_noted = true;
-
-            // Volume and IPs need only the app: made concurrently, while `app_created`
-            // is committed (its `app_creating` note already covers the app). The IPs
-            // stay in front of the machine because `reconcile` relies on it: a crash
-            // after the machine was made finishes the create without allocating IPs.
-            let ((), volume, ips) = tokio::try_join!(
-                async {
+            None => {
+                // The plan's notes went out with the intent unless a pool slot was
+                // expected (and none was left): then they go now, before any Fly create.
+                if pool_may_serve {
                     journal
+                        .notes(plan_notes(&record))
+                        .await
+                        .map_err(|error| ("app", error.into()))?;
+                }
+                let app = self
+                    .create_app(journal, &record)
+                    .await
+                    .map_err(|error| ("app", error))?;
+                progress(&CreateStep::App {
+                    name: app,
+                    adopted: false,
+                });
+                hashing.get_or_insert_with(|| start_hash(password));
+                true
+            }
+        };
+        // The addresses need only the app: allocated alongside the whole volume →
+        // machine → started chain (a slot holds them already). `reconcile` allocates
+        // any a crash left missing.
+        let addresses = async {
+            if app_made {
+                let ips = self
+                    .ensure_ips(journal, &record)
+                    .await
+                    .map_err(|error| ("ips", error))?;
+                progress(&CreateStep::Ips {
+                    addresses: ips.iter().map(|ip| ip.address.clone()).collect(),
+                });
+            }
+            Ok::<_, (&'static str, Error)>(())
+        };
+        let machine_chain = async {
+            let (volume_id, volume_step) = match &slot {
+                Some(slot) => (
+                    self.grow_slot_volume(&record, slot)
+                        .await
+                        .map_err(|error| ("volume", error))?,
+                    None,
+                ),
+                None => {
+                    // `app_created` is committed while the volume is made (its
+                    // `app_creating` note already covers the app).
+                    let ((), volume) = tokio::try_join!(
+                        async {
+                            journal
+                                .step(
+                                    "app_created",
+                                    json!({ "app": record.app_name() }),
+                                    Some("after_app"),
+                                    |updated| updated.app = Some(record.app_name().to_owned()),
+                                )
+                                .await
+                                .map(drop)
+                                .map_err(|error| ("app", error.into()))
+                        },
+                        async {
+                            self.ensure_volume(&record)
+                                .await
+                                .map_err(|error| ("volume", error))
+                        },
+                    )?;
+                    progress(&CreateStep::Volume {
+                        id: volume.0.clone(),
+                        adopted: volume.1,
+                    });
+                    (volume.0.clone(), Some(volume))
+                }
+            };
+            let hashed_password = hashing
+                .unwrap_or_else(|| start_hash(password))
+                .await
+                .map_err(|error| password::PasswordError::Hash(error.to_string()))
+                .and_then(|hashed| hashed)
+                .map_err(|error| ("machine", Error::from(error)))?;
+            // The volume id is committed while the machine is made: its note is in, and
+            // a crash before the commit finds the volume by its name.
+            let record_volume = async {
+                match &volume_step {
+                    Some((id, adopted)) => journal
                         .step(
-                            "app_created",
-                            json!({ "app": app }),
-                            Some("after_app"),
-                            |record| record.app = Some(app.clone()),
+                            "volume_created",
+                            json!({ "volume": id, "adopted": adopted }),
+                            Some("after_volume"),
+                            |record| record.volume_id = Some(id.clone()),
                         )
                         .await
-                        .map(drop)
-                        .map_err(|error| ("app", error.into()))
-                },
-                async {
-                    self.ensure_volume(&record)
-                        .await
-                        .map_err(|error| ("volume", error))
-                },
-                async {
-                    self.ensure_ips(journal, &record)
-                        .await
-                        .map_err(|error| ("ips", error))
-                },
-            )?;
-            progress(&CreateStep::Volume {
-                id: volume.0.clone(),
-                adopted: volume.1,
+                        .map(drop),
+                    None => Ok(()),
+                }
+            };
+            // The `machine_creating` note went out with `app_creating`.
+            let (volume_recorded, machine) = tokio::join!(
+                record_volume,
+                self.ensure_machine(journal, &record, &volume_id, &hashed_password, app_made)
+            );
+            volume_recorded.map_err(|error| ("volume", error.into()))?;
+            let machine = machine.map_err(|error| ("machine", error))?;
+            progress(&CreateStep::Machine {
+                id: machine.0.id.clone(),
+                adopted: machine.1,
             });
-            progress(&CreateStep::Ips {
-                addresses: ips.iter().map(|ip| ip.address.clone()).collect(),
-            });
-            volume_step = Some(volume.clone());
-            volume.0
+            let machine_id = machine.0.id.clone();
+            // Recording the machine overlaps the wait for it to start (a read): the
+            // wait takes seconds (image preparation, boot), the write milliseconds.
+            let (recorded, started) = tokio::join!(
+                journal.step(
+                    "machine_created",
+                    json!({ "machine": machine_id, "adopted": machine.1 }),
+                    Some("after_machine"),
+                    |record| {
+                        record.machine_id = Some(machine_id.clone());
+                    },
+                ),
+                self.wait_for(
+                    &record,
+                    record.app_name(),
+                    &machine_id,
+                    MachineState::Started,
+                    self.config.start_timeout,
+                ),
+            );
+            recorded.map_err(|error| ("machine", error.into()))?;
+            started.map_err(|error| ("started", error))?;
+            Ok(machine)
         };
-
-        let hashed_password = hashing
-            .unwrap_or_else(|| start_hash(password))
-            .await
-            .map_err(|error| password::PasswordError::Hash(error.to_string()))
-            .and_then(|hashed| hashed)
-            .map_err(|error| ("machine", Error::from(error)))?;
-        // The volume id is committed while the machine is made: its note is in, and a
-        // crash before the commit finds the volume by its name.
-        let record_volume = async {
-            match &volume_step {
-                Some((id, adopted)) => journal
-                    .step(
-                        "volume_created",
-                        json!({ "volume": id, "adopted": adopted }),
-                        Some("after_volume"),
-                        |record| record.volume_id = Some(id.clone()),
-                    )
-                    .await
-                    .map(drop),
-                None => Ok(()),
-            }
-        };
-        let (volume_recorded, machine) = tokio::join!(
-            record_volume,
-            self.ensure_machine(
-                journal,
-                &record,
-                &volume_id,
-                &hashed_password,
-                machine_noted,
-            )
-        );
-        volume_recorded.map_err(|error| ("volume", error.into()))?;
-        let machine = machine.map_err(|error| ("machine", error))?;
-        progress(&CreateStep::Machine {
-            id: machine.0.id.clone(),
-            adopted: machine.1,
-        });
-
+        let ((), machine) = tokio::try_join!(addresses, machine_chain)?;
         let app_name = record.app_name().to_owned();
         let machine_id = machine.0.id.clone();
-        // Recording the machine overlaps the wait for it to start (a read): the wait
-        // takes seconds (image preparation, boot), the write milliseconds.
-        let (recorded, started) = tokio::join!(
-            journal.step(
-                "machine_created",
-                json!({ "machine": machine_id, "adopted": machine.1 }),
-                Some("after_machine"),
-                |record| {
-                    record.machine_id = Some(machine_id.clone());
-                },
-            ),
-            self.wait_for(
-                &record,
-                &app_name,
-                &machine_id,
-                MachineState::Started,
-                self.config.start_timeout,
-            ),
-        );
-        recorded.map_err(|error| ("machine", error.into()))?;
-        started.map_err(|error| ("started", error))?;
         // Create's answer already names the version and the resolved image digest
         // (starting does not change either); ask again only when it did not.
         let (digest, machine_version) =
@@ -682,7 +690,11 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     }
 
     /// One address of `kind`: adopted if the app has one, else allocated.
-    async fn ensure_ip(&self, record: &WorkspaceRecord, kind: IpKind) -> Result<IpRecord> {
+    pub(crate) async fn ensure_ip(
+        &self,
+        record: &WorkspaceRecord,
+        kind: IpKind,
+    ) -> Result<IpRecord> {
         let app = record.app_name();
         let mut attempt = 1;
         loop {

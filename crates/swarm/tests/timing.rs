@@ -1,7 +1,8 @@
 //! Acceptance 6: independent steps run concurrently. Against the sim's realistic
 //! latency model (`Latency::Fly`, sped up by `time_scale`), create takes the critical
 //! path (app → volume → machine → started), not the sum of its calls. A timing wrapper
-//! around the Fly provider records when each call ran.
+//! around the Fly provider records when each call ran, and can hold the IP allocations
+//! back to show the machine never waits for them.
 
 mod common;
 
@@ -16,7 +17,10 @@ use swarm::provider::{
     AppInfo, CloneRequest, MachineInfo, MachineRequest, ProviderResult, SnapshotInfo, VolumeInfo,
     VolumeRequest, WarmupRequest,
 };
-use swarm::{CreateOptions, FlyProvider, Provider, SqliteStore, Swarm};
+use swarm::{
+    CreateOptions, CreateStep, FlyProvider, Provider, ReconcileAction, SqliteStore, Swarm,
+    WorkspaceStatus,
+};
 
 /// Wall time = model time × this.
 const TIME_SCALE: f64 = 0.1;
@@ -26,6 +30,20 @@ type Calls = Arc<Mutex<Vec<(&'static str, Instant, Instant)>>>;
 struct Timed {
     inner: FlyProvider,
     calls: Calls,
+    /// `allocate_ip` waits while this reads false.
+    ips_open: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Timed {
+    fn new(inner: FlyProvider, calls: Calls) -> (Self, tokio::sync::watch::Sender<bool>) {
+        let (open, ips_open) = tokio::sync::watch::channel(true);
+        let timed = Timed {
+            inner,
+            calls,
+            ips_open,
+        };
+        (timed, open)
+    }
 }
 
 impl Timed {
@@ -77,6 +95,8 @@ impl Provider for Timed {
         self.time("list_ips", self.inner.list_ips(app)).await
     }
     async fn allocate_ip(&self, app: &str, kind: IpKind, region: &str) -> ProviderResult<IpRecord> {
+        let mut open = self.ips_open.clone();
+        open.wait_for(|open| *open).await.expect("gate kept");
         self.time("allocate_ip", self.inner.allocate_ip(app, kind, region))
             .await
     }
@@ -219,10 +239,7 @@ async fn create_takes_the_critical_path_not_the_sum_of_its_calls() {
         .await
         .expect("store");
     let calls: Calls = Arc::default();
-    let provider = Timed {
-        inner: FlyProvider::new(client(&url), &config),
-        calls: Arc::clone(&calls),
-    };
+    let (provider, _open) = Timed::new(FlyProvider::new(client(&url), &config), Arc::clone(&calls));
     let swarm = Swarm::new(store, provider, config);
 
     let started = Instant::now();
@@ -319,5 +336,67 @@ async fn create_takes_the_critical_path_not_the_sum_of_its_calls() {
         sum_of_calls - union >= volume_branch.min(ip_branch) / 2,
         "{report}"
     );
+    sim.shutdown().await;
+}
+
+/// The addresses are allocated alongside the volume → machine chain, so the machine
+/// never waits for them; and a create interrupted after its machine, before its
+/// addresses, is finished by `reconcile`, which allocates them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_machine_does_not_wait_for_the_ips_and_reconcile_allocates_missing_ones() {
+    let sim = common::start_sim().await;
+    let url = sim.base_url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = test_config(&url);
+    let store = SqliteStore::open(dir.path().join("swarm.db"), &config.fly_endpoint)
+        .await
+        .expect("store");
+    let (provider, open) = Timed::new(FlyProvider::new(client(&url), &config), Arc::default());
+    let swarm = Swarm::new(store, provider, config);
+    open.send_replace(false);
+
+    let (machine_made, machine_seen) = tokio::sync::watch::channel(false);
+    let progress = move |step: &CreateStep| {
+        if matches!(step, CreateStep::Machine { .. }) {
+            machine_made.send_replace(true);
+        }
+    };
+    let options = CreateOptions {
+        name: "late-ips".to_owned(),
+        image: Some("codercom/code-server:4.106.3".to_owned()),
+        ..CreateOptions::default()
+    };
+    let mut seen = machine_seen.clone();
+    tokio::select! {
+        result = swarm.create_with_progress(&options, &progress) => {
+            panic!("create ended while its IPs were held back: {result:?}")
+        }
+        waited = tokio::time::timeout(Duration::from_secs(60), seen.wait_for(|made| *made)) => {
+            waited
+                .expect("the machine was made while the IPs were held back")
+                .expect("progress kept");
+        }
+    }
+    // The create was dropped there, like a crash: its journal ends at the machine.
+    open.send_replace(true);
+    let report = swarm.reconcile().await.expect("reconcile");
+    assert!(report.converged(), "{report:?}");
+    assert!(
+        report
+            .actions
+            .iter()
+            .any(|action| matches!(action, ReconcileAction::FinishedCreate { .. })),
+        "{report:?}"
+    );
+    let record = swarm.show("late-ips").await.expect("record");
+    assert_eq!(record.status, WorkspaceStatus::Running);
+    let kinds: Vec<IpKind> = record.ips.iter().map(|ip| ip.kind).collect();
+    assert_eq!(kinds.len(), 2, "{kinds:?}");
+    assert!(
+        kinds.contains(&IpKind::SharedV4) && kinds.contains(&IpKind::V6),
+        "{kinds:?}"
+    );
+    swarm.delete("late-ips").await.expect("delete");
+    common::assert_sim_empty(&sim);
     sim.shutdown().await;
 }

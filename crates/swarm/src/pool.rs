@@ -522,28 +522,14 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         state: MachineState,
         timeout: Duration,
     ) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        let mut attempt = 1;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Error::Timeout {
-                    name: slot.app.clone(),
-                    waiting_for: format!("warm-up machine {machine} {state}"),
-                    after_secs: timeout.as_secs(),
-                });
-            }
-            match self
-                .provider()
-                .wait_machine(&slot.app, machine, state.clone(), left)
-                .await
-            {
-                Ok(()) => return Ok(()),
-                Err(error) if error.kind == ProviderErrorKind::Timeout => {}
-                Err(error) if self.backoff(attempt, "wait machine", &error).await => attempt += 1,
-                Err(error) => return Err(self.slot_error(error, slot)),
-            }
-        }
+        let waiting = (
+            slot.app.as_str(),
+            format!("warm-up machine {machine} {state}"),
+        );
+        self.wait_machine_state(&slot.app, machine, state, timeout, waiting, |error| {
+            self.slot_error(error, slot)
+        })
+        .await
     }
 
     // ---------------------------------------------------------------- removal

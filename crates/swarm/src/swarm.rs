@@ -846,14 +846,32 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         state: MachineState,
         timeout: Duration,
     ) -> Result<()> {
+        let waiting = (record.name.as_str(), state.as_str().to_owned());
+        self.wait_machine_state(app, machine_id, state, timeout, waiting, |error| {
+            self.provider_error(error, record)
+        })
+        .await
+    }
+
+    /// [`Swarm::wait_for`] for any machine: `waiting` names, for the timeout error,
+    /// what waited and for what; `fail` turns a permanent provider error into ours.
+    pub(crate) async fn wait_machine_state(
+        &self,
+        app: &str,
+        machine_id: &str,
+        state: MachineState,
+        timeout: Duration,
+        waiting: (&str, String),
+        fail: impl Fn(ProviderError) -> Error,
+    ) -> Result<()> {
         let deadline = Instant::now() + timeout;
         let mut attempt = 1;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(Error::Timeout {
-                    name: record.name.as_str().to_owned(),
-                    waiting_for: state.as_str().to_owned(),
+                    name: waiting.0.to_owned(),
+                    waiting_for: waiting.1,
                     after_secs: timeout.as_secs(),
                 });
             }
@@ -869,7 +887,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                     tokio::time::sleep(self.config.step_backoff).await;
                     attempt += 1;
                 }
-                Err(error) => return Err(self.provider_error(error, record)),
+                Err(error) => return Err(fail(error)),
             }
         }
     }

@@ -197,8 +197,8 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         self.create_with_progress(options, &|_| {}).await
     }
 
-    /// Creates a workspace: validate → intent → app → volume ∥ IPs → machine →
-    /// started → record, calling `progress` after each step. A permanent failure
+    /// Creates a workspace: validate → intent → app → (volume → machine → started ∥
+    /// IPs) → record, calling `progress` after each step. A permanent failure
     /// removes what was made; a crash leaves a journal entry `reconcile` resolves.
     pub async fn create_with_progress(
         &self,

@@ -545,9 +545,7 @@ fn lease_data() -> Value {
 }
 
 fn wrapped_lease() -> Value {
-    let Some(spec) = fly_spec::Spec::load() else {
-        return json!({"status": "success", "data": lease_data()});
-    };
+    let spec = fly_spec::Spec::load();
     // The spec's schema is flat; Fly answers wrapped. Validate the part the spec describes.
     spec.validate_named("Lease", &lease_data(), fly_spec::Mode::Lenient)
         .unwrap();
@@ -939,7 +937,8 @@ async fn secrets_list_set_unset() {
 // ---------------------------------------------------------------- IPs (GraphQL)
 
 async fn graphql_answer(fly: &FlyMock, operation: &str, data: Value) {
-    if let Some(schema) = fly_spec::GraphqlSchema::load() {
+    {
+        let schema = fly_spec::GraphqlSchema::load();
         schema
             .check_response(operation, &json!({"data": data.clone()}))
             .unwrap_or_else(|e| panic!("fixture: {e}"));
@@ -1017,7 +1016,8 @@ async fn ips_allocate_dedicated_and_shared() {
 async fn ips_release_by_id_and_address() {
     use fly_api::ips::queries::RELEASE_IP_ADDRESS;
     let fly = FlyMock::start().await;
-    if let Some(schema) = fly_spec::GraphqlSchema::load() {
+    {
+        let schema = fly_spec::GraphqlSchema::load();
         schema
             .check_response(
                 RELEASE_IP_ADDRESS,
@@ -1283,9 +1283,7 @@ async fn path_segments_are_escaped() {
 #[test]
 fn the_request_checker_catches_a_misspelt_field() {
     // Guards the guard: the strict spec check used by `FlyMock::finish` must fail here.
-    let Some(spec) = fly_spec::Spec::load() else {
-        return;
-    };
+    let spec = fly_spec::Spec::load();
     let body = json!({"name": APP, "org_slug": "personal", "orgslug": "typo"});
     assert!(spec.check_request("POST", "/v1/apps", &body).is_err());
     let machine = json!({"config": {"image": "x", "services": [{"autostop": "sometimes"}]}});

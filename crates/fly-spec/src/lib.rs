@@ -1,13 +1,11 @@
 //! Test support: checks JSON bodies and GraphQL operations against Fly's own published
-//! spec (`machines-openapi.json`, `schema.graphql`), read from `../shared/fly-api` or
-//! `$FLY_SPEC_DIR`. The files are never copied into this repository.
-//!
-//! Where the files cannot be found (a user's own clone), [`Spec::load`] returns `None`
-//! after saying so on stderr, and the calling test skips. Under CI (`CI` set) a missing
-//! spec is a failure instead, so a green CI always means the contract was checked.
+//! spec (`machines-openapi.json`, `schema.graphql`). The files travel with the
+//! repository in `spec/fly/` (their source and date in `spec/fly/SOURCES.md`), so a
+//! fresh clone checks the contract with nothing beside it; `$FLY_SPEC_DIR` points at
+//! another copy (a newer download, say).
 //!
 //! ```no_run
-//! let Some(spec) = fly_spec::Spec::load() else { return };
+//! let spec = fly_spec::Spec::load();
 //! let body = serde_json::json!({"name": "demo", "org_slug": "personal"});
 //! spec.check_request("POST", "/v1/apps", &body).unwrap();
 //! ```
@@ -17,29 +15,26 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
 
-/// The folder holding Fly's spec files, if it can be found.
-pub fn spec_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("FLY_SPEC_DIR") {
-        let dir = PathBuf::from(dir);
-        return dir.join("machines-openapi.json").is_file().then_some(dir);
+/// The folder holding Fly's spec files: `$FLY_SPEC_DIR`, else the repository's `spec/fly`.
+pub fn spec_dir() -> PathBuf {
+    match std::env::var_os("FLY_SPEC_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        // crates/fly-spec -> repository root -> spec/fly.
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../spec/fly"),
     }
-    // crates/fly-spec -> repository root -> its sibling `shared/`.
-    let beside_repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fly-api");
-    beside_repo
-        .join("machines-openapi.json")
-        .is_file()
-        .then_some(beside_repo)
 }
 
-fn missing(what: &str) {
-    let msg = format!(
-        "Fly's spec ({what}) not found: set FLY_SPEC_DIR or place shared/fly-api beside the repository; \
-         skipping this contract check"
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!("{msg} (CI is set, so this is an error)");
+/// Reads one spec file; its absence is a broken checkout, never a reason to skip.
+fn read_spec_file(name: &str) -> (PathBuf, String) {
+    let path = spec_dir().join(name);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => (path, text),
+        Err(error) => panic!(
+            "Fly's spec file {} cannot be read ({error}): it is carried in the repository's \
+             spec/fly/ (or set FLY_SPEC_DIR to a folder holding it)",
+            path.display()
+        ),
     }
-    eprintln!("SKIPPED: {msg}");
 }
 
 /// Fly's Machines OpenAPI document, ready to validate against.
@@ -63,26 +58,22 @@ pub enum Mode {
 }
 
 impl Spec {
-    /// Loads the spec once per process; `None` (after a note on stderr) when absent.
-    pub fn load() -> Option<&'static Spec> {
-        static SPEC: OnceLock<Option<Spec>> = OnceLock::new();
-        let spec = SPEC.get_or_init(|| {
-            let dir = spec_dir()?;
-            let text = std::fs::read_to_string(dir.join("machines-openapi.json")).ok()?;
-            let doc: Value = serde_json::from_str(&text).ok()?;
+    /// Loads the spec once per process.
+    pub fn load() -> &'static Spec {
+        static SPEC: OnceLock<Spec> = OnceLock::new();
+        SPEC.get_or_init(|| {
+            let (path, text) = read_spec_file("machines-openapi.json");
+            let doc: Value = serde_json::from_str(&text)
+                .unwrap_or_else(|error| panic!("{} is not JSON: {error}", path.display()));
             let components = doc.get("components").cloned().unwrap_or(Value::Null);
             let lenient = to_json_schema(&components, false);
             let strict = to_json_schema(&components, true);
-            Some(Spec {
+            Spec {
                 doc,
                 lenient,
                 strict,
-            })
-        });
-        if spec.is_none() {
-            missing("machines-openapi.json");
-        }
-        spec.as_ref()
+            }
+        })
     }
 
     /// The raw OpenAPI document.
@@ -301,24 +292,19 @@ pub struct GraphqlSchema {
 }
 
 impl GraphqlSchema {
-    /// Loads `schema.graphql` once; `None` (after a note on stderr) when absent.
-    pub fn load() -> Option<&'static GraphqlSchema> {
-        static SCHEMA: OnceLock<Option<GraphqlSchema>> = OnceLock::new();
-        let schema = SCHEMA.get_or_init(|| {
-            let path = spec_dir()?.join("schema.graphql");
-            let text = std::fs::read_to_string(&path).ok()?;
+    /// Loads `schema.graphql` once per process.
+    pub fn load() -> &'static GraphqlSchema {
+        static SCHEMA: OnceLock<GraphqlSchema> = OnceLock::new();
+        SCHEMA.get_or_init(|| {
+            let (path, text) = read_spec_file("schema.graphql");
             // Fly's schema is not fully spec-valid (it is what their server emits); parse
             // leniently and validate operations against what parsed.
             let schema = apollo_compiler::Schema::parse(&text, &path)
                 .unwrap_or_else(|partial| partial.partial);
-            Some(GraphqlSchema {
+            GraphqlSchema {
                 schema: apollo_compiler::validation::Valid::assume_valid(schema),
-            })
-        });
-        if schema.is_none() {
-            missing("schema.graphql");
-        }
-        schema.as_ref()
+            }
+        })
     }
 
     /// Validates an operation document (fields, arguments, variable types) against the schema.
@@ -451,7 +437,7 @@ mod tests {
 
     #[test]
     fn strict_mode_catches_a_misspelt_field_that_lenient_lets_through() {
-        let Some(spec) = Spec::load() else { return };
+        let spec = Spec::load();
         let body = json!({"name": "a", "org_slug": "personal", "orgslug": "x"});
         assert!(
             spec.validate_named("CreateAppRequest", &body, Mode::Lenient)
@@ -465,7 +451,7 @@ mod tests {
 
     #[test]
     fn wrong_types_fail_even_leniently() {
-        let Some(spec) = Spec::load() else { return };
+        let spec = Spec::load();
         let machine = json!({"id": 5, "state": "started"});
         assert!(
             spec.validate_named("Machine", &machine, Mode::Lenient)
@@ -475,7 +461,7 @@ mod tests {
 
     #[test]
     fn paths_match_the_most_specific_template() {
-        let Some(spec) = Spec::load() else { return };
+        let spec = Spec::load();
         assert_eq!(
             spec.match_path("POST", "/v1/apps/a/machines/123/lease")
                 .as_deref(),
@@ -491,7 +477,7 @@ mod tests {
 
     #[test]
     fn undocumented_status_is_an_error() {
-        let Some(spec) = Spec::load() else { return };
+        let spec = Spec::load();
         assert!(spec.response_schema("DELETE", "/v1/apps/a", 418).is_err());
         assert!(
             spec.response_schema("DELETE", "/v1/apps/a", 202)
@@ -502,9 +488,7 @@ mod tests {
 
     #[test]
     fn graphql_operations_are_checked_against_the_schema() {
-        let Some(schema) = GraphqlSchema::load() else {
-            return;
-        };
+        let schema = GraphqlSchema::load();
         let good = "mutation($input: AllocateIPAddressInput!) { allocateIpAddress(input: $input) { ipAddress { id address type region createdAt } } }";
         schema.check_operation(good).unwrap();
         let bad = "mutation($input: AllocateIPAddressInput!) { allocateIpAddress(input: $input) { ipAddress { id adress } } }";
@@ -513,9 +497,7 @@ mod tests {
 
     #[test]
     fn graphql_responses_are_checked_against_the_selection() {
-        let Some(schema) = GraphqlSchema::load() else {
-            return;
-        };
+        let schema = GraphqlSchema::load();
         let q = "query($n: String!) { app(name: $n) { sharedIpAddress ipAddresses { nodes { id type } } } }";
         let ok = json!({"data": {"app": {"sharedIpAddress": "1.2.3.4",
             "ipAddresses": {"nodes": [{"id": "ip_1", "type": "v6"}]}}}});

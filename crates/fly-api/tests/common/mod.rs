@@ -116,7 +116,7 @@ pub fn check_request(request: &wiremock::Request) {
             "GraphQL body has variables"
         );
         {
-        let schema = fly_spec::GraphqlSchema::load();
+            let schema = fly_spec::GraphqlSchema::load();
             schema
                 .check_operation(query)
                 .unwrap_or_else(|e| panic!("{e}"));

@@ -145,6 +145,10 @@ impl Backend {
     pub async fn connect(settings: &Settings, target: &Target, env: &Env) -> anyhow::Result<Self> {
         let mut config = settings.swarm_config()?;
         let store_path = store_path(settings, target)?;
+        // A store this swarm must not open is refused before the local Fly starts.
+        SqliteStore::check_openable(&store_path)
+            .await
+            .with_context(|| format!("cannot open the store {}", store_path.display()))?;
         let (client, sim) = match target {
             Target::Fly {
                 token,

@@ -19,7 +19,7 @@ Through a team's Swarm Controller (`swarm serve`), the same commands:
 
 /// Private VS Code (code-server) workspaces on Fly.io.
 #[derive(Debug, Parser)]
-#[command(name = "swarm", version, about, after_help = AFTER_HELP, propagate_version = true)]
+#[command(name = "swarm", version = env!("SWARM_LONG_VERSION"), about, after_help = AFTER_HELP, propagate_version = true)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

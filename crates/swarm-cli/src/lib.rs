@@ -27,6 +27,12 @@ use crate::remote::{Remote, ServerTarget};
 use crate::settings::Settings;
 use crate::workspaces::{Workspaces, not_through_server};
 
+/// This binary: its version and the commit it was built from (`build.rs`).
+pub const BUILD: swarm::version::BuildInfo = swarm::version::BuildInfo {
+    version: env!("CARGO_PKG_VERSION"),
+    commit: option_env!("SWARM_GIT_COMMIT"),
+};
+
 /// A command's failure: message and exit code.
 #[derive(Debug)]
 pub struct Failure {
@@ -54,6 +60,12 @@ impl From<anyhow::Error> for Failure {
     fn from(error: anyhow::Error) -> Self {
         // Settings problems found while connecting are bad input, not failures.
         if error.downcast_ref::<settings::SettingsError>().is_some() {
+            return Self::usage(format!("{error:#}"));
+        }
+        if error
+            .downcast_ref::<swarm::store::StoreError>()
+            .is_some_and(swarm::store::StoreError::is_refused_unchanged)
+        {
             return Self::usage(format!("{error:#}"));
         }
         if let Some(swarm) = error.downcast_ref::<swarm::Error>() {
@@ -275,7 +287,10 @@ async fn run_through_server(
             server.shown_url()
         ));
     }
-    let workspaces = Workspaces::Remote(Remote::new(server)?);
+    let remote = Remote::new(server)?;
+    // Before anything is sent that could change something.
+    remote.check_version().await?;
+    let workspaces = Workspaces::Remote(remote);
     run_command(workspaces, out, settings, command).await
 }
 

@@ -335,6 +335,49 @@ impl Remote {
         }
     }
 
+    /// Refuses a server this CLI may not use (docs/VERSIONING.md), by the version it
+    /// reports at `GET /v1/version` (no token sent there).
+    pub async fn check_version(&self) -> Result<(), Failure> {
+        const PATH: &str = "/v1/version";
+        let url = self.target.shown_url();
+        let client = swarm::version::current();
+        let response = self
+            .http
+            .get(self.url(PATH))
+            .send()
+            .await
+            .map_err(|error| self.transport(&error))?;
+        let status = response.status();
+        let text = response
+            .text()
+            .await
+            .map_err(|error| self.transport(&error))?;
+        if status == reqwest::StatusCode::NOT_FOUND
+            && serde_json::from_str::<ErrorBody>(&text)
+                .is_ok_and(|body| body.error.starts_with("no such route"))
+        {
+            // Servers before 0.2.0 had no version route (and were 0.1.x).
+            return Err(Failure::usage(format!(
+                "this swarm is {client} and the server at {url} runs a swarm older than 0.2.0 (it has no {PATH}): the server is an older minor version than the CLI; upgrade the server, or use a CLI no newer than the server"
+            )));
+        }
+        if !status.is_success() {
+            return Err(self.refusal(status, PATH, &text));
+        }
+        let server = serde_json::from_str::<swarm::version::ServerVersion>(&text)
+            .ok()
+            .and_then(|answer| swarm::version::Version::parse(&answer.version).ok())
+            .ok_or_else(|| Failure {
+                code: 1,
+                message: format!(
+                    "the server at {url} answered {PATH} with no version this swarm can read; is {} a `swarm serve`?",
+                    self.target.source_name()
+                ),
+            })?;
+        swarm::version::check_server(&client, &server)
+            .map_err(|refused| Failure::usage(format!("{url}: {refused}")))
+    }
+
     /// A non-2xx answer as the local CLI would have failed.
     fn refusal(&self, status: reqwest::StatusCode, path: &str, text: &str) -> Failure {
         let url = self.target.shown_url();

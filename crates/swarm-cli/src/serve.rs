@@ -53,7 +53,7 @@ pub async fn serve(
     // The contract: this is the first line on stdout.
     out.line(format!("listening on http://{local}"));
     let Backend { app, sim } = backend;
-    let controller = Controller::with_quotas(app, quotas);
+    let controller = Controller::with_build(app, quotas, crate::BUILD);
     let served = controller
         .serve_with(listener, background, shutdown_signal())
         .await;

@@ -109,6 +109,7 @@ impl Error {
             Self::CreateFailed { source, .. } | Self::PoolFailed { source, .. } => {
                 source.exit_code()
             }
+            Self::Store(error) if error.is_refused_unchanged() => 2,
             Self::Unauthorized { .. }
             | Self::Capacity { .. }
             | Self::Busy { .. }

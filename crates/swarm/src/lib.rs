@@ -31,6 +31,7 @@ mod replace;
 pub mod store;
 mod swarm;
 pub mod validate;
+pub mod version;
 
 pub use config::SwarmConfig;
 pub use error::{Error, Result};

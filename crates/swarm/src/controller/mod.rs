@@ -29,6 +29,7 @@ use crate::model::{Health, ReconcileAction, WorkspaceStatus};
 use crate::provider::Provider;
 use crate::store::{EventRecord, Store};
 use crate::swarm::Swarm;
+use crate::version::BuildInfo;
 
 pub use api_error::{ApiError, ErrorBody, FieldError};
 pub use auth::{Caller, NewToken, TokenError, create_token};
@@ -57,6 +58,8 @@ pub struct Controller<S: Store, P: Provider> {
     /// The last reconcile failure recorded per workspace, so a failure repeated
     /// every pass makes one event, not one a pass.
     reconcile_failures: Mutex<HashMap<String, String>>,
+    /// What `GET /v1/version` and the `swarm-version` header say.
+    pub(crate) build: BuildInfo,
 }
 
 /// Who the automatic actions are, in the event history.
@@ -116,6 +119,11 @@ impl<S: Store, P: Provider> Controller<S, P> {
 
     /// A controller that holds every user to `quotas`.
     pub fn with_quotas(swarm: Swarm<S, P>, quotas: Quotas) -> Arc<Self> {
+        Self::with_build(swarm, quotas, BuildInfo::library())
+    }
+
+    /// [`Controller::with_quotas`], saying it is the binary `build` (its commit).
+    pub fn with_build(swarm: Swarm<S, P>, quotas: Quotas, build: BuildInfo) -> Arc<Self> {
         Arc::new(Self {
             swarm: Arc::new(swarm),
             operations: Arc::new(Operations::default()),
@@ -124,6 +132,7 @@ impl<S: Store, P: Provider> Controller<S, P> {
             reconcile_gate: tokio::sync::Mutex::new(()),
             last_health: Mutex::new(HashMap::new()),
             reconcile_failures: Mutex::new(HashMap::new()),
+            build,
         })
     }
 

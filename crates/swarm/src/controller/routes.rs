@@ -26,6 +26,7 @@ use crate::model::{CreateOptions, ResizeOptions, WorkspaceRecord};
 use crate::provider::Provider;
 use crate::store::{EventRecord, Store};
 use crate::swarm::Swarm;
+use crate::version::ServerVersion;
 
 type Shared<S, P> = State<Arc<Controller<S, P>>>;
 
@@ -43,6 +44,7 @@ pub(super) fn router<S: Store, P: Provider>(
         .add(M::GET, "GET", "/readyz", readyz::<S, P>)
         .add(M::GET, "GET", "/metrics", metrics::<S, P>)
         .add(M::GET, "GET", "/v1/openapi.json", openapi_json)
+        .add(M::GET, "GET", "/v1/version", version::<S, P>)
         .add(M::GET, "GET", "/v1/workspaces", list::<S, P>)
         .add(M::POST, "POST", "/v1/workspaces", create::<S, P>)
         .add(M::GET, "GET", "/v1/workspaces/{name}", show::<S, P>)
@@ -130,11 +132,22 @@ pub(super) fn router<S: Store, P: Provider>(
         )
         .add(M::POST, "POST", "/v1/reconcile", reconcile::<S, P>)
         .add(M::GET, "GET", "/v1/operations/{id}", operation::<S, P>);
+    let build = controller.build;
     let router = routes
         .router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(controller);
+        .with_state(controller)
+        // Every answer names the server's version, errors included.
+        .layer(axum::middleware::map_response(
+            move |mut response: Response| async move {
+                response.headers_mut().insert(
+                    crate::version::VERSION_HEADER,
+                    header::HeaderValue::from_static(build.version),
+                );
+                response
+            },
+        ));
     (router, routes.listed)
 }
 
@@ -401,7 +414,7 @@ fn body_error(rejection: &JsonRejection) -> ApiError {
         description = "VS Code Remote Swarm as a service: a team's code-server workspaces on Fly.io."
     ),
     paths(
-        healthz, readyz, metrics, openapi_json, list, create, show, delete, start, stop, health, logs,
+        healthz, readyz, metrics, openapi_json, version, list, create, show, delete, start, stop, health, logs,
         versions, resize, update, rollback, move_region, snapshots, snapshot, restore,
         password, reconcile, operation, logs_stream, events, health_checks
     ),
@@ -428,6 +441,12 @@ impl utoipa::Modify for BearerToken {
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "service", responses((status = 200, description = "This document")))]
 async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
     Json(<ApiDoc as utoipa::OpenApi>::openapi())
+}
+
+/// The server's version; needs no token, so a client checks it before anything else.
+#[utoipa::path(get, path = "/v1/version", tag = "service", responses((status = 200, description = "The server's version (also in the `swarm-version` header of every answer)", body = ServerVersion)))]
+async fn version<S: Store, P: Provider>(State(c): Shared<S, P>) -> Json<ServerVersion> {
+    Json(ServerVersion::from(c.build))
 }
 
 fn query_error(rejection: &QueryRejection) -> ApiError {

@@ -26,6 +26,10 @@ pub enum StoreError {
     )]
     NewerSchema { found: i64, supported: i64 },
     #[error(
+        "this store was written by swarm {found}, a newer major version than this swarm {ours}; it was left unchanged: use a swarm {found} binary (docs/VERSIONING.md)"
+    )]
+    NewerVersion { found: String, ours: String },
+    #[error(
         "this store belongs to the Fly at {store}, not {requested}; use a separate store file for each Fly (records of the local Fly are never mixed with real ones)"
     )]
     WrongFly { store: String, requested: String },
@@ -44,6 +48,14 @@ pub enum StoreError {
         message: String,
         hint: String,
     },
+}
+
+impl StoreError {
+    /// True when the store was refused as it is, before anything was written: a
+    /// store of a newer schema or a newer major version (bad input, exit 2).
+    pub fn is_refused_unchanged(&self) -> bool {
+        matches!(self, Self::NewerSchema { .. } | Self::NewerVersion { .. })
+    }
 }
 
 /// What an operation is.

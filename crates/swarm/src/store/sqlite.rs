@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{AssertSqlSafe, Row, SqlitePool};
+use sqlx::{
+    AssertSqlSafe, ConnectOptions as _, Connection as _, Row, SqliteConnection, SqlitePool,
+};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
@@ -19,6 +21,7 @@ use crate::model::{
     CpuKind, GuestSize, WorkspaceName, WorkspaceRecord, WorkspaceStatus, WorkspaceSummary,
 };
 use crate::pool_model::{PoolSlot, PoolSlotState, PoolWant};
+use crate::version::{self, Version};
 
 /// Migrations in order; entry `i` brings the schema to version `i + 1`.
 const MIGRATIONS: [&str; 6] = [
@@ -109,6 +112,73 @@ fn has_wal(path: &Path) -> bool {
 /// Opens (creating it mode 0600 if missing) the file, and refuses what is not a store:
 /// a folder, a FIFO or device (whose open would block, or take our chmod), or a file
 /// that is not SQLite. Only then is the mode tightened, so a wrong `--db` changes nothing.
+/// Whether `path` starts like an SQLite database (read only; absent is no).
+fn looks_like_sqlite(path: &Path) -> bool {
+    let mut header = [0_u8; 16];
+    std::fs::File::open(path)
+        .and_then(|mut file| std::io::Read::read_exact(&mut file, &mut header))
+        .is_ok_and(|()| header.starts_with(SQLITE_HEADER))
+}
+
+/// Looks at an existing store without writing to it (no journal mode change, no
+/// migration): a newer schema or a newer major version is refused here.
+async fn probe_openable(path: &Path) -> Result<(), StoreError> {
+    // Absent, empty or not SQLite: `prepare_file` creates it or names the problem.
+    if !looks_like_sqlite(path) {
+        return Ok(());
+    }
+    // Immutable: no lock, no -wal or -shm file made. The same checks run again under
+    // the write lock, which also sees what a WAL not yet checkpointed holds.
+    let mut connection = SqliteConnectOptions::new()
+        .filename(path)
+        .read_only(true)
+        .immutable(true)
+        .connect()
+        .await?;
+    let result = async {
+        let found: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut connection)
+            .await?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        if found > 0 {
+            refuse_newer_major(stored_version(&mut connection).await?.as_ref())?;
+        }
+        Ok(())
+    }
+    .await;
+    connection.close().await?;
+    result
+}
+
+/// The `swarm_version` the store's meta table holds, if any.
+async fn stored_version(connection: &mut SqliteConnection) -> Result<Option<Version>, StoreError> {
+    let text: Option<String> =
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = 'swarm_version'")
+            .fetch_optional(&mut *connection)
+            .await?;
+    text.map(|text| {
+        Version::parse(&text)
+            .map_err(|error| StoreError::Corrupt(format!("swarm_version {text:?}: {error}")))
+    })
+    .transpose()
+}
+
+fn refuse_newer_major(written_by: Option<&Version>) -> Result<(), StoreError> {
+    let ours = version::current();
+    match written_by {
+        Some(stored) if !version::store_opens(&ours, stored) => Err(StoreError::NewerVersion {
+            found: stored.to_string(),
+            ours: ours.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 fn prepare_file(path: &Path) -> Result<(), StoreError> {
     if let Ok(meta) = std::fs::metadata(path)
         && !meta.is_file()
@@ -192,6 +262,9 @@ impl SqliteStore {
         {
             std::fs::create_dir_all(parent).map_err(|error| file_error(parent, error))?;
         }
+        // Before anything touches the file (not even its mode): a store this program
+        // must not open is refused unchanged.
+        Self::check_openable(&path).await?;
         prepare_file(&path)?;
         let options = SqliteConnectOptions::new()
             .filename(&path)
@@ -212,6 +285,12 @@ impl SqliteStore {
         store.located(store.migrate().await)?;
         store.located(store.check_fly(fly_endpoint).await)?;
         Ok(store)
+    }
+
+    /// Refuses, writing nothing, a store at `path` this program must not open (a
+    /// newer schema, a newer major version); a missing file is fine.
+    pub async fn check_openable(path: &Path) -> Result<(), StoreError> {
+        locate(path, probe_openable(path).await)
     }
 
     /// Opens a store from a `sqlite://PATH` URL (or a plain path).
@@ -239,6 +318,12 @@ impl SqliteStore {
             .await?)
     }
 
+    /// The newest swarm version that opened this store (absent before 0.2.0).
+    pub async fn swarm_version(&self) -> Result<Option<Version>, StoreError> {
+        let mut connection = self.pool.acquire().await?;
+        stored_version(&mut connection).await
+    }
+
     /// Closes the pool (checkpointing the WAL).
     pub async fn close(&self) {
         self.pool.close().await;
@@ -261,6 +346,13 @@ impl SqliteStore {
                     supported: SCHEMA_VERSION,
                 });
             }
+            // Checked again under the write lock: another process may have just opened it.
+            let written_by = if found > 0 {
+                stored_version(&mut connection).await?
+            } else {
+                None
+            };
+            refuse_newer_major(written_by.as_ref())?;
             for (index, sql) in MIGRATIONS
                 .iter()
                 .enumerate()
@@ -272,6 +364,17 @@ impl SqliteStore {
                     .execute(&mut *connection)
                     .await?;
                 tracing::info!(version, "store schema migrated");
+            }
+            // The newest swarm that opened the store: what an older one is refused by.
+            let ours = version::current();
+            if written_by.as_ref().is_none_or(|stored| *stored < ours) {
+                sqlx::query(
+                    "INSERT INTO meta (key, value) VALUES ('swarm_version', ?1) \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                )
+                .bind(ours.to_string())
+                .execute(&mut *connection)
+                .await?;
             }
             Ok(())
         }

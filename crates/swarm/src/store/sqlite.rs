@@ -124,17 +124,22 @@ fn looks_like_sqlite(path: &Path) -> bool {
 /// migration): a newer schema or a newer major version is refused here.
 async fn probe_openable(path: &Path) -> Result<(), StoreError> {
     // Absent, empty or not SQLite: `prepare_file` creates it or names the problem.
-    if !looks_like_sqlite(path) {
+    // A WAL beside it: another process may be writing, which an immutable read must
+    // not race; the same checks run again under the write lock at open.
+    if !looks_like_sqlite(path) || has_wal(path) {
         return Ok(());
     }
-    // Immutable: no lock, no -wal or -shm file made. The same checks run again under
-    // the write lock, which also sees what a WAL not yet checkpointed holds.
-    let mut connection = SqliteConnectOptions::new()
+    // Immutable: no lock, no -wal or -shm file made.
+    let connection = SqliteConnectOptions::new()
         .filename(path)
         .read_only(true)
         .immutable(true)
         .connect()
-        .await?;
+        .await;
+    // Only a refusal counts here: a probe that cannot read leaves it to the open.
+    let Ok(mut connection) = connection else {
+        return Ok(());
+    };
     let result = async {
         let found: i64 = sqlx::query_scalar("PRAGMA user_version")
             .fetch_one(&mut connection)
@@ -151,8 +156,11 @@ async fn probe_openable(path: &Path) -> Result<(), StoreError> {
         Ok(())
     }
     .await;
-    connection.close().await?;
-    result
+    let _ = connection.close().await;
+    match result {
+        Err(refused) if refused.is_refused_unchanged() => Err(refused),
+        _ => Ok(()),
+    }
 }
 
 /// The `swarm_version` the store's meta table holds, if any.
@@ -329,8 +337,30 @@ impl SqliteStore {
         self.pool.close().await;
     }
 
+    /// Where the copy taken before migrating a store of schema `from` goes.
+    pub fn backup_path(&self, from: i64) -> PathBuf {
+        let mut name = self.path.file_name().unwrap_or_default().to_os_string();
+        name.push(format!(".schema-{from}.bak"));
+        self.path.with_file_name(name)
+    }
+
     async fn migrate(&self) -> Result<(), StoreError> {
         let mut connection = self.pool.acquire().await?;
+        // An existing store about to be migrated is copied first (once per schema),
+        // so going back to the older swarm is restoring one file (docs/RUNBOOK.md).
+        let found: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut *connection)
+            .await?;
+        let backup = self.backup_path(found);
+        if found > 0 && found < SCHEMA_VERSION && !backup.exists() {
+            sqlx::query("VACUUM INTO ?1")
+                .bind(backup.to_string_lossy().into_owned())
+                .execute(&mut *connection)
+                .await?;
+            std::fs::set_permissions(&backup, std::fs::Permissions::from_mode(0o600))
+                .map_err(|error| file_error(&backup, error))?;
+            tracing::info!(backup = %backup.display(), "store copied before its migration");
+        }
         // IMMEDIATE takes the write lock first, so two processes opening a new store
         // at once apply each migration once.
         sqlx::raw_sql("BEGIN IMMEDIATE")
@@ -2006,6 +2036,32 @@ mod tests {
             summaries_of(&store, false).await,
             [alice.summary(), bob.summary()]
         );
+        // The copy taken before is the schema 1 store, records and all, mode 0600.
+        let backup = store.backup_path(1);
+        let mode = std::fs::metadata(&backup)
+            .expect("backup")
+            .permissions()
+            .mode()
+            & 0o777;
+        assert_eq!(mode, 0o600);
+        let old = SqlitePoolOptions::new()
+            .connect_with(
+                SqliteConnectOptions::new()
+                    .filename(&backup)
+                    .read_only(true),
+            )
+            .await
+            .expect("open backup");
+        let version: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&old)
+            .await
+            .expect("version");
+        let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM workspaces")
+            .fetch_one(&old)
+            .await
+            .expect("count");
+        assert_eq!((version, rows), (1, 2));
+        old.close().await;
         assert_eq!(
             store.list_workspaces(false).await.expect("list"),
             [alice.clone(), bob]

@@ -36,7 +36,9 @@ pub fn config_file(data: &[u8]) {
     let expected = (
         file.region.clone(),
         file.org.clone(),
-        file.image.clone(),
+        file.image
+            .as_ref()
+            .map(crate::settings::FileImage::reference),
         file.storage,
         file.idle_timeout.clone(),
     );

@@ -41,7 +41,7 @@ pub struct FileConfig {
     pub org: Option<String>,
     pub region: Option<String>,
     pub regions: Option<Vec<String>>,
-    pub image: Option<String>,
+    pub image: Option<FileImage>,
     pub cpus: Option<u32>,
     pub cpu_kind: Option<String>,
     pub memory: Option<u32>,
@@ -53,6 +53,67 @@ pub struct FileConfig {
     pub pool: Option<PoolFileConfig>,
     /// Per-user limits for `swarm serve`.
     pub quotas: Option<swarm::controller::Quotas>,
+}
+
+/// The config file's image: `image = "REF"`, or `image.repository` with `image.tag`
+/// (e.g. a workspace image of one's own in Fly's registry, pinned by its tag).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileImage {
+    Reference(String),
+    Parts { repository: String, tag: String },
+}
+
+impl FileImage {
+    /// The image reference it names (`repository:tag` for the parts).
+    pub fn reference(&self) -> String {
+        match self {
+            Self::Reference(reference) => reference.clone(),
+            Self::Parts { repository, tag } => format!("{repository}:{tag}"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for FileImage {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let parts = match toml::Value::deserialize(deserializer)? {
+            toml::Value::String(reference) => return Ok(Self::Reference(reference)),
+            toml::Value::Table(parts) => parts,
+            _ => {
+                return Err(D::Error::custom(
+                    "image must be an image reference (image = \"REPO:TAG\") or image.repository with image.tag",
+                ));
+            }
+        };
+        if let Some(key) = parts.keys().find(|k| *k != "repository" && *k != "tag") {
+            return Err(D::Error::custom(format!(
+                "unknown key image.{key}: the image table takes repository and tag"
+            )));
+        }
+        let text = |key: &str| match parts.get(key) {
+            Some(toml::Value::String(value)) if !value.trim().is_empty() => Ok(value.clone()),
+            Some(_) => Err(D::Error::custom(format!(
+                "image.{key} must be a non-empty string"
+            ))),
+            None => Err(D::Error::custom(format!(
+                "image.{key} is required beside image.{}: give both (e.g. image.repository = \"registry.fly.io/my-images\", image.tag = \"2026-12-07\")",
+                if key == "tag" { "repository" } else { "tag" }
+            ))),
+        };
+        let (repository, tag) = (text("repository")?, text("tag")?);
+        let last = repository.rsplit('/').next().unwrap_or_default();
+        if repository.contains('@') || last.contains(':') {
+            return Err(D::Error::custom(format!(
+                "image.repository {repository:?} must be a repository without a tag or digest; put the tag in image.tag"
+            )));
+        }
+        if tag.contains([':', '/', '@']) || tag.chars().any(char::is_whitespace) {
+            return Err(D::Error::custom(format!(
+                "image.tag {tag:?} must be a tag alone (letters, digits, '.', '_', '-'), without ':', '/' or '@'"
+            )));
+        }
+        Ok(Self::Parts { repository, tag })
+    }
 }
 
 /// The config file's `[pool]` table.
@@ -242,7 +303,7 @@ impl Settings {
             image: pick(
                 None,
                 env_str(env, "SWARM_IMAGE"),
-                file.image.clone(),
+                file.image.as_ref().map(FileImage::reference),
                 &path,
                 defaults.default_image,
             ),
@@ -548,6 +609,57 @@ mod tests {
             (s.org.value.as_str(), s.org.source),
             ("flag-org", Source::Flag("--org"))
         );
+    }
+
+    #[test]
+    fn the_image_is_a_reference_or_a_repository_with_a_tag() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        let resolve = |text: &str| {
+            std::fs::write(&path, text).unwrap();
+            Settings::resolve(&global(Some(path.clone())), &Env::new())
+        };
+        let s = resolve("image = \"codercom/code-server:4.106.3\"\n").unwrap();
+        assert_eq!(s.image.value, "codercom/code-server:4.106.3");
+        let s =
+            resolve("image.repository = \"registry.fly.io/team-images\"\nimage.tag = \"0.2.0\"\n")
+                .unwrap();
+        assert_eq!(s.image.value, "registry.fly.io/team-images:0.2.0");
+        assert_eq!(s.image.source, Source::File(path.clone()));
+        let s = resolve("[image]\nrepository = \"localhost:5000/ws\"\ntag = \"v1\"\n").unwrap();
+        assert_eq!(
+            s.image.value, "localhost:5000/ws:v1",
+            "a registry port is no tag"
+        );
+
+        for (text, names) in [
+            (
+                "image.repository = \"registry.fly.io/x\"\n",
+                "image.tag is required",
+            ),
+            ("image.tag = \"v1\"\n", "image.repository is required"),
+            (
+                "image.repository = \"registry.fly.io/x:v0\"\nimage.tag = \"v1\"\n",
+                "image.repository",
+            ),
+            (
+                "image.repository = \"registry.fly.io/x\"\nimage.tag = \"a:b\"\n",
+                "image.tag",
+            ),
+            (
+                "image.repository = \"r\"\nimage.tag = \"v1\"\nimage.digest = \"x\"\n",
+                "image.digest",
+            ),
+            ("image = 3\n", "image must be"),
+            (
+                "image.repository = \"\"\nimage.tag = \"v1\"\n",
+                "image.repository",
+            ),
+        ] {
+            let error = resolve(text).unwrap_err();
+            assert!(error.0.contains(names), "{text:?}: {error}");
+            assert!(error.0.contains(&path.display().to_string()), "{error}");
+        }
     }
 
     #[test]

@@ -94,11 +94,13 @@ const EVERY_KIND: &[&[&str]] = &[
     &["show", "keep"],
 ];
 
-/// A refusal: exit 1, the store's path and `advice` on stderr, under `--json` the
-/// error document, no Fly call, and the file as it was.
+/// A refusal: exit `code` (1 for a damaged file, 2 for a store of a newer swarm: bad
+/// input, nothing changed), the store's path and `advice` on stderr, under `--json`
+/// the error document, no Fly call, and the file as it was.
 fn assert_refused(
     fx: &Fixture,
     swarm: impl Fn() -> Command,
+    code: i32,
     advice: &str,
     commands: &[&[&str]],
 ) -> Vec<String> {
@@ -114,7 +116,7 @@ fn assert_refused(
             out.stdout,
             out.stderr
         );
-        assert_eq!(out.code, 1, "{what}");
+        assert_eq!(out.code, code, "{what}");
         let error = out.stderr.lines().last().unwrap_or_default();
         assert!(error.starts_with("error:"), "{what}");
         assert!(
@@ -127,7 +129,7 @@ fn assert_refused(
         );
         if args.contains(&"--json") {
             let doc = out.json();
-            assert_eq!(doc["exit_code"], 1, "{what}");
+            assert_eq!(doc["exit_code"], code, "{what}");
         } else {
             assert!(out.stdout.is_empty(), "{what}");
         }
@@ -178,7 +180,7 @@ fn a_damaged_store_is_refused_with_its_path_and_advice_and_the_backup_has_it_all
     // Truncated: in the middle of a page, and inside the 100-byte header.
     for cut in [len / 2 + 100, 100] {
         fx.put(&fx.committed[..cut]);
-        assert_refused(&fx, swarm, "put back a backup", EVERY_KIND);
+        assert_refused(&fx, swarm, 1, "put back a backup", EVERY_KIND);
     }
 
     // Random bytes in the middle. SQLite has no page checksums and noise in free
@@ -194,6 +196,7 @@ fn a_damaged_store_is_refused_with_its_path_and_advice_and_the_backup_has_it_all
     assert_refused(
         &fx,
         swarm,
+        1,
         "put back a backup",
         &[&["list", "--json"], &["show", "keep"]],
     );
@@ -203,7 +206,7 @@ fn a_damaged_store_is_refused_with_its_path_and_advice_and_the_backup_has_it_all
     // Not SQLite at all (a config file given as --db, say): refused without a chmod.
     fx.put(b"region = \"ams\"\n");
     std::fs::set_permissions(&fx.db, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let messages = assert_refused(&fx, swarm, "not an SQLite database", EVERY_KIND);
+    let messages = assert_refused(&fx, swarm, 1, "not an SQLite database", EVERY_KIND);
     assert!(messages[0].contains("backup"), "{}", messages[0]);
     std::fs::set_permissions(&fx.db, std::fs::Permissions::from_mode(0o600)).unwrap();
 
@@ -217,7 +220,7 @@ fn a_damaged_store_is_refused_with_its_path_and_advice_and_the_backup_has_it_all
     );
     newer[60..64].copy_from_slice(&99u32.to_be_bytes());
     fx.put(&newer);
-    let messages = assert_refused(&fx, swarm, "upgrade swarm", EVERY_KIND);
+    let messages = assert_refused(&fx, swarm, 2, "upgrade swarm", EVERY_KIND);
     assert!(messages[0].contains("schema 99"), "{}", messages[0]);
 
     // The user puts the backup back: everything committed is there, and it works.
@@ -284,11 +287,11 @@ fn a_read_only_store_or_folder_is_refused_and_works_again_once_writable() {
     let folder = fx.db.parent().unwrap().to_owned();
     // The file read-only: swarm cannot open it for writing.
     std::fs::set_permissions(&fx.db, std::fs::Permissions::from_mode(0o400)).unwrap();
-    assert_refused(&fx, &swarm, "writable", EVERY_KIND);
+    assert_refused(&fx, &swarm, 1, "writable", EVERY_KIND);
     std::fs::set_permissions(&fx.db, std::fs::Permissions::from_mode(0o600)).unwrap();
     // The folder read-only: SQLite cannot make the WAL beside the file.
     std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o500)).unwrap();
-    assert_refused(&fx, &swarm, "writable", EVERY_KIND);
+    assert_refused(&fx, &swarm, 1, "writable", EVERY_KIND);
     std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700)).unwrap();
     fx.assert_committed_intact(swarm());
     drop(swarm);

@@ -22,10 +22,8 @@ notes=$(awk -v version="$version" '
   BEGIN { heading = "## [" version "]" }
   /^## / {
     if (found) exit
-    if (index($0, heading) == 1) {
-      rest = substr($0, length(heading) + 1)
-      if (rest == "" || rest ~ /^ - /) { found = 1; next }
-    }
+    # `]` ends the version: 0.2 does not match 0.2.0.
+    if (index($0, heading) == 1) { found = 1; next }
   }
   found && /^\[[^]]+\]: / { exit }
   found { print }

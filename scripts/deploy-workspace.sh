@@ -35,6 +35,10 @@ fail() {
 }
 
 [[ -n $name ]] || fail 2 "invalid name: the input name is required"
+# A secret that is not set arrives empty; without a token swarm would quietly use its
+# local simulated Fly.io and "deploy" nothing.
+[[ -n ${FLY_API_TOKEN:-}${FLY_ACCESS_TOKEN:-} ]] ||
+  fail 2 "FLY_API_TOKEN is empty: add it as a repository secret (fly tokens create org)"
 command -v jq >/dev/null || fail 1 "jq is needed to read swarm's JSON output"
 
 # `--flag=value` and `-- NAME`: a value starting with `-` stays a value, never an option.

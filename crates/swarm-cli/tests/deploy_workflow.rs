@@ -192,6 +192,13 @@ fn deploy_creates_the_workspace_and_shows_its_url_but_no_secret() {
     assert_eq!(shown["spec"]["storage_gb"], 20, "{shown}");
     let stats = sim.stats();
     assert_eq!((stats.apps, stats.machines, stats.volumes), (1, 1, 1));
+    // What the summary tells the user to do with that store.
+    let rotated = runner
+        .swarm(&sim, &["password", "wf-alice", "--rotate", "--json"])
+        .ok()
+        .json();
+    let new_password = rotated["password"].as_str().unwrap();
+    assert!(new_password.len() >= 16 && new_password != password);
     rt.block_on(sim.shutdown());
 }
 
@@ -215,6 +222,27 @@ fn a_token_the_sim_does_not_accept_fails_and_is_not_shown() {
         runner.summary()
     );
     assert_eq!(sim.stats().apps, 0);
+    rt.block_on(sim.shutdown());
+}
+
+#[test]
+fn an_empty_token_secret_is_refused_before_anything() {
+    let rt = runtime();
+    let sim = start_sim(&rt);
+    let runner = Runner::new();
+    let refused = runner.deploy_with_token(&sim, "", &[("name", "wf-gina")]);
+    assert_eq!(refused.code, 2, "{}\n{}", refused.stdout, refused.stderr);
+    assert!(
+        refused.stderr.contains("FLY_API_TOKEN"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        runner.tapped().is_empty(),
+        "swarm ran (on its local Fly):\n{}",
+        runner.tapped()
+    );
+    assert_eq!(sim.stats().requests_total, 0);
     rt.block_on(sim.shutdown());
 }
 

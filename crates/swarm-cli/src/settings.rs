@@ -41,6 +41,8 @@ pub struct FileConfig {
     pub org: Option<String>,
     pub region: Option<String>,
     pub regions: Option<Vec<String>>,
+    /// `image = "repo:tag"`, or the `[image]` table (`repository`, `tag`) joined to that.
+    #[serde(default, deserialize_with = "image_ref")]
     pub image: Option<String>,
     pub cpus: Option<u32>,
     pub cpu_kind: Option<String>,
@@ -61,6 +63,81 @@ pub struct FileConfig {
 pub struct PoolFileConfig {
     pub region: Option<String>,
     pub size: Option<u32>,
+}
+
+/// Reads `image` as a plain reference or as `{ repository, tag }`, so a registry and
+/// a tag can be kept apart (CI bumps only the tag). Errors name the fields.
+fn image_ref<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    use serde::de::{self, MapAccess, Visitor};
+
+    struct ImageRef;
+    impl<'de> Visitor<'de> for ImageRef {
+        type Value = String;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an image reference (\"repository:tag\") or a table with image.repository and image.tag")
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+            Ok(v.to_owned())
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<String, A::Error> {
+            let (mut repository, mut tag) = (None, None);
+            while let Some(key) = map.next_key::<String>()? {
+                match key.as_str() {
+                    "repository" => repository = Some(map.next_value::<String>()?),
+                    "tag" => tag = Some(map.next_value::<String>()?),
+                    other => {
+                        return Err(de::Error::custom(format!(
+                            "unknown key image.{other}: the image table takes image.repository and image.tag"
+                        )));
+                    }
+                }
+            }
+            image_from_parts(repository, tag).map_err(de::Error::custom)
+        }
+    }
+    d.deserialize_any(ImageRef).map(Some)
+}
+
+/// `repository:tag`; each half checked here so the error names the field, the whole
+/// reference is validated later like a flat `image`.
+fn image_from_parts(repository: Option<String>, tag: Option<String>) -> Result<String, String> {
+    const BOTH: &str =
+        "use either image = \"repository:tag\" or image.repository with image.tag, not both";
+    match (repository, tag) {
+        (Some(repository), Some(tag)) => {
+            if repository.trim().is_empty() {
+                return Err("image.repository is empty".to_owned());
+            }
+            if tag.trim().is_empty() {
+                return Err("image.tag is empty".to_owned());
+            }
+            // A tag lives after the last '/', so a registry port (host:5000/x) is not one.
+            let last = repository.rsplit('/').next().unwrap_or(&repository);
+            if last.contains(':') || repository.contains('@') {
+                return Err(format!(
+                    "image.repository already names a tag or digest while image.tag is given: {BOTH}"
+                ));
+            }
+            if tag.contains([':', '@', '/']) {
+                return Err(format!(
+                    "image.tag must be a bare tag such as 4.106.3, not a reference: {BOTH}"
+                ));
+            }
+            Ok(format!("{repository}:{tag}"))
+        }
+        (Some(_), None) => Err(
+            "image.repository is given without image.tag: add image.tag (e.g. \"4.106.3\") or use image = \"repository:tag\""
+                .to_owned(),
+        ),
+        (None, Some(_)) => Err(
+            "image.tag is given without image.repository: add image.repository (e.g. \"codercom/code-server\")"
+                .to_owned(),
+        ),
+        (None, None) => Err("the image table is empty: give image.repository and image.tag".to_owned()),
+    }
 }
 
 /// A configuration problem: bad input, exit 2, nothing changed.
@@ -500,6 +577,18 @@ fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
             && k.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
     });
+    // TOML itself refuses `image = ...` next to `[image]`; say which two forms clash.
+    let message = match key {
+        Some(k)
+            if message.starts_with("duplicate key")
+                && (k == "image" || k.starts_with("image.")) =>
+        {
+            format!(
+                "{message}: use either image = \"repository:tag\" or image.repository with image.tag, not both"
+            )
+        }
+        _ => message,
+    };
     match key {
         Some(key) => format!("line {line}, column {column} (key {key}): {message}"),
         None => format!("line {line}, column {column}: {message}"),
@@ -609,6 +698,73 @@ mod tests {
         std::fs::write(&path, "regions = [\"sea\"]\nregion = \"sea\"\n").unwrap();
         let s = Settings::resolve(&global(Some(path)), &Env::new()).unwrap();
         assert_eq!(s.region.value, "sea");
+    }
+
+    fn file_image(text: &str) -> Result<Settings, SettingsError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, text).unwrap();
+        Settings::resolve(&global(Some(path)), &Env::new())
+    }
+
+    #[test]
+    fn image_repository_and_tag_join_into_the_image() {
+        let table = "[image]\nrepository = \"registry.fly.io/ws-img\"\ntag = \"2026-12-07\"\n";
+        let dotted = "image.repository = \"registry.fly.io/ws-img\"\nimage.tag = \"2026-12-07\"\n";
+        for text in [table, dotted] {
+            let s = file_image(text).unwrap();
+            assert_eq!(s.image.value, "registry.fly.io/ws-img:2026-12-07");
+            assert!(matches!(s.image.source, Source::File(_)));
+        }
+        // A registry port is not a tag.
+        let s = file_image("[image]\nrepository = \"localhost:5000/ws\"\ntag = \"1\"\n").unwrap();
+        assert_eq!(s.image.value, "localhost:5000/ws:1");
+        let s = file_image("image = \"codercom/code-server:4.106.3\"\n").unwrap();
+        assert_eq!(s.image.value, "codercom/code-server:4.106.3");
+    }
+
+    #[test]
+    fn image_table_errors_name_the_fields() {
+        let cases = [
+            (
+                "[image]\nrepository = \"codercom/code-server\"\n",
+                "image.tag",
+            ),
+            ("[image]\ntag = \"4.106.3\"\n", "image.repository"),
+            ("[image]\n", "image.repository and image.tag"),
+            (
+                "[image]\nrepository = \"codercom/code-server:4.106.3\"\ntag = \"4.106.3\"\n",
+                "not both",
+            ),
+            (
+                "[image]\nrepository = \"codercom/code-server\"\ntag = \"x:1\"\n",
+                "image.tag must be a bare tag",
+            ),
+            (
+                "[image]\nrepository = \"\"\ntag = \"1\"\n",
+                "image.repository is empty",
+            ),
+            (
+                "[image]\nrepository = \"a/b\"\ntag = \"1\"\nname = \"c\"\n",
+                "unknown key image.name",
+            ),
+            ("image = 3\n", "image.repository and image.tag"),
+        ];
+        for (text, expected) in cases {
+            let err = file_image(text)
+                .err()
+                .unwrap_or_else(|| panic!("accepted: {text}"));
+            assert!(err.0.contains(expected), "{text:?}: {err}");
+            assert!(err.0.contains("config.toml"), "{err}");
+        }
+        // Both forms at once cannot even be TOML; the parser's error names the key and line.
+        let err = file_image("image = \"a/b:1\"\n[image]\ntag = \"2\"\n").unwrap_err();
+        assert!(
+            err.0.contains("line 2") && err.0.contains("key image") && err.0.contains("not both"),
+            "{err}"
+        );
+        // The joined reference is still validated as an image.
+        assert!(file_image("[image]\nrepository = \"a b\"\ntag = \"1\"\n").is_err());
     }
 
     #[test]

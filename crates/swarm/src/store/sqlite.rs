@@ -1486,6 +1486,7 @@ mod tests {
             machine_id: None,
             ips: Vec::new(),
             image_versions: Vec::new(),
+            previous_machine: None,
             last_error: None,
             created_at: at,
             updated_at: at,

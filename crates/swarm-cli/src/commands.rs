@@ -182,7 +182,7 @@ async fn rollback_machine(backend: &Workspaces, out: &Output, name: &str) -> Res
     let target = backend.machine_rollback_target(name).await?;
     let bar = out.spinner(format!(
         "rolling {name}'s machine back to before its last {} ({}, {})",
-        target.replaced_by,
+        change_name(&target.replaced_by),
         target.image,
         guest(&target.guest)
     ));
@@ -197,7 +197,7 @@ async fn rollback_machine(backend: &Workspaces, out: &Output, name: &str) -> Res
     out.line(format!(
         "Workspace {} runs its machine config from before its last {} again.",
         ws.name.as_str(),
-        done.to.replaced_by
+        change_name(&done.to.replaced_by)
     ));
     out.line(format!("  Image:     {}", ws.spec.image));
     if let Some(version) = &done.version {
@@ -218,6 +218,14 @@ async fn rollback_machine(backend: &Workspaces, out: &Output, name: &str) -> Res
         guest(&done.from.guest)
     ));
     Ok(())
+}
+
+/// The operation that replaced a machine config, as the user typed it.
+fn change_name(operation: &str) -> &str {
+    match operation {
+        "machine_rollback" => "machine rollback",
+        other => other,
+    }
 }
 
 fn guest(guest: &swarm::GuestSize) -> String {
@@ -559,7 +567,7 @@ pub async fn show(backend: &Workspaces, out: &Output, name: &str) -> Result<(), 
                 "{}, {} (until its {}; `swarm rollback {} --machine`)",
                 previous.image,
                 guest(&previous.guest),
-                previous.replaced_by,
+                change_name(&previous.replaced_by),
                 ws.name.as_str()
             ),
         ));

@@ -669,26 +669,25 @@ pub fn rollback_target(
 pub fn machine_rollback_target(
     record: &WorkspaceRecord,
 ) -> Result<&MachineConfig, ValidationError> {
+    // The value shown is the config it runs now.
+    let guest = record.spec.guest;
+    let now = format!(
+        "{} with {}x{} {} MB",
+        record.spec.image, guest.cpus, guest.cpu_kind, guest.memory_mb
+    );
     let Some(previous) = record.previous_machine.as_ref() else {
         return Err(ValidationError::new(
             "machine",
-            &record.name,
+            now,
             "the workspace has no earlier machine config to roll back to: resize, update \
              and rollback each record the config they replace",
         ));
     };
-    let now = record.current_machine("machine_rollback", previous.replaced_at);
-    if previous.same_machine(&now) {
+    if previous.same_machine(&record.current_machine("machine_rollback", previous.replaced_at)) {
         return Err(ValidationError::new(
             "machine",
-            &record.name,
-            format!(
-                "the workspace already runs its previous machine config ({} with {}x{} {} MB); nothing to roll back",
-                previous.image,
-                previous.guest.cpus,
-                previous.guest.cpu_kind,
-                previous.guest.memory_mb
-            ),
+            now,
+            "the workspace already runs its previous machine config; nothing to roll back",
         ));
     }
     Ok(previous)

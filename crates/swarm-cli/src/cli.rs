@@ -124,14 +124,16 @@ version: `swarm versions alice` lists them, `swarm rollback alice` goes back.")]
     /// List a workspace's image versions (the last one runs now).
     #[command(after_help = "Examples:\n  swarm versions alice\n  swarm versions alice --json")]
     Versions(NameArg),
-    /// Go back to an earlier image version (default: the one before the current).
+    /// Go back to an earlier image version, or (--machine) undo the last machine change.
     #[command(after_help = "\
 Examples:
   swarm rollback alice           # the version before the current one
   swarm rollback alice --to 1    # a version from `swarm versions alice`
+  swarm rollback alice --machine # the machine config before the last resize/update/rollback
 
 The image is pinned by the digest it ran with, and the version's CPU and memory come
-back too. Files on the volume are kept; a snapshot is taken first.")]
+back too. Files on the volume are kept; a snapshot is taken first when the image
+changes. A second `--machine` undoes the first. See docs/RUNBOOK.md.")]
     Rollback(RollbackArgs),
     /// Move a workspace to another region (its files go with it).
     #[command(
@@ -334,6 +336,10 @@ pub struct RollbackArgs {
     /// The version to return to [default: the one before the current].
     #[arg(long, value_name = "VERSION")]
     pub to: Option<u32>,
+    /// Return to the machine config (image and size) the workspace had before its last
+    /// machine change (resize, update, rollback), instead of an image version.
+    #[arg(long, conflicts_with = "to")]
+    pub machine: bool,
 }
 
 #[derive(Debug, Args)]

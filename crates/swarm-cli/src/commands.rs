@@ -163,6 +163,9 @@ pub async fn rollback(
     out: &Output,
     args: RollbackArgs,
 ) -> Result<(), Failure> {
+    if args.machine {
+        return rollback_machine(backend, out, &args.name).await;
+    }
     // An unknown version is refused before any Fly call.
     let target = backend.rollback_target(&args.name, args.to).await?;
     let bar = out.spinner(format!(
@@ -172,6 +175,66 @@ pub async fn rollback(
     let result = backend.rollback(&args.name, args.to).await;
     bar.finish_and_clear();
     image_changed(out, &result?)
+}
+
+async fn rollback_machine(backend: &Workspaces, out: &Output, name: &str) -> Result<(), Failure> {
+    // Nothing to return to is refused before any Fly call.
+    let target = backend.machine_rollback_target(name).await?;
+    let bar = out.spinner(format!(
+        "rolling {name}'s machine back to before its last {} ({}, {})",
+        change_name(&target.replaced_by),
+        target.image,
+        guest(&target.guest)
+    ));
+    let result = backend.rollback_machine(name).await;
+    bar.finish_and_clear();
+    let done = result?;
+    if out.json {
+        out.json(&done)?;
+        return Ok(());
+    }
+    let ws = &done.workspace;
+    out.line(format!(
+        "Workspace {} runs its machine config from before its last {} again.",
+        ws.name.as_str(),
+        change_name(&done.to.replaced_by)
+    ));
+    out.line(format!("  Image:     {}", ws.spec.image));
+    if let Some(version) = &done.version {
+        out.line(format!(
+            "  Version:   {} (new image version)",
+            version.version
+        ));
+    }
+    out.line(format!("  Size:      {}", size(ws)));
+    out.line(format!("  Status:    {}", ws.status));
+    if let Some(snapshot) = &done.snapshot_before {
+        out.note(format!("The volume was snapshotted first ({snapshot})."));
+    }
+    out.note(format!(
+        "`swarm rollback {} --machine` again returns to {} with {}.",
+        ws.name.as_str(),
+        done.from.image,
+        guest(&done.from.guest)
+    ));
+    Ok(())
+}
+
+/// The operation that replaced a machine config, as the user typed it.
+fn change_name(operation: &str) -> &str {
+    match operation {
+        "machine_rollback" => "machine rollback",
+        other => other,
+    }
+}
+
+fn guest(guest: &swarm::GuestSize) -> String {
+    format!(
+        "{}x{} {}",
+        guest.cpus,
+        guest.cpu_kind,
+        output::memory(guest.memory_mb)
+    )
 }
 
 fn image_changed(out: &Output, changed: &ImageChanged) -> Result<(), Failure> {
@@ -495,6 +558,18 @@ pub async fn show(backend: &Workspaces, out: &Output, name: &str) -> Result<(), 
         rows.push((
             "env",
             ws.spec.env.keys().cloned().collect::<Vec<_>>().join(", "),
+        ));
+    }
+    if let Some(previous) = &ws.previous_machine {
+        rows.push((
+            "before",
+            format!(
+                "{}, {} (until its {}; `swarm rollback {} --machine`)",
+                previous.image,
+                guest(&previous.guest),
+                change_name(&previous.replaced_by),
+                ws.name.as_str()
+            ),
         ));
     }
     if let Some(error) = &ws.last_error {

@@ -15,8 +15,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use swarm::{
-    CreateOptions, Created, Deleted, Health, ImageChanged, ImageVersion, LogLine, PasswordRotated,
-    ReconcileReport, Replaced, ResizeOptions, Resized, SnapshotInfo, StateChange, WorkspaceRecord,
+    CreateOptions, Created, Deleted, Health, ImageChanged, ImageVersion, LogLine,
+    MachineRolledBack, PasswordRotated, ReconcileReport, Replaced, ResizeOptions, Resized,
+    SnapshotInfo, StateChange, WorkspaceRecord,
 };
 
 use crate::Failure;
@@ -589,6 +590,15 @@ impl Remote {
             reqwest::Method::POST,
             &workspace(name, "/rollback"),
             Some(&body),
+        )
+        .await
+    }
+
+    pub async fn rollback_machine(&self, name: &str) -> Result<MachineRolledBack, Failure> {
+        self.operate(
+            reqwest::Method::POST,
+            &workspace(name, "/machine-rollback"),
+            None,
         )
         .await
     }

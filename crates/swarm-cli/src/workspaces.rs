@@ -5,8 +5,8 @@
 use futures::stream::BoxStream;
 use swarm::{
     CreateOptions, CreateStep, Created, Deleted, Health, ImageChanged, ImageVersion, LogLine,
-    PasswordRotated, ReconcileReport, Replaced, ResizeOptions, Resized, SnapshotInfo, StateChange,
-    WorkspaceRecord, WorkspaceSummary,
+    MachineConfig, MachineRolledBack, PasswordRotated, ReconcileReport, Replaced, ResizeOptions,
+    Resized, SnapshotInfo, StateChange, WorkspaceRecord, WorkspaceSummary,
 };
 
 use crate::Failure;
@@ -209,6 +209,24 @@ impl Workspaces {
         match self {
             Self::Local(b) => Ok(b.app.rollback(name, to).await?),
             Self::Remote(r) => r.rollback(name, to).await,
+        }
+    }
+
+    /// The config a machine rollback would return to, checked before anything changes
+    /// (the server checks again before it starts).
+    pub async fn machine_rollback_target(&self, name: &str) -> Result<MachineConfig, Failure> {
+        match self {
+            Self::Local(b) => Ok(b.app.validate_machine_rollback(name).await?),
+            Self::Remote(r) => swarm::validate::machine_rollback_target(&r.show(name).await?)
+                .cloned()
+                .map_err(|error| swarm::Error::Invalid(vec![error]).into()),
+        }
+    }
+
+    pub async fn rollback_machine(&self, name: &str) -> Result<MachineRolledBack, Failure> {
+        match self {
+            Self::Local(b) => Ok(b.app.rollback_machine(name).await?),
+            Self::Remote(r) => r.rollback_machine(name).await,
         }
     }
 

@@ -1003,7 +1003,81 @@ fn password_and_resize(rt: &tokio::runtime::Runtime, sim: &SimHandle, swarm: &dy
     }
     let shown = run(swarm(), &["show", "ops", "--json"]).ok().json();
     assert_eq!(shown["spec"], resized["workspace"]["spec"]);
+
+    // Machine rollback: back to the guest before the last resize, on Fly's machine,
+    // same volume, files kept; a second one returns to where the first left.
+    let volume = shown["volume_id"].as_str().unwrap().to_owned();
+    let human = run(swarm(), &["rollback", "ops", "--machine"]).ok();
+    assert!(
+        human.stdout.contains("before its last resize"),
+        "{}",
+        human.stdout
+    );
+    let guest = sim_machine_guest(sim, "ops");
+    assert_eq!(
+        (guest["cpus"].as_u64(), guest["memory_mb"].as_u64()),
+        (Some(1), Some(1024)),
+        "{guest}"
+    );
+    let back = run(swarm(), &["rollback", "ops", "--machine", "--json"])
+        .ok()
+        .json();
+    assert_eq!(back["from"]["guest"]["cpus"], 1, "{back}");
+    assert_eq!(back["to"]["guest"]["cpus"], 2, "{back}");
+    assert_eq!(back["workspace"]["spec"]["guest"]["cpus"], 2, "{back}");
+    assert_eq!(
+        back["workspace"]["volume_id"].as_str(),
+        Some(volume.as_str())
+    );
+    assert_eq!(sim_machine_guest(sim, "ops")["cpus"], 2);
+    assert_eq!(
+        sim_file(rt, sim, "ops", "project/keep.txt", None).as_deref(),
+        Some("still here"),
+        "the file survives a machine rollback"
+    );
+    assert!(login_accepts(rt, sim, "ops", &third), "password kept");
+    // Nothing to roll back to, or both kinds at once: exit 2, no Fly call.
+    run(swarm(), &["create", "fresh", "--json"]).ok();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["rollback", "fresh", "--machine"],
+            "no earlier machine config",
+        ),
+        (vec!["rollback", "nobody", "--machine"], "nobody"),
+        (vec!["rollback", "ops", "--machine", "--to", "1"], "--to"),
+    ];
+    for (args, needle) in &cases {
+        let before = sim.stats().requests_total;
+        let out = run(swarm(), args);
+        assert_eq!(out.code, 2, "`swarm {args:?}`\nstderr:{}", out.stderr);
+        assert!(out.stderr.contains(needle), "{needle:?} in {}", out.stderr);
+        assert_eq!(
+            sim.stats().requests_total,
+            before,
+            "`swarm {args:?}` called Fly"
+        );
+    }
+    run(swarm(), &["delete", "fresh", "--yes"]).ok();
     run(swarm(), &["delete", "ops", "--yes"]).ok();
+}
+
+/// The guest of `app`'s live machine, as the sim holds it.
+fn sim_machine_guest(sim: &SimHandle, app: &str) -> Value {
+    let world = sim.world();
+    let found = world["apps"]
+        .as_array()
+        .and_then(|apps| apps.iter().find(|a| a["name"] == app))
+        .unwrap_or_else(|| panic!("app {app} on the sim"));
+    let machines: Vec<Value> = match &found["machines"] {
+        Value::Array(items) => items.clone(),
+        Value::Object(map) => map.values().cloned().collect(),
+        _ => Vec::new(),
+    };
+    machines
+        .into_iter()
+        .find(|m| !matches!(m["state"].as_str(), Some("destroyed" | "destroying")))
+        .map(|m| m["config"]["guest"].clone())
+        .unwrap_or_else(|| panic!("a live machine in {app}"))
 }
 
 #[test]

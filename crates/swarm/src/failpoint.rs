@@ -34,6 +34,9 @@ pub const RESIZE_POINTS: [&str; 3] = ["after_intent", "after_machine", "after_vo
 
 /// Crash points of `update` and `rollback`, in order.
 pub const IMAGE_POINTS: [&str; 3] = ["after_intent", "after_snapshot", "after_machine"];
+/// Crash points of `rollback --machine` (operation `machine_rollback`), in order
+/// (`after_snapshot` only when the image changes).
+pub const MACHINE_ROLLBACK_POINTS: [&str; 3] = ["after_intent", "after_snapshot", "after_machine"];
 /// Crash points of `move` and `restore`, in order (`after_stop` only when it ran).
 pub const REPLACE_POINTS: [&str; 7] = [
     "after_intent",

@@ -183,6 +183,8 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 json!({ "machine": machine.id, "machine_version": machine.version, "image": plan.image }),
                 crash_at,
                 |record| {
+                    let by = if plan.rollback_of.is_some() { "rollback" } else { "update" };
+                    record.previous_machine = Some(record.current_machine(by, now));
                     let version = record.image_versions.last().map_or(1, |v| v.version + 1);
                     record.image_versions.push(ImageVersion {
                         version,

@@ -1,7 +1,8 @@
 //! VS Code Remote Swarm's domain library: code-server workspaces on Fly.io.
 //!
 //! - [`Swarm`]: the entry type, one async method per operation (create, list, show,
-//!   start, stop, delete, health, logs, resize, update, rollback, move, snapshot,
+//!   start, stop, delete, health, logs, resize, update, rollback (of an image version or of the
+//!   last machine change), move, snapshot,
 //!   restore, password, reconcile), each returning a serialisable
 //!   result or an [`Error`] whose [`Error::exit_code`] separates bad input (2) from
 //!   failure (1).
@@ -21,6 +22,7 @@ mod image;
 mod journal;
 mod lifecycle;
 pub mod lock;
+mod machine_rollback;
 pub mod model;
 pub mod password;
 mod pool;

@@ -239,7 +239,11 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                     "machine_updated",
                     json!({ "machine": machine_id, "machine_version": machine.version, "guest": guest }),
                     point("after_machine"),
-                    |record| record.spec.guest = guest,
+                    |record| {
+                        let now = time::OffsetDateTime::now_utc();
+                        record.previous_machine = Some(record.current_machine("resize", now));
+                        record.spec.guest = guest;
+                    },
                 )
                 .await?;
             self.settle_after_update(record, app, machine_id).await?;
@@ -348,7 +352,11 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                         "guest_restored",
                         json!({ "guest": guest }),
                         None,
-                        |record| record.spec.guest = guest,
+                        // Undone: the config before the resize is again the previous one.
+                        |updated| {
+                            updated.spec.guest = guest;
+                            updated.previous_machine = record.previous_machine.clone();
+                        },
                     )
                     .await;
                 let _ = self.settle_after_update(record, app, machine_id).await;

@@ -281,17 +281,54 @@ pub struct ImageVersion {
 impl ImageVersion {
     /// What to send to Fly to run exactly this version again: pinned by digest when known.
     pub fn pinned_image(&self) -> String {
-        match &self.digest {
-            Some(digest) if !self.image.contains('@') => {
-                let name = self
-                    .image
-                    .rsplit_once(':')
-                    .filter(|(_, tag)| !tag.contains('/'))
-                    .map_or(self.image.as_str(), |(name, _)| name);
-                format!("{name}@{digest}")
-            }
-            _ => self.image.clone(),
+        pin_image(&self.image, self.digest.as_deref())
+    }
+}
+
+/// `image` pinned by `digest` (`name@sha256:…`, the tag dropped), when a digest is known.
+fn pin_image(image: &str, digest: Option<&str>) -> String {
+    match digest {
+        Some(digest) if !image.contains('@') => {
+            let name = image
+                .rsplit_once(':')
+                .filter(|(_, tag)| !tag.contains('/'))
+                .map_or(image, |(name, _)| name);
+            format!("{name}@{digest}")
         }
+        _ => image.to_owned(),
+    }
+}
+
+/// A machine config the workspace ran: kept in the record as it was before the last
+/// machine change (resize, update, rollback, `rollback --machine`), so
+/// `rollback --machine` can return to it. The password hash is not part of it: a
+/// rollback never brings back an old password.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineConfig {
+    pub image: String,
+    /// The digest the image ran as, when Fly said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    pub guest: GuestSize,
+    /// The image version (`swarm versions`) it ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_version: Option<u32>,
+    /// The operation that replaced it (`resize`, `update`, `rollback`, `machine_rollback`).
+    pub replaced_by: String,
+    /// When it was replaced.
+    #[serde(with = "time::serde::rfc3339")]
+    pub replaced_at: OffsetDateTime,
+}
+
+impl MachineConfig {
+    /// What to send to Fly to run exactly this image again: pinned by digest when known.
+    pub fn pinned_image(&self) -> String {
+        pin_image(&self.image, self.digest.as_deref())
+    }
+
+    /// True when `other` runs the same image and guest (when and why aside).
+    pub fn same_machine(&self, other: &Self) -> bool {
+        self.image == other.image && self.digest == other.digest && self.guest == other.guest
     }
 }
 
@@ -317,6 +354,10 @@ pub struct WorkspaceRecord {
     pub ips: Vec<IpRecord>,
     pub url: String,
     pub image_versions: Vec<ImageVersion>,
+    /// The machine config before the last machine change: what `rollback --machine`
+    /// returns to (absent before the first change, and in records made before 0.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_machine: Option<MachineConfig>,
     /// The last failure seen by an operation or by reconcile.
     pub last_error: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
@@ -350,6 +391,7 @@ impl WorkspaceRecord {
             former_volumes: Vec::new(),
             machine_id: None,
             ips: Vec::new(),
+            previous_machine: None,
             last_error: None,
             created_at: now,
             updated_at: now,
@@ -366,6 +408,22 @@ impl WorkspaceRecord {
     /// without its Fly id (`^[a-z0-9_]{1,30}$`).
     pub fn volume_name(&self) -> String {
         volume_name_for(self.id)
+    }
+
+    /// The machine config the workspace runs now, as the record has it, stamped as
+    /// replaced by `operation` (about to change it).
+    pub fn current_machine(&self, operation: &str, at: OffsetDateTime) -> MachineConfig {
+        let version = self.image_versions.last();
+        MachineConfig {
+            image: self.spec.image.clone(),
+            digest: version
+                .filter(|v| v.image == self.spec.image)
+                .and_then(|v| v.digest.clone()),
+            guest: self.spec.guest,
+            image_version: version.map(|v| v.version),
+            replaced_by: operation.to_owned(),
+            replaced_at: at,
+        }
     }
 
     /// The fields of this record that the list shows.
@@ -680,6 +738,21 @@ pub struct ImageChanged {
     pub from: Option<u32>,
     /// The version it runs now (the new last entry of `image_versions`).
     pub to: ImageVersion,
+}
+
+/// What `rollback --machine` did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MachineRolledBack {
+    pub workspace: WorkspaceRecord,
+    /// The config it ran before; now `workspace.previous_machine`, so a second
+    /// `rollback --machine` returns to it.
+    pub from: MachineConfig,
+    /// The config it runs now (the one it had before its last machine change).
+    pub to: MachineConfig,
+    /// The image version recorded when the image changed too (`None` for a size only).
+    pub version: Option<ImageVersion>,
+    /// The volume snapshot taken first (only when the image changed).
+    pub snapshot_before: Option<String>,
 }
 
 /// What `move` and `restore` did.

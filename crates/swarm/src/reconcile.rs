@@ -329,6 +329,10 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 .resolve_image_change(&journal, operation, &record)
                 .await
                 .map(Some),
+            OperationKind::MachineRollback => self
+                .resolve_machine_rollback(&journal, operation, &record)
+                .await
+                .map(Some),
             OperationKind::Move | OperationKind::Restore => self
                 .resolve_replacement(&journal, operation, &record)
                 .await

@@ -7,8 +7,8 @@ use serde::Serialize;
 
 use crate::config::SwarmConfig;
 use crate::model::{
-    CpuKind, CreateOptions, GuestSize, ImageVersion, IpMode, ResizeOptions, ResizePlan,
-    ValidatedCreate, WorkspaceName, WorkspaceSpec,
+    CpuKind, CreateOptions, GuestSize, ImageVersion, IpMode, MachineConfig, ResizeOptions,
+    ResizePlan, ValidatedCreate, WorkspaceName, WorkspaceRecord, WorkspaceSpec,
 };
 
 /// One rule broken by one input value.
@@ -662,6 +662,35 @@ pub fn rollback_target(
             )
         }),
     }
+}
+
+/// The machine config `rollback --machine` would return to: the one before the last
+/// machine change, refused when there is none or the workspace already runs it.
+pub fn machine_rollback_target(
+    record: &WorkspaceRecord,
+) -> Result<&MachineConfig, ValidationError> {
+    // The value shown is the config it runs now.
+    let guest = record.spec.guest;
+    let now = format!(
+        "{} with {}x{} {} MB",
+        record.spec.image, guest.cpus, guest.cpu_kind, guest.memory_mb
+    );
+    let Some(previous) = record.previous_machine.as_ref() else {
+        return Err(ValidationError::new(
+            "machine",
+            now,
+            "the workspace has no earlier machine config to roll back to: resize, update \
+             and rollback each record the config they replace",
+        ));
+    };
+    if previous.same_machine(&record.current_machine("machine_rollback", previous.replaced_at)) {
+        return Err(ValidationError::new(
+            "machine",
+            now,
+            "the workspace already runs its previous machine config; nothing to roll back",
+        ));
+    }
+    Ok(previous)
 }
 
 /// Fly snapshot ids: `vs_` and letters or digits.

@@ -433,6 +433,23 @@ async fn every_route_answers_401_404_for_others_422_for_bad_input_and_succeeds()
         )
         .await;
 
+    // Nothing changed yet: no earlier machine config to go back to.
+    let (status, body) = server
+        .call(
+            Method::POST,
+            "/v1/workspaces/ws/machine-rollback?wait=60",
+            Some(&alice),
+            None,
+        )
+        .await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid",
+        "machine",
+    );
+
     // (method, path, good body, bad body and the field it must name)
     type Route<'a> = (Method, &'a str, Option<&'a str>, Option<(&'a str, &'a str)>);
     let routes: &[Route<'_>] = &[
@@ -446,6 +463,13 @@ async fn every_route_answers_401_404_for_others_422_for_bad_input_and_succeeds()
             "/v1/workspaces/ws/resize?wait=60",
             Some(r#"{"cpus": 2}"#),
             Some((r#"{"storage": 1}"#, "storage")),
+        ),
+        // Undoes the resize above.
+        (
+            Method::POST,
+            "/v1/workspaces/ws/machine-rollback?wait=60",
+            None,
+            None,
         ),
         (
             Method::POST,
@@ -526,6 +550,13 @@ async fn every_route_answers_401_404_for_others_422_for_bad_input_and_succeeds()
                 body["result"]["workspace"]["spec"]["guest"]["cpus"], 2,
                 "{body}"
             );
+        }
+        if path.contains("/machine-rollback") {
+            assert_eq!(
+                body["result"]["workspace"]["spec"]["guest"]["cpus"], 1,
+                "{body}"
+            );
+            assert_eq!(body["result"]["from"]["guest"]["cpus"], 2, "{body}");
         }
     }
     let record = server.controller.swarm().show("ws").await.expect("record");

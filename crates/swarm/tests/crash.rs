@@ -1,5 +1,5 @@
 //! A real abort of a separate process at every step boundary of create, delete,
-//! resize, password, update, rollback, move and restore; `reconcile` then leaves a
+//! resize, password, update, rollback, machine rollback, move and restore; `reconcile` then leaves a
 //! complete running workspace (or, for create, possibly nothing), its files, and no
 //! orphan, and the record agrees with Fly. The sim runs in this (parent) process and
 //! survives the child's crash.
@@ -14,8 +14,8 @@ use std::process::Command;
 
 use common::{assert_sim_empty, start_sim, swarm_at};
 use swarm::failpoint::{
-    CRASH_AT_ENV, CREATE_POINTS, DELETE_POINTS, IMAGE_POINTS, PASSWORD_POINTS, REPLACE_POINTS,
-    RESIZE_POINTS,
+    CRASH_AT_ENV, CREATE_POINTS, DELETE_POINTS, IMAGE_POINTS, MACHINE_ROLLBACK_POINTS,
+    PASSWORD_POINTS, REPLACE_POINTS, RESIZE_POINTS,
 };
 use swarm::{CreateOptions, MachineState, Provider as _, ReconcileAction, Store, WorkspaceStatus};
 
@@ -73,6 +73,12 @@ fn child_process_entry() {
                     .expect("update"),
             ),
             "rollback" => drop(swarm.rollback(&name, None).await.expect("rollback")),
+            "machine_rollback" => drop(
+                swarm
+                    .rollback_machine(&name)
+                    .await
+                    .expect("machine rollback"),
+            ),
             "move" => drop(swarm.move_region(&name, "fra").await.expect("move")),
             "restore" => {
                 let snapshot = std::env::var(CHILD_ARG).expect("child needs a snapshot");
@@ -486,6 +492,121 @@ async fn crash_at_every_move_restore_update_and_rollback_step_then_reconcile_con
         assert!(
             world.contains(record.volume_id.as_deref().expect("volume")),
             "{op} at {point}"
+        );
+    }
+    for record in swarm.list().await.expect("list") {
+        swarm.delete(record.name.as_str()).await.expect("delete");
+    }
+    assert_sim_empty(&sim);
+}
+
+/// A machine rollback aborted at each step, undoing an image update (snapshot, image
+/// and guest) or a resize (guest only): reconcile records it when Fly's machine runs
+/// the plan and closes it otherwise, and the record then agrees with Fly's machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_at_every_machine_rollback_step_then_reconcile_converges() {
+    let sim = start_sim().await;
+    let url = sim.base_url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("swarm.db");
+    let swarm = swarm_at(&url, &db).await;
+    let jobs = MACHINE_ROLLBACK_POINTS
+        .iter()
+        .map(|point| ("update", *point))
+        .chain(
+            ["after_intent", "after_machine"]
+                .iter()
+                .map(|point| ("resize", *point)),
+        );
+    for (index, (undoing, point)) in jobs.enumerate() {
+        let name = format!("crash-machine-{index}");
+        let created = swarm.create(&options(&name)).await.expect("create");
+        let before = created.workspace.spec.clone();
+        let changed = if undoing == "update" {
+            swarm
+                .update_image(&name, "codercom/code-server:4.107.0")
+                .await
+                .expect("update")
+                .workspace
+        } else {
+            swarm
+                .resize(
+                    &name,
+                    &swarm::ResizeOptions {
+                        cpus: Some(2),
+                        ..swarm::ResizeOptions::default()
+                    },
+                )
+                .await
+                .expect("resize")
+                .workspace
+        };
+        sim_file(&sim, &name, Some("precious")).await;
+        run_child_until_crash(&url, &db, "machine_rollback", &name, point);
+
+        let report = swarm.reconcile().await.expect("reconcile");
+        assert!(report.converged(), "{undoing} at {point}: {report:?}");
+        let finished = report.actions.iter().any(|action| {
+            matches!(action, ReconcileAction::FinishedOperation { name: n, .. } if *n == name)
+        });
+        let undone = report.actions.iter().any(|action| {
+            matches!(action, ReconcileAction::UndidOperation { name: n, .. } if *n == name)
+        });
+        assert_eq!(
+            (finished, undone),
+            (point == "after_machine", point != "after_machine"),
+            "{undoing} at {point}: {report:?}"
+        );
+        let again = swarm.reconcile().await.expect("reconcile again");
+        assert!(again.actions.is_empty(), "{undoing} at {point}: {again:?}");
+
+        let record = swarm.show(&name).await.expect("record");
+        let expected = if finished { &before } else { &changed.spec };
+        assert_eq!(
+            (&record.spec.image, record.spec.guest),
+            (&expected.image, expected.guest),
+            "{undoing} at {point}"
+        );
+        // The record agrees with Fly's machine.
+        let app = record.app.clone().expect("app");
+        let machine = swarm
+            .provider()
+            .get_machine(&app, record.machine_id.as_deref().expect("machine"))
+            .await
+            .expect("get machine")
+            .expect("machine exists");
+        assert_eq!(
+            machine.guest,
+            Some(record.spec.guest),
+            "{undoing} at {point}"
+        );
+        if undoing == "update" {
+            let image = if finished {
+                created.workspace.image_versions[0].pinned_image()
+            } else {
+                "codercom/code-server:4.107.0".to_owned()
+            };
+            assert_eq!(machine.image, Some(image), "{undoing} at {point}");
+        }
+        assert_eq!(
+            record.status,
+            WorkspaceStatus::Running,
+            "{undoing} at {point}"
+        );
+        assert_eq!(
+            record.volume_id, created.workspace.volume_id,
+            "{undoing} at {point}: same volume"
+        );
+        assert_eq!(
+            sim_file(&sim, &name, None).await.as_deref(),
+            Some("precious"),
+            "{undoing} at {point}: data kept"
+        );
+        let stats = sim.stats();
+        assert_eq!(
+            (stats.machines, stats.volumes),
+            (index + 1, index + 1),
+            "{undoing} at {point}"
         );
     }
     for record in swarm.list().await.expect("list") {

@@ -103,6 +103,12 @@ pub(super) fn router<S: Store, P: Provider>(
         .add(
             M::POST,
             "POST",
+            "/v1/workspaces/{name}/machine-rollback",
+            machine_rollback::<S, P>,
+        )
+        .add(
+            M::POST,
+            "POST",
             "/v1/workspaces/{name}/move",
             move_region::<S, P>,
         )
@@ -415,7 +421,7 @@ fn body_error(rejection: &JsonRejection) -> ApiError {
     ),
     paths(
         healthz, readyz, metrics, openapi_json, version, list, create, show, delete, start, stop, health, logs,
-        versions, resize, update, rollback, move_region, snapshots, snapshot, restore,
+        versions, resize, update, rollback, machine_rollback, move_region, snapshots, snapshot, restore,
         password, reconcile, operation, logs_stream, events, health_checks
     ),
     modifiers(&BearerToken)
@@ -731,6 +737,35 @@ async fn rollback<S: Store, P: Provider>(
         "rollback",
         query.duration(),
         move |swarm, name| async move { swarm.rollback(&name, to).await },
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/v1/workspaces/{name}/machine-rollback", tag = "workspaces", operation_id = "machine_rollback", description = "Back to the machine config the workspace had before its last machine change (resize, update, rollback or machine rollback): image and guest, in place, volume kept. Takes no body.", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "No earlier machine config (field `machine`)", body = ErrorBody), (status = 403, description = "Past a quota", body = ErrorBody)))]
+async fn machine_rollback<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiQuery(query): ApiQuery<WaitQuery>,
+) -> Result<Response, ApiError> {
+    let record = c.visible(&caller, &name).await?;
+    let target = c.swarm.validate_machine_rollback(&name).await?;
+    // Undoing a shrink grows the machine: the owner's quota applies as for resize.
+    if let Some(owner) = record.spec.owner.as_deref() {
+        let records = c.swarm.list().await?;
+        let mut after = Usage::of_user(&records, owner);
+        let before = Usage::of(&record);
+        after.cpus = after.cpus.saturating_sub(before.cpus) + target.guest.cpus;
+        after.memory =
+            after.memory.saturating_sub(before.memory) + u64::from(target.guest.memory_mb);
+        c.quotas.check(owner, after)?;
+    }
+    c.act(
+        &caller,
+        &name,
+        "machine_rollback",
+        query.duration(),
+        |swarm, name| async move { swarm.rollback_machine(&name).await },
     )
     .await
 }

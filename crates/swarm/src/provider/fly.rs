@@ -20,7 +20,7 @@ use super::{
     WarmupRequest,
 };
 use crate::config::SwarmConfig;
-use crate::model::{IpKind, IpRecord, LogLine, MachineState, ProbeResult};
+use crate::model::{CpuKind, GuestSize, IpKind, IpRecord, LogLine, MachineState, ProbeResult};
 
 /// code-server's port inside the machine.
 pub const INTERNAL_PORT: u16 = 8080;
@@ -186,6 +186,9 @@ fn machine_info(machine: Machine) -> MachineInfo {
         metadata: config
             .map(|config| config.metadata.clone())
             .unwrap_or_default(),
+        guest: config
+            .and_then(|config| config.guest.as_ref())
+            .and_then(guest_size),
         image_digest: machine.image_ref.and_then(|image| image.digest),
         id: machine.id,
         name: machine.name,
@@ -193,6 +196,19 @@ fn machine_info(machine: Machine) -> MachineInfo {
         version: machine.version.or(machine.instance_id),
         updated_at: machine.updated_at,
     }
+}
+
+fn guest_size(guest: &MachineGuest) -> Option<GuestSize> {
+    let cpu_kind = match guest.cpu_kind.as_deref()? {
+        "shared" => CpuKind::Shared,
+        "performance" => CpuKind::Performance,
+        _ => return None,
+    };
+    Some(GuestSize {
+        cpu_kind,
+        cpus: guest.cpus?,
+        memory_mb: guest.memory_mb?,
+    })
 }
 
 fn volume_info(volume: Volume) -> VolumeInfo {

@@ -180,6 +180,8 @@ pub struct MachineInfo {
     pub image: Option<String>,
     /// The digest the image reference resolved to, when Fly says.
     pub image_digest: Option<String>,
+    /// The guest size in its config, when complete and of a known CPU kind.
+    pub guest: Option<GuestSize>,
     pub metadata: BTreeMap<String, String>,
     /// RFC 3339, when Fly last changed the machine (≈ when it last started, for a started one).
     pub updated_at: Option<String>,

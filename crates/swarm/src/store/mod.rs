@@ -73,6 +73,8 @@ pub enum OperationKind {
     Move,
     Restore,
     Snapshot,
+    /// `rollback --machine`: back to the machine config before the last machine change.
+    MachineRollback,
 }
 
 impl OperationKind {
@@ -89,6 +91,7 @@ impl OperationKind {
             Self::Move => "move",
             Self::Restore => "restore",
             Self::Snapshot => "snapshot",
+            Self::MachineRollback => "machine_rollback",
         }
     }
 
@@ -105,6 +108,7 @@ impl OperationKind {
             "move" => Self::Move,
             "restore" => Self::Restore,
             "snapshot" => Self::Snapshot,
+            "machine_rollback" => Self::MachineRollback,
             _ => return None,
         })
     }

@@ -36,7 +36,8 @@ const MIGRATIONS: [&str; 6] = [
 /// `data_format`). Bump it with any change to the record's JSON (a field added, renamed,
 /// moved or skipped differently): `list --json` prints rows of this format as stored,
 /// so a stale number would print old JSON. `record_format_is_pinned` fails until then.
-const RECORD_FORMAT: i64 = 1;
+/// 2: `previous_machine` (absent when none, so a format-1 record reads the same).
+const RECORD_FORMAT: i64 = 2;
 
 /// The newest schema this program knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -1486,6 +1487,7 @@ mod tests {
             machine_id: None,
             ips: Vec::new(),
             image_versions: Vec::new(),
+            previous_machine: None,
             last_error: None,
             created_at: at,
             updated_at: at,
@@ -1760,6 +1762,14 @@ mod tests {
                 at,
             },
         ];
+        record.previous_machine = Some(crate::model::MachineConfig {
+            image: "img:0".to_owned(),
+            digest: Some("sha256:cd".to_owned()),
+            guest,
+            image_version: Some(1),
+            replaced_by: "resize".to_owned(),
+            replaced_at: at,
+        });
         record.last_error = Some("line\nbreak, tab\t, ctrl \u{1}, </script> [{:,}]".to_owned());
         record.created_at = at;
         record.updated_at = at;
@@ -1772,7 +1782,7 @@ mod tests {
         let json = SqliteStore::encode_record(&full_record("pin")).expect("encode");
         assert_eq!(
             json,
-            r#"{"id":"01900000-0000-7000-8000-000000000001","name":"pin","status":"failed","spec":{"name":"pin","region":"ams","guest":{"cpu_kind":"performance","cpus":4,"memory_mb":8192},"storage_gb":10,"image":"codercom/code-server:4.106.3","env":{"A":"1","Z":"x \"y\" \\ z"},"metadata":{"team":"é😀"},"ip_mode":"private","idle_timeout_secs":1800,"org":"personal","owner":"u1"},"app":"pin-app","volume_id":"vol_1","former_volumes":["vol_0"],"machine_id":"m1","ips":[{"kind":"shared_v4","address":"1.2.3.4","id":null},{"kind":"private_v6","address":"fdaa::1","id":"ip_1"}],"url":"https://pin.fly.dev","image_versions":[{"version":1,"image":"img:1","digest":"sha256:ab","guest":{"cpu_kind":"performance","cpus":4,"memory_mb":8192},"machine_version":"01J","snapshot_before":"vs_1","at":"2026-12-02T10:00:00.123456789+05:30"},{"version":2,"image":"img:1","machine_version":null,"rollback_of":1,"at":"2026-12-02T10:00:00.123456789+05:30"}],"last_error":"line\nbreak, tab\t, ctrl \u0001, </script> [{:,}]","created_at":"2026-12-02T10:00:00.123456789+05:30","updated_at":"2026-12-02T10:00:00.123456789+05:30"}"#,
+            r#"{"id":"01900000-0000-7000-8000-000000000001","name":"pin","status":"failed","spec":{"name":"pin","region":"ams","guest":{"cpu_kind":"performance","cpus":4,"memory_mb":8192},"storage_gb":10,"image":"codercom/code-server:4.106.3","env":{"A":"1","Z":"x \"y\" \\ z"},"metadata":{"team":"é😀"},"ip_mode":"private","idle_timeout_secs":1800,"org":"personal","owner":"u1"},"app":"pin-app","volume_id":"vol_1","former_volumes":["vol_0"],"machine_id":"m1","ips":[{"kind":"shared_v4","address":"1.2.3.4","id":null},{"kind":"private_v6","address":"fdaa::1","id":"ip_1"}],"url":"https://pin.fly.dev","image_versions":[{"version":1,"image":"img:1","digest":"sha256:ab","guest":{"cpu_kind":"performance","cpus":4,"memory_mb":8192},"machine_version":"01J","snapshot_before":"vs_1","at":"2026-12-02T10:00:00.123456789+05:30"},{"version":2,"image":"img:1","machine_version":null,"rollback_of":1,"at":"2026-12-02T10:00:00.123456789+05:30"}],"previous_machine":{"image":"img:0","digest":"sha256:cd","guest":{"cpu_kind":"performance","cpus":4,"memory_mb":8192},"image_version":1,"replaced_by":"resize","replaced_at":"2026-12-02T10:00:00.123456789+05:30"},"last_error":"line\nbreak, tab\t, ctrl \u0001, </script> [{:,}]","created_at":"2026-12-02T10:00:00.123456789+05:30","updated_at":"2026-12-02T10:00:00.123456789+05:30"}"#,
             "the record's JSON changed: bump RECORD_FORMAT, then update this text"
         );
     }

@@ -294,15 +294,7 @@ impl Remote {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|error| self.transport(&error))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|error| self.transport(&error))?;
+        let (status, text) = self.send(request).await?;
         if status.is_success() {
             return serde_json::from_str(&text).map_err(|error| Failure {
                 code: 1,
@@ -336,15 +328,12 @@ impl Remote {
         }
     }
 
-    /// Refuses a server this CLI may not use (docs/VERSIONING.md), by the version it
-    /// reports at `GET /v1/version` (no token sent there).
-    pub async fn check_version(&self) -> Result<(), Failure> {
-        const PATH: &str = "/v1/version";
-        let url = self.target.shown_url();
-        let client = swarm::version::current();
-        let response = self
-            .http
-            .get(self.url(PATH))
+    /// Sends `request`; its status and body, or the transport failure.
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<(reqwest::StatusCode, String), Failure> {
+        let response = request
             .send()
             .await
             .map_err(|error| self.transport(&error))?;
@@ -353,6 +342,16 @@ impl Remote {
             .text()
             .await
             .map_err(|error| self.transport(&error))?;
+        Ok((status, text))
+    }
+
+    /// Refuses a server this CLI may not use (docs/VERSIONING.md), by the version it
+    /// reports at `GET /v1/version` (no token sent there).
+    pub async fn check_version(&self) -> Result<(), Failure> {
+        const PATH: &str = "/v1/version";
+        let url = self.target.shown_url();
+        let client = swarm::version::current();
+        let (status, text) = self.send(self.http.get(self.url(PATH))).await?;
         if status == reqwest::StatusCode::NOT_FOUND
             && serde_json::from_str::<ErrorBody>(&text)
                 .is_ok_and(|body| body.error.starts_with("no such route"))

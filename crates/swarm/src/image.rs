@@ -211,7 +211,6 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         operation: &Operation,
         record: &WorkspaceRecord,
     ) -> Result<ReconcileAction> {
-        let name = record.name.to_string();
         let kind = operation.kind.as_str().to_owned();
         let (plan, steps) = self
             .journaled_plan::<ImagePlan>(operation.id, IMAGE_PLAN_STEP)
@@ -242,6 +241,21 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         } else {
             false
         };
+        self.settle_in_place_change(journal, record, kind, finished)
+            .await
+    }
+
+    /// The end of reconciling an in-place machine change (update, rollback, machine
+    /// rollback): the observed status recorded, the operation finished if Fly applied
+    /// the change, else closed with nothing changed.
+    pub(crate) async fn settle_in_place_change(
+        &self,
+        journal: &Journal<S>,
+        record: &WorkspaceRecord,
+        kind: String,
+        finished: bool,
+    ) -> Result<ReconcileAction> {
+        let name = record.name.to_string();
         let status = self.observed_status(record).await?;
         journal
             .step("settled_by_reconcile", json!({}), None, |record| {

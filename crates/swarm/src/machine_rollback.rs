@@ -207,7 +207,6 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         operation: &Operation,
         record: &WorkspaceRecord,
     ) -> Result<ReconcileAction> {
-        let name = record.name.to_string();
         let kind = operation.kind.as_str().to_owned();
         let (plan, steps) = self
             .journaled_plan::<MachinePlan>(operation.id, PLAN_STEP)
@@ -234,29 +233,8 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             }
             _ => false,
         };
-        let status = self.observed_status(record).await?;
-        journal
-            .step("settled_by_reconcile", json!({}), None, |record| {
-                record.status = status
-            })
-            .await?;
-        if finished {
-            journal.finish("finished by reconcile").await?;
-            Ok(ReconcileAction::FinishedOperation {
-                name,
-                operation: kind,
-                removed: Vec::new(),
-            })
-        } else {
-            journal
-                .finish("not applied on Fly; closed by reconcile, nothing changed")
-                .await?;
-            Ok(ReconcileAction::UndidOperation {
-                name,
-                operation: kind,
-                removed: Vec::new(),
-            })
-        }
+        self.settle_in_place_change(journal, record, kind, finished)
+            .await
     }
 }
 

@@ -17,7 +17,7 @@ use crate::validate::{rollback_target, validate_image};
 
 /// The journal note holding an image change's target, read back by `reconcile`.
 pub(crate) const IMAGE_PLAN_STEP: &str = "plan";
-const SNAPSHOT_STEP: &str = "snapshot_taken";
+pub(crate) const SNAPSHOT_STEP: &str = "snapshot_taken";
 
 /// What an update or rollback is about to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -99,29 +99,8 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         let journal = Journal::begin(self.store_arc(), record.clone(), kind, &owner_id()).await?;
         journal.note(IMAGE_PLAN_STEP, json!(plan)).await?;
 
-        let snapshot = match self
-            .retry("snapshot volume", || {
-                self.provider().create_snapshot(&app, &volume_id)
-            })
-            .await
-        {
-            Ok(snapshot) => snapshot.map(|s| s.id),
-            Err(error) => {
-                // No snapshot, no change: the safety net comes first.
-                let error = self.provider_error(error, &record);
-                journal
-                    .finish(&format!("failed, nothing changed: {error}"))
-                    .await?;
-                return Err(error);
-            }
-        };
-        journal
-            .step(
-                SNAPSHOT_STEP,
-                json!({ "snapshot": snapshot, "volume": volume_id }),
-                Some("after_snapshot"),
-                |_| {},
-            )
+        let snapshot = self
+            .snapshot_first(&journal, &record, &app, &volume_id)
             .await?;
 
         let change = MachineChange {
@@ -243,6 +222,41 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         };
         self.settle_in_place_change(journal, record, kind, finished)
             .await
+    }
+
+    /// The volume's snapshot before an in-place machine change, journaled; when it
+    /// cannot be taken the operation ends with nothing changed: the safety net first.
+    pub(crate) async fn snapshot_first(
+        &self,
+        journal: &Journal<S>,
+        record: &WorkspaceRecord,
+        app: &str,
+        volume_id: &str,
+    ) -> Result<Option<String>> {
+        let snapshot = match self
+            .retry("snapshot volume", || {
+                self.provider().create_snapshot(app, volume_id)
+            })
+            .await
+        {
+            Ok(snapshot) => snapshot.map(|s| s.id),
+            Err(error) => {
+                let error = self.provider_error(error, record);
+                journal
+                    .finish(&format!("failed, nothing changed: {error}"))
+                    .await?;
+                return Err(error);
+            }
+        };
+        journal
+            .step(
+                SNAPSHOT_STEP,
+                json!({ "snapshot": snapshot, "volume": volume_id }),
+                Some("after_snapshot"),
+                |_| {},
+            )
+            .await?;
+        Ok(snapshot)
     }
 
     /// The end of reconciling an in-place machine change (update, rollback, machine

@@ -18,6 +18,7 @@ use serde_json::json;
 use tracing::Instrument;
 
 use crate::error::{Error, Result};
+use crate::image::SNAPSHOT_STEP;
 use crate::journal::Journal;
 use crate::model::{
     ImageVersion, MachineConfig, MachineRolledBack, ReconcileAction, WorkspaceRecord,
@@ -28,7 +29,6 @@ use crate::swarm::{Swarm, owner_id};
 use crate::validate::machine_rollback_target;
 
 const PLAN_STEP: &str = "plan";
-const SNAPSHOT_STEP: &str = "snapshot_taken";
 const CHANGE_STEP: &str = "machine_updated";
 
 /// What a machine rollback is about to do, noted before any Fly call.
@@ -84,28 +84,8 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         let mut snapshot = None;
         if plan.send.is_some() {
             let volume_id = self.require_volume(&record, kind.as_str())?;
-            match self
-                .retry("snapshot volume", || {
-                    self.provider().create_snapshot(&app, &volume_id)
-                })
-                .await
-            {
-                Ok(taken) => snapshot = taken.map(|s| s.id),
-                Err(error) => {
-                    let error = self.provider_error(error, &record);
-                    journal
-                        .finish(&format!("failed, nothing changed: {error}"))
-                        .await?;
-                    return Err(error);
-                }
-            }
-            journal
-                .step(
-                    SNAPSHOT_STEP,
-                    json!({ "snapshot": snapshot, "volume": volume_id }),
-                    Some("after_snapshot"),
-                    |_| {},
-                )
+            snapshot = self
+                .snapshot_first(&journal, &record, &app, &volume_id)
                 .await?;
         }
 

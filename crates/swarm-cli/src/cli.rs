@@ -72,6 +72,17 @@ The password is printed once and never stored: keep it.")]
     /// List workspaces.
     #[command(after_help = "Examples:\n  swarm list\n  swarm list --json | jq '.[].name'")]
     List,
+    /// What workspaces cost a month on Fly.io, estimated from Fly's published prices.
+    #[command(after_help = "\
+Examples:
+  swarm cost            every workspace, and the total
+  swarm cost alice      one workspace, with its snapshots
+  swarm cost --json
+
+Each workspace is priced in every state: running (CPU and memory all month, plus the
+rest), stopped (its volume, the stopped machine's root filesystem, a dedicated IPv4)
+and suspended (stopped plus the memory snapshot). NOW is the rate of its current state.")]
+    Cost(CostArgs),
     /// Show one workspace in full.
     #[command(after_help = "Example:\n  swarm show alice")]
     Show(NameArg),
@@ -224,6 +235,7 @@ impl Command {
             Self::Snapshot(a) => match &a.action {
                 SnapshotAction::Create(n) | SnapshotAction::List(n) => Some(&n.name),
             },
+            Self::Cost(a) => a.name.as_deref(),
             Self::List
             | Self::Pool(_)
             | Self::Reconcile
@@ -233,6 +245,12 @@ impl Command {
             | Self::Token(_) => None,
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct CostArgs {
+    /// One workspace (its snapshots are counted too); every workspace when left out.
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Args)]

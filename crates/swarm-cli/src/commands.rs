@@ -503,18 +503,85 @@ pub async fn list(backend: &Workspaces, out: &Output) -> Result<(), Failure> {
         .into_iter()
         .map(|ws| {
             let g = ws.guest;
+            let cost = ws.cost_now();
             vec![
                 ws.name.as_str().to_owned(),
                 ws.status.to_string(),
                 ws.region,
                 format!("{}x{} {}", g.cpus, g.cpu_kind, output::memory(g.memory_mb)),
                 format!("{} GB", ws.storage_gb),
+                cost.to_string(),
                 ws.url,
             ]
         })
         .collect();
-    out.table(&["name", "status", "region", "size", "volume", "url"], rows)
-        .context("writing the list")?;
+    out.table(
+        &[
+            "name", "status", "region", "size", "volume", "cost/mo", "url",
+        ],
+        rows,
+    )
+    .context("writing the list")?;
+    Ok(())
+}
+
+pub async fn cost(backend: &Workspaces, out: &Output, name: Option<&str>) -> Result<(), Failure> {
+    let report = backend.cost(name).await?;
+    if out.json {
+        out.json(&report)?;
+        return Ok(());
+    }
+    if report.workspaces.is_empty() {
+        out.note("No workspaces yet, so nothing to pay for. Create one with `swarm create NAME`.");
+        return Ok(());
+    }
+    let mut rows = report
+        .workspaces
+        .iter()
+        .map(|w| {
+            let mut row = vec![
+                w.name.clone(),
+                w.status.to_string(),
+                format!("{}/mo", w.now),
+                w.monthly.running.to_string(),
+                w.monthly.stopped.to_string(),
+                w.monthly.suspended.to_string(),
+            ];
+            if name.is_some() {
+                row.push(match (w.snapshots_gb, w.snapshots) {
+                    (Some(gb), Some(cost)) => format!("{gb:.2} GB, {cost}/mo"),
+                    _ => "-".into(),
+                });
+            }
+            row
+        })
+        .collect::<Vec<_>>();
+    let mut headers = vec!["name", "status", "now", "running", "stopped", "suspended"];
+    if name.is_some() {
+        headers.push("snapshots");
+    }
+    // The sums: NOW as things stand (snapshots past the free allowance included),
+    // RUNNING if every workspace ran all month (what a budget is held to).
+    let mut total = vec![
+        "total".to_owned(),
+        String::new(),
+        format!("{}/mo", report.total_now),
+        report.total_running.to_string(),
+        String::new(),
+        String::new(),
+    ];
+    if name.is_some() {
+        total.push(String::new());
+    }
+    rows.push(total);
+    out.table(&headers, rows).context("writing the costs")?;
+    if name.is_none() {
+        out.note("Snapshots are not counted here: `swarm cost NAME` lists them.");
+    }
+    out.note(format!(
+        "An estimate from Fly.io's published prices ({}, region {}, taken {}); other regions can cost more.",
+        report.prices.source, report.prices.region, report.prices.taken
+    ));
     Ok(())
 }
 

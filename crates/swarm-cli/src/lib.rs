@@ -322,6 +322,7 @@ async fn dispatch(
     match command {
         Command::Create(args) => commands::create(backend, out, args).await,
         Command::List => commands::list(backend, out).await,
+        Command::Cost(args) => commands::cost(backend, out, args.name.as_deref()).await,
         Command::Show(args) => commands::show(backend, out, &args.name).await,
         Command::Start(args) => commands::start(backend, out, &args.name).await,
         Command::Stop(args) => commands::stop(backend, out, args).await,

@@ -22,6 +22,7 @@ use swarm::{
 
 use crate::Failure;
 use crate::settings::Env;
+use swarm::cost_report::CostReport;
 
 /// Seconds a request asks the server to wait for an operation: the server's limit, and
 /// the default. `SWARM_SERVER_WAIT` lowers it behind a proxy that cuts idle requests
@@ -630,6 +631,14 @@ impl Remote {
     pub async fn snapshots(&self, name: &str) -> Result<Vec<SnapshotInfo>, Failure> {
         self.call(reqwest::Method::GET, &workspace(name, "/snapshots"), None)
             .await
+    }
+
+    pub async fn cost(&self, name: Option<&str>) -> Result<CostReport, Failure> {
+        let path = match name {
+            Some(name) => workspace(name, "/cost"),
+            None => "/v1/cost".to_owned(),
+        };
+        self.call(reqwest::Method::GET, &path, None).await
     }
 
     pub async fn reconcile(&self) -> Result<ReconcileReport, Failure> {

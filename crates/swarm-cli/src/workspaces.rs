@@ -12,6 +12,7 @@ use swarm::{
 use crate::Failure;
 use crate::backend::Backend;
 use crate::remote::Remote;
+use swarm::cost_report::CostReport;
 
 #[derive(Debug)]
 pub enum Workspaces {
@@ -289,6 +290,15 @@ impl Workspaces {
         match self {
             Self::Local(b) => Ok(b.app.snapshots(name).await?),
             Self::Remote(r) => r.snapshots(name).await,
+        }
+    }
+
+    /// One workspace's cost (with its snapshots), or every workspace's.
+    pub async fn cost(&self, name: Option<&str>) -> Result<CostReport, Failure> {
+        match (self, name) {
+            (Self::Local(b), Some(name)) => Ok(b.app.cost(name).await?),
+            (Self::Local(b), None) => Ok(b.app.costs().await?),
+            (Self::Remote(r), name) => r.cost(name).await,
         }
     }
 

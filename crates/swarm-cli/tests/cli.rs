@@ -282,9 +282,17 @@ fn table_of(records: &Value) -> String {
             format!("{mb} MB")
         }
     };
-    let mut rows = vec![["NAME", "STATUS", "REGION", "SIZE", "VOLUME", "URL"].map(str::to_owned)];
+    let mut rows = vec![
+        [
+            "NAME", "STATUS", "REGION", "SIZE", "VOLUME", "COST/MO", "URL",
+        ]
+        .map(str::to_owned),
+    ];
     for ws in records.as_array().unwrap() {
         let guest = &ws["spec"]["guest"];
+        let record: swarm::WorkspaceRecord = serde_json::from_value(ws.clone()).unwrap();
+        let cost = swarm::cost::MonthlyCost::of_record(&record)
+            .at(swarm::cost::MonthlyCost::billed_as(record.status));
         rows.push([
             ws["name"].as_str().unwrap().to_owned(),
             ws["status"].as_str().unwrap().to_owned(),
@@ -296,10 +304,11 @@ fn table_of(records: &Value) -> String {
                 memory(guest["memory_mb"].as_u64().unwrap())
             ),
             format!("{} GB", ws["spec"]["storage_gb"]),
+            cost.to_string(),
             ws["url"].as_str().unwrap().to_owned(),
         ]);
     }
-    let widths: Vec<usize> = (0..6)
+    let widths: Vec<usize> = (0..7)
         .map(|i| rows.iter().map(|row| row[i].chars().count()).max().unwrap())
         .collect();
     rows.iter()

@@ -14,6 +14,8 @@
 
 pub mod config;
 pub mod controller;
+pub mod cost;
+pub mod cost_report;
 pub mod error;
 pub mod failpoint;
 #[doc(hidden)]

@@ -149,12 +149,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 });
             }
             // The new size is reserved with the intent, checked against the owner's quota.
-            let size = Usage {
-                workspaces: 1,
-                cpus: plan.guest.cpus,
-                memory: u64::from(plan.guest.memory_mb),
-                storage: u64::from(plan.storage_gb),
-            };
+            let size = Usage::workspace(plan.guest, plan.storage_gb, record.spec.ip_mode);
             let quota = self.quota_guard(record.spec.owner.as_deref());
             let journal = Journal::begin_reserving(
                 self.store_arc(),

@@ -79,12 +79,11 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             current,
         };
         // Undoing a shrink grows the machine: the size is reserved against the quota.
-        let size = Usage {
-            workspaces: 1,
-            cpus: plan.target.guest.cpus,
-            memory: u64::from(plan.target.guest.memory_mb),
-            storage: u64::from(record.spec.storage_gb),
-        };
+        let size = Usage::workspace(
+            plan.target.guest,
+            record.spec.storage_gb,
+            record.spec.ip_mode,
+        );
         let quota = self.quota_guard(record.spec.owner.as_deref());
         let journal = Journal::begin_reserving(
             self.store_arc(),

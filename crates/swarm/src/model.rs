@@ -91,6 +91,12 @@ impl CpuKind {
             Self::Performance => "performance",
         }
     }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Shared, Self::Performance]
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+    }
 }
 
 impl fmt::Display for CpuKind {
@@ -127,6 +133,12 @@ impl IpMode {
             Self::Dedicated => "dedicated",
             Self::Private => "private",
         }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::Shared, Self::Dedicated, Self::Private]
+            .into_iter()
+            .find(|mode| mode.as_str() == text)
     }
 
     /// The IP kinds a workspace in this mode holds.
@@ -434,6 +446,7 @@ impl WorkspaceRecord {
             region: self.spec.region.clone(),
             guest: self.spec.guest,
             storage_gb: self.spec.storage_gb,
+            ip_mode: self.spec.ip_mode,
             url: self.url.clone(),
             created_at: self.created_at,
         }
@@ -449,6 +462,7 @@ pub struct WorkspaceSummary {
     pub region: String,
     pub guest: GuestSize,
     pub storage_gb: u32,
+    pub ip_mode: IpMode,
     pub url: String,
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,

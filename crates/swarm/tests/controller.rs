@@ -509,6 +509,7 @@ async fn a_create_or_resize_past_a_users_quota_is_refused_before_anything_runs()
         cpus: Some(3),
         memory: None,
         storage: Some(25),
+        budget: None,
     };
     let server = Server::start_with(
         swarm_at(&sim.base_url(), &dir.path().join("swarm.db")).await,

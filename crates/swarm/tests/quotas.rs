@@ -397,3 +397,73 @@ async fn every_refusal_has_one_shape_and_bearer_is_read_in_any_case() {
     assert_eq!(names, ["one"]);
     sim.shutdown().await;
 }
+
+/// A budget is a quota in USD: each workspace is priced as running all month from the
+/// carried price table, checked in the same transaction, and the costs are readable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_budget_refuses_the_create_that_would_pass_it_and_costs_are_reported() {
+    let sim = start_sim().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // shared, 1 CPU, 1024 MB, 1 GB volume: $0.72 + $5.20 + $0.15 = $6.07 a month.
+    let quotas = Quotas {
+        budget: Some(swarm::cost::Cost::from_usd(13.0)),
+        ..Quotas::default()
+    };
+    let swarm = swarm_at(&sim.base_url(), &dir.path().join("swarm.db")).await;
+    let server = Arc::new(Server::start_with(swarm, quotas).await);
+    let alice = server.token("alice", false).await;
+    let body = |name: &str| {
+        json!({ "name": name, "cpus": 1, "cpu_kind": "shared", "memory": 1024, "storage": 1 })
+            .to_string()
+    };
+    let requests = (0..6)
+        .map(|i| {
+            let body = body(&format!("spend-{i}"));
+            (Method::POST, "/v1/workspaces".to_owned(), Some(body))
+        })
+        .collect();
+    let answers = all_at_once(&server, &alice, requests).await;
+    let accepted = answers.iter().filter(|(s, _)| s.is_success()).count();
+    assert_eq!(accepted, 2, "two at $6.07 fit in $13: {answers:?}");
+    let (_, refusal) = answers
+        .iter()
+        .find(|(status, _)| *status == StatusCode::FORBIDDEN)
+        .expect("a refusal");
+    let message = refusal["error"].as_str().unwrap_or_default();
+    assert!(message.contains("quotas.budget"), "{refusal}");
+    assert!(message.contains("$18.21 a month"), "{refusal}");
+    for end in ends(&server, &alice, &answers).await {
+        assert_eq!(end["status"], "succeeded", "{end}");
+    }
+
+    let (status, report) = server
+        .call(Method::GET, "/v1/cost", Some(&alice), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    assert_eq!(report["workspaces"].as_array().map(Vec::len), Some(2));
+    assert_eq!(report["total_running"], json!(12.14), "{report}");
+    assert_eq!(report["workspaces"][0]["billed_as"], "running", "{report}");
+    assert_eq!(
+        report["prices"]["source"],
+        "https://fly.io/docs/about/pricing/"
+    );
+    let name = report["workspaces"][0]["name"]
+        .as_str()
+        .expect("name")
+        .to_owned();
+    let path = format!("/v1/workspaces/{name}/cost");
+    let (status, one) = server.call(Method::GET, &path, Some(&alice), None).await;
+    assert_eq!(status, StatusCode::OK, "{one}");
+    assert_eq!(
+        one["workspaces"][0]["monthly"]["stopped"],
+        json!(0.3),
+        "{one}"
+    );
+    assert_eq!(one["workspaces"][0]["snapshots_gb"], json!(0.0), "{one}");
+    // Another user sees none of it.
+    let bob = server.token("bob", false).await;
+    let (status, _) = server.call(Method::GET, &path, Some(&bob), None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (_, theirs) = server.call(Method::GET, "/v1/cost", Some(&bob), None).await;
+    assert_eq!(theirs["workspaces"], json!([]), "{theirs}");
+}

@@ -21,6 +21,7 @@ use super::api_error::{ApiError, ErrorBody};
 use super::auth::{self, Caller};
 use super::body::{self, ApiJson, MAX_BODY_BYTES, OptionalApiJson};
 use super::operations::{OperationStatus, OperationView};
+use crate::cost_report::CostReport;
 use crate::error::Error;
 use crate::model::{CreateOptions, CreateStep, ResizeOptions, WorkspaceRecord};
 use crate::provider::Provider;
@@ -137,6 +138,13 @@ pub(super) fn router<S: Store, P: Provider>(
             "/v1/workspaces/{name}/password",
             password::<S, P>,
         )
+        .add(
+            M::GET,
+            "GET",
+            "/v1/workspaces/{name}/cost",
+            workspace_cost::<S, P>,
+        )
+        .add(M::GET, "GET", "/v1/cost", costs::<S, P>)
         .add(M::POST, "POST", "/v1/reconcile", reconcile::<S, P>)
         .add(M::GET, "GET", "/v1/operations/{id}", operation::<S, P>);
     let build = controller.build;
@@ -406,7 +414,7 @@ impl<T: serde::de::DeserializeOwned, St: Send + Sync> FromRequestParts<St> for A
     paths(
         healthz, readyz, metrics, openapi_json, version, list, create, show, delete, start, stop, health, logs,
         versions, resize, update, rollback, machine_rollback, move_region, snapshots, snapshot, restore,
-        password, reconcile, operation, logs_stream, events, health_checks
+        password, reconcile, operation, logs_stream, events, health_checks, costs, workspace_cost
     ),
     modifiers(&BearerToken)
 )]
@@ -660,11 +668,10 @@ async fn resize<S: Store, P: Provider>(
     let plan = c.swarm.validate_resize(&name, &options).await?;
     if let Some(owner) = record.spec.owner.as_deref() {
         let records = c.swarm.list().await?;
-        let mut after = Usage::of_user(&records, owner);
-        let before = Usage::of(&record);
-        after.cpus = after.cpus.saturating_sub(before.cpus) + plan.guest.cpus;
-        after.memory = after.memory.saturating_sub(before.memory) + u64::from(plan.guest.memory_mb);
-        after.storage = after.storage.saturating_sub(before.storage) + u64::from(plan.storage_gb);
+        let after = Usage::of_user(&records, owner).replacing(
+            Usage::of(&record),
+            Usage::workspace(plan.guest, plan.storage_gb, record.spec.ip_mode),
+        );
         c.swarm.quotas().check(owner, after).map_err(Error::from)?;
     }
     c.act(
@@ -743,11 +750,10 @@ async fn machine_rollback<S: Store, P: Provider>(
     // Undoing a shrink grows the machine: the owner's quota applies as for resize.
     if let Some(owner) = record.spec.owner.as_deref() {
         let records = c.swarm.list().await?;
-        let mut after = Usage::of_user(&records, owner);
-        let before = Usage::of(&record);
-        after.cpus = after.cpus.saturating_sub(before.cpus) + target.guest.cpus;
-        after.memory =
-            after.memory.saturating_sub(before.memory) + u64::from(target.guest.memory_mb);
+        let after = Usage::of_user(&records, owner).replacing(
+            Usage::of(&record),
+            Usage::workspace(target.guest, record.spec.storage_gb, record.spec.ip_mode),
+        );
         c.swarm.quotas().check(owner, after).map_err(Error::from)?;
     }
     c.act(
@@ -844,6 +850,28 @@ async fn password<S: Store, P: Provider>(
         |swarm, name| async move { swarm.rotate_password(&name).await },
     )
     .await
+}
+
+#[utoipa::path(get, path = "/v1/cost", tag = "workspaces", security(("bearer" = [])), responses((status = 200, description = "The caller's workspaces (an admin's: every user's) priced from Fly's published prices, as `swarm cost --json`"), (status = 401, description = "No valid API token", body = ErrorBody)))]
+async fn costs<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    caller: Caller,
+) -> Result<Json<Value>, ApiError> {
+    let records = c.swarm.list().await?;
+    let visible = records
+        .iter()
+        .filter(|record| caller.may_use(record.spec.owner.as_deref()));
+    Ok(Json(to_json(&CostReport::of(visible))?))
+}
+
+#[utoipa::path(get, path = "/v1/workspaces/{name}/cost", tag = "workspaces", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name")), responses((status = 200, description = "As `swarm cost NAME --json`: the estimate in each state, and its snapshots"), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody)))]
+async fn workspace_cost<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    c.visible(&caller, &name).await?;
+    Ok(Json(to_json(&c.swarm.cost(&name).await?)?))
 }
 
 #[utoipa::path(get, path = "/v1/workspaces/{name}/snapshots", tag = "workspaces", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name")), responses((status = 200, description = "As `swarm snapshot list --json`"), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody)))]

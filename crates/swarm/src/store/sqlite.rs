@@ -18,14 +18,14 @@ use super::{
     Store, StoreError,
 };
 use crate::model::{
-    CpuKind, GuestSize, WorkspaceName, WorkspaceRecord, WorkspaceStatus, WorkspaceSummary,
+    CpuKind, GuestSize, IpMode, WorkspaceName, WorkspaceRecord, WorkspaceStatus, WorkspaceSummary,
 };
 use crate::pool_model::{PoolSlot, PoolSlotState, PoolWant};
 use crate::quota::{QuotaGuard, SIZE_RESERVED_STEP, Usage};
 use crate::version::{self, Version};
 
 /// Migrations in order; entry `i` brings the schema to version `i + 1`.
-const MIGRATIONS: [&str; 7] = [
+const MIGRATIONS: [&str; 8] = [
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_list_columns.sql"),
     include_str!("../../migrations/0003_pool_slots.sql"),
@@ -33,6 +33,7 @@ const MIGRATIONS: [&str; 7] = [
     include_str!("../../migrations/0005_events.sql"),
     include_str!("../../migrations/0006_record_format.sql"),
     include_str!("../../migrations/0007_workspace_owner.sql"),
+    include_str!("../../migrations/0008_workspace_ip_mode.sql"),
 ];
 /// The encoding of [`WorkspaceRecord`] this program writes to `data` (column
 /// `data_format`). Bump it with any change to the record's JSON (a field added, renamed,
@@ -487,12 +488,12 @@ impl SqliteStore {
 // so the list columns never disagree with `data`. Parameters as in `bind_record`.
 const INSERT_WORKSPACE: &str = "INSERT INTO workspaces \
      (id, name, status, data, created_at, updated_at, \
-      region, cpu_kind, cpus, memory_mb, storage_gb, url, data_format, owner) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+      region, cpu_kind, cpus, memory_mb, storage_gb, url, data_format, owner, ip_mode) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 const UPDATE_WORKSPACE: &str = "UPDATE workspaces SET \
      name = ?2, status = ?3, data = ?4, created_at = ?5, updated_at = ?6, \
      region = ?7, cpu_kind = ?8, cpus = ?9, memory_mb = ?10, storage_gb = ?11, url = ?12, \
-     data_format = ?13, owner = ?14 \
+     data_format = ?13, owner = ?14, ip_mode = ?15 \
      WHERE id = ?1";
 
 /// One journal step, numbered after the operation's last. Parameters: operation id,
@@ -527,7 +528,8 @@ fn bind_record<'q>(
         .bind(spec.storage_gb)
         .bind(record.url.as_str())
         .bind(RECORD_FORMAT)
-        .bind(spec.owner.as_deref()))
+        .bind(spec.owner.as_deref())
+        .bind(spec.ip_mode.as_str()))
 }
 
 /// One workspace's list columns, as `list_summaries` selects them.
@@ -543,22 +545,31 @@ struct SummaryRow<'a>(
     u32,
     String,
     &'a str,
+    &'a str,
 );
 
 impl SummaryRow<'_> {
     /// The summary and its id (the tie-break of the list order).
     fn into_summary(self) -> Result<(Uuid, WorkspaceSummary), StoreError> {
-        let Self(id, name, status, region, cpu_kind, cpus, memory_mb, storage_gb, url, created_at) =
-            self;
+        let Self(
+            id,
+            name,
+            status,
+            region,
+            cpu_kind,
+            cpus,
+            memory_mb,
+            storage_gb,
+            url,
+            created_at,
+            ip_mode,
+        ) = self;
         let corrupt = |what: &str, value: &str| {
             StoreError::Corrupt(format!("workspace {name}: {what} {value:?}"))
         };
         let status = WorkspaceStatus::parse(status).ok_or_else(|| corrupt("status", status))?;
-        let cpu_kind = match cpu_kind {
-            "shared" => CpuKind::Shared,
-            "performance" => CpuKind::Performance,
-            other => return Err(corrupt("cpu kind", other)),
-        };
+        let cpu_kind = CpuKind::parse(cpu_kind).ok_or_else(|| corrupt("cpu kind", cpu_kind))?;
+        let ip_mode = IpMode::parse(ip_mode).ok_or_else(|| corrupt("ip mode", ip_mode))?;
         Ok((
             id,
             WorkspaceSummary {
@@ -570,6 +581,7 @@ impl SummaryRow<'_> {
                     memory_mb,
                 },
                 storage_gb,
+                ip_mode,
                 url,
                 created_at: parse_time(created_at)?,
                 name,
@@ -649,7 +661,7 @@ async fn check_quota(
             .map_err(|error| StoreError::Corrupt(format!("workspace id {text:?}: {error}")))
     };
     let rows = sqlx::query(
-        "SELECT id, cpus, memory_mb, storage_gb FROM workspaces \
+        "SELECT id, cpu_kind, cpus, memory_mb, storage_gb, ip_mode FROM workspaces \
          WHERE owner = ?1 AND status <> 'deleted'",
     )
     .bind(&guard.user)
@@ -664,14 +676,27 @@ async fn check_quota(
                     StoreError::Corrupt(format!("workspace row without a valid {column}"))
                 })
             };
+            let text = |column: &str| -> Result<String, StoreError> {
+                let value: Option<String> = row.try_get(column)?;
+                value.ok_or_else(|| StoreError::Corrupt(format!("workspace row without {column}")))
+            };
+            let small = |column: &str| -> Result<u32, StoreError> {
+                u32::try_from(size(column)?)
+                    .map_err(|_| StoreError::Corrupt(format!("workspace row's {column}")))
+            };
+            let cpu_kind = text("cpu_kind")?;
+            let ip_mode = text("ip_mode")?;
+            let guest = GuestSize {
+                cpu_kind: CpuKind::parse(&cpu_kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("cpu kind {cpu_kind:?}")))?,
+                cpus: small("cpus")?,
+                memory_mb: small("memory_mb")?,
+            };
+            let ip_mode = IpMode::parse(&ip_mode)
+                .ok_or_else(|| StoreError::Corrupt(format!("ip mode {ip_mode:?}")))?;
             Ok((
                 id_of(row, "id")?,
-                Usage {
-                    workspaces: 1,
-                    cpus: u32::try_from(size("cpus")?).unwrap_or(u32::MAX),
-                    memory: size("memory_mb")?,
-                    storage: size("storage_gb")?,
-                },
+                Usage::workspace(guest, small("storage_gb")?, ip_mode),
             ))
         })
         .collect::<Result<Vec<_>, StoreError>>()?;
@@ -987,7 +1012,8 @@ impl SqliteStore {
         // (a field the backfill did not find) fails to decode instead of vanishing.
         let row = sqlx::query(
             "SELECT json_group_array(json_array(\
-                 id, name, status, region, cpu_kind, cpus, memory_mb, storage_gb, url, created_at)) \
+                 id, name, status, region, cpu_kind, cpus, memory_mb, storage_gb, url, created_at, \
+                 ip_mode)) \
              FROM workspaces WHERE ?1 OR status <> 'deleted'",
         )
         .bind(include_deleted)

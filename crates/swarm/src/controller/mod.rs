@@ -9,6 +9,7 @@
 
 mod api_error;
 pub mod auth;
+mod dashboard;
 pub mod metrics;
 pub mod operations;
 mod quotas;
@@ -139,6 +140,7 @@ impl<S: Store, P: Provider> Controller<S, P> {
     /// Appends to the event history; a store failure is logged, never fatal to the
     /// action it describes.
     pub(crate) async fn record_event(&self, event: EventRecord) {
+        self.operations.changed(&event.workspace);
         if let Err(error) = self.swarm.store().insert_event(&event).await {
             tracing::warn!(
                 workspace = %event.workspace,

@@ -650,9 +650,15 @@ fn workspace(name: &str, rest: &str) -> String {
 fn failure_of(body: &ErrorBody, status: Option<reqwest::StatusCode>) -> Failure {
     let by_code = matches!(
         body.code.as_str(),
-        "invalid" | "bad_request" | "not_found" | "name_taken" | "invalid_state"
+        "invalid"
+            | "bad_request"
+            | "not_found"
+            | "name_taken"
+            | "invalid_state"
+            | "quota_exceeded"
+            | "too_large"
     );
-    let by_status = status.is_some_and(|s| matches!(s.as_u16(), 400 | 415 | 422));
+    let by_status = status.is_some_and(|s| matches!(s.as_u16(), 400 | 403 | 413 | 415 | 422));
     Failure {
         code: if by_code || by_status { 2 } else { 1 },
         message: body.error.clone(),

@@ -5,6 +5,7 @@ use crate::lock::LockError;
 use crate::model::WorkspaceStatus;
 use crate::password::PasswordError;
 use crate::provider::{ProviderError, ProviderErrorKind};
+use crate::quota::QuotaExceeded;
 use crate::store::StoreError;
 use crate::validate::ValidationError;
 
@@ -85,8 +86,11 @@ pub enum Error {
     },
     #[error("Fly.io: {0}")]
     Provider(ProviderError),
+    /// A user's quota would be passed; nothing was changed.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    QuotaExceeded(#[from] QuotaExceeded),
+    #[error(transparent)]
+    Store(StoreError),
     #[error(transparent)]
     Password(#[from] PasswordError),
 }
@@ -105,6 +109,7 @@ impl Error {
             | Self::NotFound { .. }
             | Self::NameTaken { .. }
             | Self::InvalidState { .. }
+            | Self::QuotaExceeded(_)
             | Self::NoToken => 2,
             Self::CreateFailed { source, .. } | Self::PoolFailed { source, .. } => {
                 source.exit_code()
@@ -148,6 +153,16 @@ impl Error {
                     .unwrap_or_default(),
             },
             _ => Self::Provider(error),
+        }
+    }
+}
+
+/// A quota the store refused is the domain's refusal, not a store failure.
+impl From<StoreError> for Error {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::QuotaExceeded(exceeded) => Self::QuotaExceeded(exceeded),
+            other => Self::Store(other),
         }
     }
 }

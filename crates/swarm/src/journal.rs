@@ -9,6 +9,7 @@ use tokio::sync::Mutex;
 use crate::failpoint::crash_point;
 use crate::model::WorkspaceRecord;
 use crate::pool_model::{PoolSlot, PoolWant};
+use crate::quota::{QuotaGuard, SIZE_RESERVED_STEP, Usage};
 use crate::store::{JournalWrite, OperationKind, Store, StoreError};
 
 /// The running journal of one operation on one workspace.
@@ -57,11 +58,41 @@ impl<S: Store> Journal<S> {
         kind: OperationKind,
         owner: &str,
         notes: Vec<(&str, Value)>,
+        quota: Option<&QuotaGuard>,
     ) -> Result<Self, StoreError> {
         let mut steps = vec![("intent", serde_json::json!({}))];
         steps.extend(notes);
         let operation = store
-            .insert_workspace_and_begin(&record, kind, owner, &steps)
+            .insert_workspace_and_begin(&record, kind, owner, &steps, quota)
+            .await?;
+        tracing::debug!(workspace = %record.name, operation = kind.as_str(), "intent committed");
+        crash_point(kind.as_str(), "after_intent");
+        Ok(Self {
+            store,
+            operation,
+            kind,
+            record: Mutex::new(record),
+        })
+    }
+
+    /// [`Journal::begin`] for an operation that may grow the workspace to `size`: the
+    /// intent and the reservation (step `size_reserved`) are one transaction, checked
+    /// against `quota` in it, so operations running at once are counted together.
+    pub(crate) async fn begin_reserving(
+        store: Arc<S>,
+        mut record: WorkspaceRecord,
+        kind: OperationKind,
+        owner: &str,
+        size: Usage,
+        quota: Option<&QuotaGuard>,
+    ) -> Result<Self, StoreError> {
+        record.updated_at = time::OffsetDateTime::now_utc();
+        let steps = [
+            ("intent", serde_json::json!({})),
+            (SIZE_RESERVED_STEP, size.reservation_detail()),
+        ];
+        let operation = store
+            .begin_operation_with(&record, kind, owner, &steps, quota)
             .await?;
         tracing::debug!(workspace = %record.name, operation = kind.as_str(), "intent committed");
         crash_point(kind.as_str(), "after_intent");

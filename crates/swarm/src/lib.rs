@@ -28,6 +28,7 @@ pub mod password;
 mod pool;
 pub mod pool_model;
 pub mod provider;
+pub mod quota;
 mod reconcile;
 mod replace;
 pub mod store;

@@ -15,6 +15,7 @@ use crate::model::{
 };
 use crate::password;
 use crate::provider::{MachineChange, Provider, ProviderErrorKind};
+use crate::quota::Usage;
 use crate::store::{OperationKind, Store};
 use crate::swarm::{Swarm, owner_id};
 use crate::validate::validate_resize;
@@ -147,11 +148,21 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                     notes: plan.notes,
                 });
             }
-            let journal = Journal::begin(
+            // The new size is reserved with the intent, checked against the owner's quota.
+            let size = Usage {
+                workspaces: 1,
+                cpus: plan.guest.cpus,
+                memory: u64::from(plan.guest.memory_mb),
+                storage: u64::from(plan.storage_gb),
+            };
+            let quota = self.quota_guard(record.spec.owner.as_deref());
+            let journal = Journal::begin_reserving(
                 self.store_arc(),
                 record.clone(),
                 OperationKind::Resize,
                 &owner_id(),
+                size,
+                quota.as_ref(),
             )
             .await?;
             journal

@@ -24,6 +24,7 @@ use crate::model::{
     ImageVersion, MachineConfig, MachineRolledBack, ReconcileAction, WorkspaceRecord,
 };
 use crate::provider::{MachineChange, MachineInfo, Provider};
+use crate::quota::Usage;
 use crate::store::{Operation, OperationKind, Store};
 use crate::swarm::{Swarm, owner_id};
 use crate::validate::machine_rollback_target;
@@ -77,7 +78,23 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             target,
             current,
         };
-        let journal = Journal::begin(self.store_arc(), record.clone(), kind, &owner_id()).await?;
+        // Undoing a shrink grows the machine: the size is reserved against the quota.
+        let size = Usage {
+            workspaces: 1,
+            cpus: plan.target.guest.cpus,
+            memory: u64::from(plan.target.guest.memory_mb),
+            storage: u64::from(record.spec.storage_gb),
+        };
+        let quota = self.quota_guard(record.spec.owner.as_deref());
+        let journal = Journal::begin_reserving(
+            self.store_arc(),
+            record.clone(),
+            kind,
+            &owner_id(),
+            size,
+            quota.as_ref(),
+        )
+        .await?;
         journal.note(PLAN_STEP, json!(plan)).await?;
 
         // Another image may read the files differently: snapshot first, as `rollback` does.

@@ -16,7 +16,7 @@ use crate::config::SwarmConfig;
 use crate::error::{Error, Result};
 use crate::failpoint::crash_point;
 use crate::journal::Journal;
-use crate::lock::WorkspaceLock;
+use crate::lock::{LockError, WorkspaceLock};
 use crate::model::{
     CreateOptions, CreateStep, Created, Deleted, Health, HealthStatus, IpKind, IpRecord, LogLine,
     MachineState, OneTimePassword, StateChange, ValidatedCreate, WorkspaceRecord, WorkspaceStatus,
@@ -27,6 +27,7 @@ use crate::provider::{
     MachineInfo, MachineRequest, Provider, ProviderError, ProviderErrorKind, ProviderResult,
     TAG_VERSION, TAG_WORKSPACE, TAG_WORKSPACE_ID, VolumeRequest,
 };
+use crate::quota::{QuotaGuard, Quotas};
 use crate::store::{OperationKind, Store};
 use crate::validate::validate_create;
 
@@ -56,6 +57,8 @@ pub struct Swarm<S: Store, P: Provider> {
     store: Arc<S>,
     provider: Arc<P>,
     config: SwarmConfig,
+    /// Limits on each owner's workspaces (the controller's `[quotas]`).
+    quotas: Quotas,
 }
 
 impl<S: Store, P: Provider> Clone for Swarm<S, P> {
@@ -64,6 +67,7 @@ impl<S: Store, P: Provider> Clone for Swarm<S, P> {
             store: Arc::clone(&self.store),
             provider: Arc::clone(&self.provider),
             config: self.config.clone(),
+            quotas: self.quotas,
         }
     }
 }
@@ -86,7 +90,30 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             store: Arc::new(store),
             provider: Arc::new(provider),
             config,
+            quotas: Quotas::default(),
         }
+    }
+
+    /// Holds every owner of a workspace to `quotas`: creates and resizes past one are
+    /// refused, checked in the store transaction that records them.
+    #[must_use]
+    pub fn with_quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = quotas;
+        self
+    }
+
+    pub fn quotas(&self) -> &Quotas {
+        &self.quotas
+    }
+
+    /// The quota guard for a workspace of `owner` (none without an owner or limits).
+    pub(crate) fn quota_guard(&self, owner: Option<&str>) -> Option<QuotaGuard> {
+        owner
+            .filter(|_| !self.quotas.is_unlimited())
+            .map(|user| QuotaGuard {
+                user: user.to_owned(),
+                quotas: self.quotas,
+            })
     }
 
     pub fn store(&self) -> &S {
@@ -146,6 +173,25 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             self.config.lock_wait,
         )
         .await?)
+    }
+
+    /// The lock of a create: a name another create holds is taken, said at once
+    /// (that create may take seconds); any other holder is waited for as usual.
+    async fn lock_for_create(&self, name: &str) -> Result<WorkspaceLock<S>> {
+        let operation = OperationKind::Create.as_str();
+        let store = Arc::clone(&self.store);
+        let ttl = self.config.lock_ttl;
+        match WorkspaceLock::acquire(store, name, operation, ttl, Duration::ZERO).await {
+            Ok(lock) => Ok(lock),
+            Err(LockError::Busy { holder, .. }) if holder.operation == operation => {
+                Err(Error::AlreadyExists {
+                    name: name.to_owned(),
+                    status: WorkspaceStatus::Creating,
+                })
+            }
+            Err(LockError::Busy { .. }) => self.lock(name, operation).await,
+            Err(error) => Err(error.into()),
+        }
     }
 
     pub(crate) fn provider_error(&self, error: ProviderError, record: &WorkspaceRecord) -> Error {
@@ -229,7 +275,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         }
         let pool_may_serve = self.pool_may_serve(&spec).await?;
         // On an early return the lock's drop frees it.
-        let lock = self.lock(&name, "create").await?;
+        let lock = self.lock_for_create(&name).await?;
         if let Some(existing) = self.store.workspace_by_name(&name).await? {
             return Err(Error::AlreadyExists {
                 name,
@@ -252,13 +298,16 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         } else {
             plan_notes(&record)
         };
-        // Record, journal entry and notes in one transaction: a crash leaves all or none.
+        // Record, journal entry and notes in one transaction, with the owner's quota
+        // checked in it: a crash leaves all or none.
+        let quota = self.quota_guard(record.spec.owner.as_deref());
         let journal = Journal::insert_and_begin(
             Arc::clone(&self.store),
             record,
             OperationKind::Create,
             &owner_id(),
             notes,
+            quota.as_ref(),
         )
         .await
         .map_err(|error| match error {
@@ -266,7 +315,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 name,
                 status: WorkspaceStatus::Creating,
             },
-            other => Error::Store(other),
+            other => Error::from(other),
         })?;
         progress(&CreateStep::IntentRecorded { id });
 

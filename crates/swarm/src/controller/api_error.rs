@@ -21,7 +21,8 @@ pub struct ErrorBody {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
-    pub field: &'static str,
+    /// The field's name as sent (`cpus`, `env.FOO`).
+    pub field: String,
     pub rule: String,
 }
 
@@ -64,7 +65,7 @@ impl From<Error> for ApiError {
             Error::Invalid(errors) => errors
                 .iter()
                 .map(|e| FieldError {
-                    field: e.field,
+                    field: e.field.to_owned(),
                     rule: e.rule.clone(),
                 })
                 .collect(),
@@ -90,6 +91,7 @@ fn classify(error: &Error) -> (StatusCode, &'static str) {
             (StatusCode::CONFLICT, "name_taken")
         }
         Error::InvalidState { .. } => (StatusCode::CONFLICT, "invalid_state"),
+        Error::QuotaExceeded(_) => (StatusCode::FORBIDDEN, "quota_exceeded"),
         Error::Busy { .. } => (StatusCode::CONFLICT, "busy"),
         Error::CreateFailed { source, .. } | Error::PoolFailed { source, .. } => classify(source),
         Error::Capacity { .. } => (StatusCode::SERVICE_UNAVAILABLE, "capacity"),

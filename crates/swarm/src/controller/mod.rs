@@ -9,10 +9,10 @@
 
 mod api_error;
 pub mod auth;
+mod body;
 mod dashboard;
 pub mod metrics;
 pub mod operations;
-mod quotas;
 mod routes;
 
 use std::collections::HashMap;
@@ -32,10 +32,10 @@ use crate::store::{EventRecord, Store};
 use crate::swarm::Swarm;
 use crate::version::BuildInfo;
 
+pub use crate::quota::{Quotas, Usage};
 pub use api_error::{ApiError, ErrorBody, FieldError};
 pub use auth::{Caller, NewToken, TokenError, create_token};
 pub use operations::{OperationStatus, OperationView, Operations};
-pub use quotas::{Quotas, Usage};
 
 /// The OpenAPI document, as served at `/v1/openapi.json`.
 pub fn openapi() -> utoipa::openapi::OpenApi {
@@ -51,7 +51,6 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(60);
 pub struct Controller<S: Store, P: Provider> {
     pub(crate) swarm: Arc<Swarm<S, P>>,
     pub(crate) operations: Arc<Operations>,
-    pub(crate) quotas: Quotas,
     last_reconcile: Mutex<Option<ReconcileStatus>>,
     reconcile_gate: tokio::sync::Mutex<()>,
     /// The last health check of each workspace the idle policy looked at.
@@ -118,7 +117,8 @@ impl<S: Store, P: Provider> Controller<S, P> {
         Self::with_quotas(swarm, Quotas::default())
     }
 
-    /// A controller that holds every user to `quotas`.
+    /// A controller that holds every user to `quotas` (checked by the store in the
+    /// transaction of each create and resize: [`Swarm::with_quotas`]).
     pub fn with_quotas(swarm: Swarm<S, P>, quotas: Quotas) -> Arc<Self> {
         Self::with_build(swarm, quotas, BuildInfo::library())
     }
@@ -126,9 +126,8 @@ impl<S: Store, P: Provider> Controller<S, P> {
     /// [`Controller::with_quotas`], saying it is the binary `build` (its commit).
     pub fn with_build(swarm: Swarm<S, P>, quotas: Quotas, build: BuildInfo) -> Arc<Self> {
         Arc::new(Self {
-            swarm: Arc::new(swarm),
+            swarm: Arc::new(swarm.with_quotas(quotas)),
             operations: Arc::new(Operations::default()),
-            quotas,
             last_reconcile: Mutex::new(None),
             reconcile_gate: tokio::sync::Mutex::new(()),
             last_health: Mutex::new(HashMap::new()),

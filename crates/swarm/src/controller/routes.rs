@@ -5,8 +5,8 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::handler::Handler;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -19,11 +19,12 @@ use serde_json::{Value, json};
 use super::Controller;
 use super::api_error::{ApiError, ErrorBody};
 use super::auth::{self, Caller};
+use super::body::{self, ApiJson, MAX_BODY_BYTES, OptionalApiJson};
 use super::operations::{OperationStatus, OperationView};
-use super::quotas::Usage;
 use crate::error::Error;
-use crate::model::{CreateOptions, ResizeOptions, WorkspaceRecord};
+use crate::model::{CreateOptions, CreateStep, ResizeOptions, WorkspaceRecord};
 use crate::provider::Provider;
+use crate::quota::Usage;
 use crate::store::{EventRecord, Store};
 use crate::swarm::Swarm;
 use crate::version::ServerVersion;
@@ -145,6 +146,7 @@ pub(super) fn router<S: Store, P: Provider>(
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(controller)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         // Every answer names the server's version, errors included.
         .layer(axum::middleware::map_response(
             move |mut response: Response| async move {
@@ -221,8 +223,7 @@ impl<S: Store, P: Provider> Controller<S, P> {
         let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(bearer_token)
             .ok_or_else(ApiError::unauthenticated)?;
         auth::authenticate(self.swarm.store(), token)
             .await
@@ -363,6 +364,14 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, ApiError> {
     })
 }
 
+/// The token of an `Authorization: Bearer <token>` value; the scheme's name is matched
+/// in any letter case (RFC 9110 §11.1).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 /// The caller, named by the bearer token; the first extractor of a handler, so a
 /// request without a valid token is refused (401) before its input is read.
 impl<S: Store, P: Provider> FromRequestParts<Arc<Controller<S, P>>> for Caller {
@@ -390,33 +399,8 @@ impl<T: serde::de::DeserializeOwned, St: Send + Sync> FromRequestParts<St> for A
         Query::<T>::from_request_parts(parts, state)
             .await
             .map(|Query(query)| Self(query))
-            .map_err(|rejection| query_error(&rejection))
+            .map_err(|rejection: QueryRejection| body::query_error(&rejection.body_text()))
     }
-}
-
-/// `Json`, with a bad body refused as our JSON error naming the field.
-struct ApiJson<T>(T);
-
-impl<T: serde::de::DeserializeOwned, St: Send + Sync> FromRequest<St> for ApiJson<T> {
-    type Rejection = ApiError;
-
-    async fn from_request(request: Request, state: &St) -> Result<Self, ApiError> {
-        Json::<T>::from_request(request, state)
-            .await
-            .map(|Json(body)| Self(body))
-            .map_err(|rejection| body_error(&rejection))
-    }
-}
-
-fn body_error(rejection: &JsonRejection) -> ApiError {
-    let (status, code) = match rejection {
-        JsonRejection::JsonDataError(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid"),
-        JsonRejection::MissingJsonContentType(_) => {
-            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "bad_request")
-        }
-        _ => (StatusCode::BAD_REQUEST, "bad_request"),
-    };
-    ApiError::new(status, code, rejection.body_text())
 }
 
 /// The OpenAPI document, generated from the route annotations and the body types.
@@ -460,14 +444,6 @@ async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
 #[utoipa::path(get, path = "/v1/version", tag = "service", responses((status = 200, description = "The server's version (also in the `swarm-version` header of every answer)", body = ServerVersion)))]
 async fn version<S: Store, P: Provider>(State(c): Shared<S, P>) -> Json<ServerVersion> {
     Json(ServerVersion::from(c.build))
-}
-
-fn query_error(rejection: &QueryRejection) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "bad_request",
-        rejection.body_text(),
-    )
 }
 
 #[utoipa::path(get, path = "/healthz", tag = "service", responses((status = 200, description = "The process is up")))]
@@ -553,24 +529,35 @@ async fn create<S: Store, P: Provider>(
     ApiJson(mut options): ApiJson<CreateOptions>,
 ) -> Result<Response, ApiError> {
     options.owner = Some(caller.user.clone());
-    // Refused here, before anything runs: the CLI's rules and messages.
-    let validated = c.swarm.validate(&options)?;
-    let records = c.swarm.list().await?;
-    let mut after = Usage::of_user(&records, &caller.user);
-    after.workspaces += 1;
-    after.cpus += validated.spec.guest.cpus;
-    after.memory += u64::from(validated.spec.guest.memory_mb);
-    after.storage += u64::from(validated.spec.storage_gb);
-    c.quotas.check(&caller.user, after)?;
-    if let Ok(existing) = c.swarm.show(&options.name).await {
-        return Err(Error::AlreadyExists {
-            name: options.name.clone(),
-            status: existing.status,
-        }
-        .into());
-    }
     let swarm = Arc::clone(&c.swarm);
     let name = options.name.clone();
+    // The create runs at once; the answer waits for its intent to be committed. What
+    // refuses a create (invalid input, a taken name, the quota, checked in the intent's
+    // own transaction) ends it before then, and is this request's answer: 422, 409 or
+    // 403 straight away, never a failed operation.
+    let (admitted_tx, admitted) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(async move {
+        let admitted_tx = std::sync::Mutex::new(Some(admitted_tx));
+        let progress = move |step: &CreateStep| {
+            if matches!(step, CreateStep::IntentRecorded { .. })
+                && let Some(tx) = admitted_tx.lock().ok().and_then(|mut tx| tx.take())
+            {
+                let _ = tx.send(());
+            }
+        };
+        swarm.create_with_progress(&options, &progress).await
+    });
+    if admitted.await.is_err() {
+        // Ended before its intent: nothing was written.
+        return match running.await {
+            Ok(Err(error)) => Err(error.into()),
+            Ok(Ok(_)) | Err(_) => Err(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                format!("the create of {name} ended before recording its intent"),
+            )),
+        };
+    }
     let id = super::Operations::new_id();
     let event = c.event_for(&id, "create", &name, &caller, Some(caller.user.clone()));
     let view = c.operations.start_as(
@@ -580,12 +567,19 @@ async fn create<S: Store, P: Provider>(
         &caller.user,
         Some(caller.user.clone()),
         async move {
-            let created = swarm.create(&options).await;
             // The event keeps the operation's outcome only: the result holds the
             // one-time password.
-            let answer = created
-                .map_err(|e| ApiError::from(e).body)
-                .and_then(|created| to_json(&created).map_err(|e| e.body));
+            let answer = match running.await {
+                Ok(created) => created
+                    .map_err(|e| ApiError::from(e).body)
+                    .and_then(|created| to_json(&created).map_err(|e| e.body)),
+                Err(join) => Err(ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    format!("the create stopped: {join}"),
+                )
+                .body),
+            };
             event.finish(&answer).await;
             answer
         },
@@ -678,7 +672,7 @@ async fn resize<S: Store, P: Provider>(
         after.cpus = after.cpus.saturating_sub(before.cpus) + plan.guest.cpus;
         after.memory = after.memory.saturating_sub(before.memory) + u64::from(plan.guest.memory_mb);
         after.storage = after.storage.saturating_sub(before.storage) + u64::from(plan.storage_gb);
-        c.quotas.check(owner, after)?;
+        c.swarm.quotas().check(owner, after).map_err(Error::from)?;
     }
     c.act(
         &caller,
@@ -728,14 +722,10 @@ async fn rollback<S: Store, P: Provider>(
     caller: Caller,
     Path(name): Path<String>,
     ApiQuery(query): ApiQuery<WaitQuery>,
-    body: Result<Json<RollbackBody>, JsonRejection>,
+    // No body at all: the default target.
+    OptionalApiJson(body): OptionalApiJson<RollbackBody>,
 ) -> Result<Response, ApiError> {
-    let to = match body {
-        Ok(Json(body)) => body.to,
-        // No body at all: the default target.
-        Err(JsonRejection::MissingJsonContentType(_)) => None,
-        Err(rejection) => return Err(body_error(&rejection)),
-    };
+    let to = body.and_then(|body| body.to);
     c.visible(&caller, &name).await?;
     c.swarm.validate_rollback(&name, to).await?;
     c.act(
@@ -765,7 +755,7 @@ async fn machine_rollback<S: Store, P: Provider>(
         after.cpus = after.cpus.saturating_sub(before.cpus) + target.guest.cpus;
         after.memory =
             after.memory.saturating_sub(before.memory) + u64::from(target.guest.memory_mb);
-        c.quotas.check(owner, after)?;
+        c.swarm.quotas().check(owner, after).map_err(Error::from)?;
     }
     c.act(
         &caller,

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::model::{WorkspaceRecord, WorkspaceSummary};
 use crate::pool_model::{PoolSlot, PoolSlotState, PoolWant};
+use crate::quota::{QuotaExceeded, QuotaGuard};
 
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
@@ -35,6 +36,9 @@ pub enum StoreError {
     WrongFly { store: String, requested: String },
     #[error("a live workspace named {0} already exists in the store")]
     NameTaken(String),
+    /// Checked in the write's own transaction; nothing was written.
+    #[error(transparent)]
+    QuotaExceeded(#[from] QuotaExceeded),
     #[error("store file {path}: {message}")]
     File { path: String, message: String },
     #[error("store record is unreadable: {0}")]
@@ -266,12 +270,32 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts the new `record` (as [`Store::insert_workspace`]) and begins its
     /// operation with `steps` (the first is the intent), in one transaction, so there
     /// is never a record without its journal entry. Returns the operation's id.
+    ///
+    /// With a `quota`, the same transaction first sums the guarded user's live
+    /// workspaces (each as the larger of its record and the `size_reserved` steps of
+    /// its unfinished operations) plus `record`, and refuses with
+    /// [`StoreError::QuotaExceeded`] past a limit, writing nothing. Writers of one
+    /// user are serialised by the backend (SQLite's write lock, a PostgreSQL advisory
+    /// lock), so parallel creates in any number of processes cannot all pass.
     fn insert_workspace_and_begin(
         &self,
         record: &WorkspaceRecord,
         kind: OperationKind,
         owner: &str,
         steps: &[(&str, serde_json::Value)],
+        quota: Option<&QuotaGuard>,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+    /// Begins an operation on the existing `record` with `steps` (the first is the
+    /// intent) and saves `record`, in one transaction. With a `quota`, checked as in
+    /// [`Store::insert_workspace_and_begin`], counting a `size_reserved` step among
+    /// `steps` against `record`'s workspace.
+    fn begin_operation_with(
+        &self,
+        record: &WorkspaceRecord,
+        kind: OperationKind,
+        owner: &str,
+        steps: &[(&str, serde_json::Value)],
+        quota: Option<&QuotaGuard>,
     ) -> impl Future<Output = Result<i64, StoreError>> + Send;
     /// Operations begun and never finished (interrupted by a crash), oldest first.
     fn unfinished_operations(

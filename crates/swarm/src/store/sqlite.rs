@@ -21,16 +21,18 @@ use crate::model::{
     CpuKind, GuestSize, WorkspaceName, WorkspaceRecord, WorkspaceStatus, WorkspaceSummary,
 };
 use crate::pool_model::{PoolSlot, PoolSlotState, PoolWant};
+use crate::quota::{QuotaGuard, SIZE_RESERVED_STEP, Usage};
 use crate::version::{self, Version};
 
 /// Migrations in order; entry `i` brings the schema to version `i + 1`.
-const MIGRATIONS: [&str; 6] = [
+const MIGRATIONS: [&str; 7] = [
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_list_columns.sql"),
     include_str!("../../migrations/0003_pool_slots.sql"),
     include_str!("../../migrations/0004_api_tokens.sql"),
     include_str!("../../migrations/0005_events.sql"),
     include_str!("../../migrations/0006_record_format.sql"),
+    include_str!("../../migrations/0007_workspace_owner.sql"),
 ];
 /// The encoding of [`WorkspaceRecord`] this program writes to `data` (column
 /// `data_format`). Bump it with any change to the record's JSON (a field added, renamed,
@@ -485,12 +487,12 @@ impl SqliteStore {
 // so the list columns never disagree with `data`. Parameters as in `bind_record`.
 const INSERT_WORKSPACE: &str = "INSERT INTO workspaces \
      (id, name, status, data, created_at, updated_at, \
-      region, cpu_kind, cpus, memory_mb, storage_gb, url, data_format) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+      region, cpu_kind, cpus, memory_mb, storage_gb, url, data_format, owner) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 const UPDATE_WORKSPACE: &str = "UPDATE workspaces SET \
      name = ?2, status = ?3, data = ?4, created_at = ?5, updated_at = ?6, \
      region = ?7, cpu_kind = ?8, cpus = ?9, memory_mb = ?10, storage_gb = ?11, url = ?12, \
-     data_format = ?13 \
+     data_format = ?13, owner = ?14 \
      WHERE id = ?1";
 
 /// One journal step, numbered after the operation's last. Parameters: operation id,
@@ -524,7 +526,8 @@ fn bind_record<'q>(
         .bind(spec.guest.memory_mb)
         .bind(spec.storage_gb)
         .bind(record.url.as_str())
-        .bind(RECORD_FORMAT))
+        .bind(RECORD_FORMAT)
+        .bind(spec.owner.as_deref()))
 }
 
 /// One workspace's list columns, as `list_summaries` selects them.
@@ -611,6 +614,94 @@ async fn insert_steps(
             .execute(&mut **connection)
             .await?;
     }
+    Ok(())
+}
+
+/// The `size_reserved` steps among `steps`, as reservations on `record`'s workspace.
+fn reservations(
+    record: &WorkspaceRecord,
+    steps: &[(&str, serde_json::Value)],
+) -> Vec<(Uuid, Usage)> {
+    steps
+        .iter()
+        .filter(|(step, _)| *step == SIZE_RESERVED_STEP)
+        .filter_map(|(_, detail)| Usage::from_reservation(detail))
+        .map(|size| (record.id, size))
+        .collect()
+}
+
+/// Inside an open write transaction (SQLite's write lock held, so no other writer can
+/// change the user's total meanwhile): refuses a change that takes the guarded user
+/// past a quota. `adding`: a workspace about to be inserted; `reserving`: reservations
+/// about to be journaled.
+async fn check_quota(
+    connection: &mut sqlx::pool::PoolConnection<sqlx::Sqlite>,
+    guard: &QuotaGuard,
+    adding: Option<(Uuid, Usage)>,
+    reserving: &[(Uuid, Usage)],
+) -> Result<(), StoreError> {
+    if guard.quotas.is_unlimited() {
+        return Ok(());
+    }
+    let id_of = |row: &sqlx::sqlite::SqliteRow, column: &str| -> Result<Uuid, StoreError> {
+        let text: String = row.try_get(column)?;
+        Uuid::parse_str(&text)
+            .map_err(|error| StoreError::Corrupt(format!("workspace id {text:?}: {error}")))
+    };
+    let rows = sqlx::query(
+        "SELECT id, cpus, memory_mb, storage_gb FROM workspaces \
+         WHERE owner = ?1 AND status <> 'deleted'",
+    )
+    .bind(&guard.user)
+    .fetch_all(&mut **connection)
+    .await?;
+    let mut workspaces = rows
+        .iter()
+        .map(|row| {
+            let size = |column: &str| -> Result<u64, StoreError> {
+                let value: Option<i64> = row.try_get(column)?;
+                value.and_then(|v| u64::try_from(v).ok()).ok_or_else(|| {
+                    StoreError::Corrupt(format!("workspace row without a valid {column}"))
+                })
+            };
+            Ok((
+                id_of(row, "id")?,
+                Usage {
+                    workspaces: 1,
+                    cpus: u32::try_from(size("cpus")?).unwrap_or(u32::MAX),
+                    memory: size("memory_mb")?,
+                    storage: size("storage_gb")?,
+                },
+            ))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    workspaces.extend(adding);
+    let rows = sqlx::query(
+        "SELECT o.workspace_id, s.detail FROM operations o \
+         JOIN operation_steps s ON s.operation_id = o.id \
+         WHERE o.finished_at IS NULL AND s.step = ?2 AND o.workspace_id IN \
+             (SELECT id FROM workspaces WHERE owner = ?1 AND status <> 'deleted')",
+    )
+    .bind(&guard.user)
+    .bind(SIZE_RESERVED_STEP)
+    .fetch_all(&mut **connection)
+    .await?;
+    let mut reservations = rows
+        .iter()
+        .map(|row| {
+            let detail: String = row.try_get("detail")?;
+            let size = serde_json::from_str(&detail)
+                .ok()
+                .as_ref()
+                .and_then(Usage::from_reservation)
+                .ok_or_else(|| StoreError::Corrupt(format!("size reservation {detail:?}")))?;
+            Ok((id_of(row, "workspace_id")?, size))
+        })
+        .collect::<Result<Vec<_>, StoreError>>()?;
+    reservations.extend_from_slice(reserving);
+    guard
+        .quotas
+        .check(&guard.user, Usage::total(&workspaces, &reservations))?;
     Ok(())
 }
 
@@ -990,16 +1081,59 @@ impl SqliteStore {
         Self::commit(transaction).await
     }
 
+    async fn raw_begin_operation_with(
+        &self,
+        record: &WorkspaceRecord,
+        kind: OperationKind,
+        owner: &str,
+        steps: &[(&str, serde_json::Value)],
+        quota: Option<&QuotaGuard>,
+    ) -> Result<i64, StoreError> {
+        let mut transaction = self.begin_write().await?;
+        let connection = &mut transaction.connection;
+        let at = rfc3339(now());
+        if let Some(guard) = quota {
+            check_quota(connection, guard, None, &reservations(record, steps)).await?;
+        }
+        let operation = sqlx::query(INSERT_OPERATION)
+            .bind(record.id.to_string())
+            .bind(record.name.as_str())
+            .bind(kind.as_str())
+            .bind(owner)
+            .bind(&at)
+            .execute(&mut **connection)
+            .await?
+            .last_insert_rowid();
+        insert_steps(connection, operation, steps, &at).await?;
+        bind_record(sqlx::query(UPDATE_WORKSPACE), record)?
+            .execute(&mut **connection)
+            .await
+            .map_err(|error| map_unique(error, record.name.as_str()))?;
+        Self::commit(transaction).await?;
+        Ok(operation)
+    }
+
     async fn raw_insert_workspace_and_begin(
         &self,
         record: &WorkspaceRecord,
         kind: OperationKind,
         owner: &str,
         steps: &[(&str, serde_json::Value)],
+        quota: Option<&QuotaGuard>,
     ) -> Result<i64, StoreError> {
         let mut transaction = self.begin_write().await?;
         let connection = &mut transaction.connection;
         let at = rfc3339(now());
+        if let Some(guard) = quota {
+            let adding = (record.id, Usage::of(record));
+            check_quota(
+                connection,
+                guard,
+                Some(adding),
+                &reservations(record, steps),
+            )
+            .await?;
+        }
         bind_record(sqlx::query(INSERT_WORKSPACE), record)?
             .execute(&mut **connection)
             .await
@@ -1336,9 +1470,24 @@ impl Store for SqliteStore {
         kind: OperationKind,
         owner: &str,
         steps: &[(&str, serde_json::Value)],
+        quota: Option<&QuotaGuard>,
     ) -> Result<i64, StoreError> {
         self.located(
-            self.raw_insert_workspace_and_begin(record, kind, owner, steps)
+            self.raw_insert_workspace_and_begin(record, kind, owner, steps, quota)
+                .await,
+        )
+    }
+
+    async fn begin_operation_with(
+        &self,
+        record: &WorkspaceRecord,
+        kind: OperationKind,
+        owner: &str,
+        steps: &[(&str, serde_json::Value)],
+        quota: Option<&QuotaGuard>,
+    ) -> Result<i64, StoreError> {
+        self.located(
+            self.raw_begin_operation_with(record, kind, owner, steps, quota)
                 .await,
         )
     }

@@ -262,7 +262,7 @@ pub(super) fn rfc3339(at: time::OffsetDateTime) -> String {
 
 /// The admin's view of the quotas: each user's usage against the limits.
 fn quotas<S: Store, P: Provider>(c: &Controller<S, P>, records: &[WorkspaceRecord]) -> String {
-    let limits = c.quotas;
+    let limits = *c.swarm.quotas();
     let limit = |value: Option<u64>| value.map_or_else(|| "no limit".to_owned(), |v| v.to_string());
     let mut users: Vec<&str> = records.iter().filter_map(|r| r.spec.owner.as_deref()).collect();
     users.sort_unstable();

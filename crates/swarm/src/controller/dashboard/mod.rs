@@ -178,7 +178,9 @@ async fn secure_headers(mut response: Response) -> Response {
         (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (header::REFERRER_POLICY, "no-referrer"),
+        // `same-origin`, not `no-referrer`: with that, Chromium sends `Origin: null` on
+        // the page's own form posts, which the origin check refuses.
+        (header::REFERRER_POLICY, "same-origin"),
     ] {
         headers.insert(name, HeaderValue::from_static(value));
     }
@@ -264,7 +266,7 @@ async fn sign_out<S: Store, P: Provider>(
 /// caller. Anything but a read needs the session's CSRF token in `x-csrf-token`.
 async fn api_proxy<S: Store, P: Provider>(
     State(dash): State<Dash<S, P>>,
-    mut request: Request,
+    request: Request,
 ) -> Response {
     let Some((_, session)) = dash.session(request.headers()) else {
         return ApiError::new(
@@ -293,12 +295,19 @@ async fn api_proxy<S: Store, P: Provider>(
     else {
         return ApiError::not_found("the dashboard forwards only /ui/api/v1/…").into_response();
     };
-    *request.uri_mut() = path;
-    let headers = request.headers_mut();
+    // A new request, not this one with another URI: this route's own path
+    // parameters ride in its extensions and would confuse the API's.
+    let (parts, body) = request.into_parts();
+    let mut forwarded = Request::new(body);
+    *forwarded.method_mut() = parts.method;
+    *forwarded.uri_mut() = path;
+    *forwarded.version_mut() = parts.version;
+    *forwarded.headers_mut() = parts.headers;
+    let headers = forwarded.headers_mut();
     headers.remove(header::COOKIE);
     headers.remove(header::AUTHORIZATION);
-    request.extensions_mut().insert(SignedIn(session.caller));
-    match dash.api.oneshot(request).await {
+    forwarded.extensions_mut().insert(SignedIn(session.caller));
+    match dash.api.oneshot(forwarded).await {
         Ok(response) => response,
         Err(never) => match never {},
     }

@@ -164,10 +164,16 @@ function live() {
 function listChange(change) {
   const table = document.getElementById("workspaces");
   const row = document.getElementById("ws-" + change.name);
+  const count = (by) => {
+    const caption = table.caption;
+    const n = (parseInt(caption.textContent, 10) || 0) + by;
+    caption.textContent = n + (n === 1 ? " workspace" : " workspaces");
+  };
   if (change.gone) {
-    row?.remove();
+    if (row) { row.remove(); count(-1); }
     return;
   }
+  if (!row) count(1);
   const template = document.createElement("template");
   template.innerHTML = change.row;
   const fresh = template.content.firstElementChild;

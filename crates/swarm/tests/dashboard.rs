@@ -19,17 +19,25 @@ use sha2::Digest;
 const WORKSPACE: &str = "web-ws";
 
 fn docs(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs").join(file)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs")
+        .join(file)
 }
 
 /// Signs in through the form, with the keyboard (Enter submits it).
 async fn sign_in(page: &Browser, base: &str, token: &str) {
     page.goto(&format!("{base}/")).await;
-    page.wait_for("the sign-in page", "return document.body.dataset.page === 'login'")
-        .await;
+    page.wait_for(
+        "the sign-in page",
+        "return document.body.dataset.page === 'login'",
+    )
+    .await;
     page.type_into("#token", &format!("{token}\u{E007}")).await;
-    page.wait_for("the list after sign-in", "return document.body.dataset.page === 'list'")
-        .await;
+    page.wait_for(
+        "the list after sign-in",
+        "return document.body.dataset.page === 'list'",
+    )
+    .await;
     page.wait_for(
         "the live connection",
         "return document.getElementById('live').dataset.live === 'true'",
@@ -110,11 +118,22 @@ async fn a_person_manages_a_workspace_in_the_browser_and_another_user_cannot_tou
     let done = outcome(&page).await;
     assert!(done.ends_with("done."), "{done}");
     let steps = page
-        .js("return document.querySelectorAll('#steps li').length", json!([]))
+        .js(
+            "return document.querySelectorAll('#steps li').length",
+            json!([]),
+        )
         .await;
-    assert!(steps.as_u64().unwrap_or(0) > 0, "the create's steps were shown");
+    assert!(
+        steps.as_u64().unwrap_or(0) > 0,
+        "the create's steps were shown"
+    );
     let (_, record) = server
-        .call(Method::GET, &format!("/v1/workspaces/{WORKSPACE}"), Some(&alice), None)
+        .call(
+            Method::GET,
+            &format!("/v1/workspaces/{WORKSPACE}"),
+            Some(&alice),
+            None,
+        )
         .await;
     assert_eq!(record["status"], "running", "the API agrees it is done");
     page.wait_for(
@@ -123,8 +142,16 @@ async fn a_person_manages_a_workspace_in_the_browser_and_another_user_cannot_tou
     )
     .await;
     let password = shown(&page, "#secret-value").await;
-    assert_eq!(password.len(), swarm::password::PASSWORD_LENGTH, "shown once");
-    assert_eq!(page.js("return window.notReloaded === true", json!([])).await, true);
+    assert_eq!(
+        password.len(),
+        swarm::password::PASSWORD_LENGTH,
+        "shown once"
+    );
+    assert_eq!(
+        page.js("return window.notReloaded === true", json!([]))
+            .await,
+        true
+    );
     let row = shown(&page, &format!("#ws-{WORKSPACE}")).await;
     let region = record["spec"]["region"].as_str().expect("region");
     for column in ["running", region, "CPU", "MB", "GB", "v1", "$"] {
@@ -137,8 +164,11 @@ async fn a_person_manages_a_workspace_in_the_browser_and_another_user_cannot_tou
         )
         .await;
     assert_eq!(link, record["url"], "the URL is a link");
-    page.js("document.activeElement.blur(); document.getElementById('new').open = false", json!([]))
-        .await;
+    page.js(
+        "document.activeElement.blur(); document.getElementById('new').open = false",
+        json!([]),
+    )
+    .await;
     page.screenshot(&docs("dashboard-list.png")).await;
 
     // Every control is labelled, and the list fits a 360 px wide screen.
@@ -158,14 +188,22 @@ async fn a_person_manages_a_workspace_in_the_browser_and_another_user_cannot_tou
             json!([]),
         )
         .await;
-    assert!(fits[1].as_u64() <= fits[0].as_u64(), "no sideways scroll at 360 px: {fits}");
+    assert!(
+        fits[1].as_u64() <= fits[0].as_u64(),
+        "no sideways scroll at 360 px: {fits}"
+    );
     page.resize(1280, 1000).await;
 
     // Open it; its logs are there and follow.
-    page.click(&format!("#ws-{WORKSPACE} a[href='/w/{WORKSPACE}']")).await;
-    page.wait_for("the workspace page", "return document.body.dataset.page === 'workspace'")
+    page.click(&format!("#ws-{WORKSPACE} a[href='/w/{WORKSPACE}']"))
         .await;
-    let lines = "return document.getElementById('logs').textContent.split('\\n').filter(Boolean).length";
+    page.wait_for(
+        "the workspace page",
+        "return document.body.dataset.page === 'workspace'",
+    )
+    .await;
+    let lines =
+        "return document.getElementById('logs').textContent.split('\\n').filter(Boolean).length";
     let first = page.wait_for("log lines", lines).await;
     assert_eq!(shown(&page, "#ws-status").await, "running");
     page.wait_for(
@@ -190,7 +228,12 @@ async fn a_person_manages_a_workspace_in_the_browser_and_another_user_cannot_tou
     )
     .await;
     let (_, record) = server
-        .call(Method::GET, &format!("/v1/workspaces/{WORKSPACE}"), Some(&alice), None)
+        .call(
+            Method::GET,
+            &format!("/v1/workspaces/{WORKSPACE}"),
+            Some(&alice),
+            None,
+        )
         .await;
     assert_eq!(record["status"], "stopped");
 
@@ -199,7 +242,10 @@ async fn a_person_manages_a_workspace_in_the_browser_and_another_user_cannot_tou
     sign_in(&other, &base, &bob).await;
     assert_eq!(
         other
-            .js(&format!("return document.getElementById('ws-{WORKSPACE}')"), json!([]))
+            .js(
+                &format!("return document.getElementById('ws-{WORKSPACE}')"),
+                json!([])
+            )
             .await,
         Value::Null
     );
@@ -230,14 +276,25 @@ async fn a_person_manages_a_workspace_in_the_browser_and_another_user_cannot_tou
     let refusal = shown(&page, "body").await;
     assert!(refusal.contains("forbidden"), "{refusal}");
     let (_, record) = server
-        .call(Method::GET, &format!("/v1/workspaces/{WORKSPACE}"), Some(&alice), None)
+        .call(
+            Method::GET,
+            &format!("/v1/workspaces/{WORKSPACE}"),
+            Some(&alice),
+            None,
+        )
         .await;
-    assert_eq!(record["status"], "stopped", "the cross-site start did nothing");
+    assert_eq!(
+        record["status"], "stopped",
+        "the cross-site start did nothing"
+    );
 
     // Delete: a wrong name is refused in the page, the right one deletes.
     page.goto(&format!("{base}/w/{WORKSPACE}")).await;
-    page.wait_for("the workspace page", "return document.body.dataset.page === 'workspace'")
-        .await;
+    page.wait_for(
+        "the workspace page",
+        "return document.body.dataset.page === 'workspace'",
+    )
+    .await;
     page.type_into("#f-confirm", "web").await;
     page.click("form[data-kind=delete] button").await;
     let refused = page
@@ -246,9 +303,17 @@ async fn a_person_manages_a_workspace_in_the_browser_and_another_user_cannot_tou
             "return document.getElementById('err-confirm').textContent",
         )
         .await;
-    assert!(refused.as_str().unwrap_or("").contains("name exactly"), "{refused}");
+    assert!(
+        refused.as_str().unwrap_or("").contains("name exactly"),
+        "{refused}"
+    );
     let (status, _) = server
-        .call(Method::GET, &format!("/v1/workspaces/{WORKSPACE}"), Some(&alice), None)
+        .call(
+            Method::GET,
+            &format!("/v1/workspaces/{WORKSPACE}"),
+            Some(&alice),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::OK, "still there");
     page.type_into("#f-confirm", WORKSPACE).await;
@@ -256,20 +321,34 @@ async fn a_person_manages_a_workspace_in_the_browser_and_another_user_cannot_tou
     let done = outcome(&page).await;
     assert!(done.contains("done."), "{done}");
     let (status, _) = server
-        .call(Method::GET, &format!("/v1/workspaces/{WORKSPACE}"), Some(&alice), None)
+        .call(
+            Method::GET,
+            &format!("/v1/workspaces/{WORKSPACE}"),
+            Some(&alice),
+            None,
+        )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     page.goto(&format!("{base}/")).await;
-    page.wait_for("the empty list", "return document.getElementById('empty') !== null")
-        .await;
+    page.wait_for(
+        "the empty list",
+        "return document.getElementById('empty') !== null",
+    )
+    .await;
 
     // Sign out ends the session: the page goes back to sign-in, the API refuses it.
     page.click("header button[type=submit]").await;
-    page.wait_for("the sign-in page", "return document.body.dataset.page === 'login'")
-        .await;
+    page.wait_for(
+        "the sign-in page",
+        "return document.body.dataset.page === 'login'",
+    )
+    .await;
     page.goto(&format!("{base}/")).await;
-    page.wait_for("sign-in again", "return document.body.dataset.page === 'login'")
-        .await;
+    page.wait_for(
+        "sign-in again",
+        "return document.body.dataset.page === 'login'",
+    )
+    .await;
     let answer = page
         .js(
             "return fetch('/ui/api/v1/workspaces').then(r => r.status)",
@@ -288,7 +367,9 @@ async fn a_person_manages_a_workspace_in_the_browser_and_another_user_cannot_tou
 /// as soon as it loads; its address.
 async fn evil_site(target: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
     let address = listener.local_addr().expect("address");
     let page = format!(
         "<!doctype html><html><body><form id=\"f\" method=\"post\" \
@@ -380,7 +461,12 @@ impl Visitor {
 
     /// The answer to a GET: status, headers and body.
     async fn get(&self, path: &str) -> (StatusCode, reqwest::header::HeaderMap, String) {
-        let response = self.request(Method::GET, path).await.send().await.expect("GET");
+        let response = self
+            .request(Method::GET, path)
+            .await
+            .send()
+            .await
+            .expect("GET");
         let status = response.status();
         let headers = response.headers().clone();
         (status, headers, response.text().await.expect("body"))
@@ -442,7 +528,10 @@ async fn no_page_or_asset_holds_a_secret_and_forms_from_elsewhere_are_refused() 
     ];
     for (who, path) in pages {
         let (status, headers, body) = who.get(path).await;
-        assert!(status.is_success() || status.is_redirection(), "{path}: {status}");
+        assert!(
+            status.is_success() || status.is_redirection(),
+            "{path}: {status}"
+        );
         for secret in &secrets {
             assert!(!body.contains(secret.as_str()), "{path} shows a secret");
         }
@@ -451,8 +540,14 @@ async fn no_page_or_asset_holds_a_secret_and_forms_from_elsewhere_are_refused() 
             .get("content-security-policy")
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
-        assert!(policy.contains("frame-ancestors 'none'") && policy.contains("script-src 'self'"), "{path}: {policy}");
-        assert_eq!(headers.get("x-content-type-options").map(|v| v.as_bytes()), Some(&b"nosniff"[..]));
+        assert!(
+            policy.contains("frame-ancestors 'none'") && policy.contains("script-src 'self'"),
+            "{path}: {policy}"
+        );
+        assert_eq!(
+            headers.get("x-content-type-options").map(|v| v.as_bytes()),
+            Some(&b"nosniff"[..])
+        );
     }
     let (_, _, list) = admin_visitor.get("/").await;
     assert!(list.contains("id=\"quotas\""), "an admin sees the quotas");
@@ -467,7 +562,12 @@ async fn no_page_or_asset_holds_a_secret_and_forms_from_elsewhere_are_refused() 
         .expect("the page's CSRF token")
         .to_owned();
     let stop = "/ui/api/v1/workspaces/web-ws/stop";
-    let refused = visitor.request(Method::POST, stop).await.send().await.expect("POST");
+    let refused = visitor
+        .request(Method::POST, stop)
+        .await
+        .send()
+        .await
+        .expect("POST");
     assert_eq!(refused.status(), StatusCode::FORBIDDEN, "no CSRF token");
     let refused = visitor
         .request(Method::POST, stop)
@@ -486,11 +586,18 @@ async fn no_page_or_asset_holds_a_secret_and_forms_from_elsewhere_are_refused() 
         .send()
         .await
         .expect("POST");
-    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "sign-out without the token");
+    assert_eq!(
+        refused.status(),
+        StatusCode::FORBIDDEN,
+        "sign-out without the token"
+    );
     let (_, record) = server
         .call(Method::GET, "/v1/workspaces/web-ws", Some(&alice), None)
         .await;
-    assert_eq!(record["status"], "running", "nothing refused changed anything");
+    assert_eq!(
+        record["status"], "running",
+        "nothing refused changed anything"
+    );
     let accepted = visitor
         .request(Method::POST, &format!("{stop}?wait=60"))
         .await

@@ -221,12 +221,10 @@ impl Operations {
         if !wait.is_zero() {
             let _ = tokio::time::timeout(wait, done.wait_for(|finished| *finished)).await;
         }
-        self.lock()
-            .get(id)
-            .map(|entry| {
-                let view = &entry.view;
-                (view.workspace.clone(), view.status, view.started_at)
-            })
+        self.lock().get(id).map(|entry| {
+            let view = &entry.view;
+            (view.workspace.clone(), view.status, view.started_at)
+        })
     }
 
     /// Says that `workspace` changed (an operation began or ended on it).

@@ -233,7 +233,11 @@ impl<S: Store, P: Provider> Controller<S, P> {
 
     /// The workspace, if the caller may see it; otherwise the same answer as for a
     /// name that does not exist.
-    pub(super) async fn visible(&self, caller: &Caller, name: &str) -> Result<WorkspaceRecord, ApiError> {
+    pub(super) async fn visible(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> Result<WorkspaceRecord, ApiError> {
         let record = self.swarm.show(name).await?;
         if caller.may_use(record.spec.owner.as_deref()) {
             Ok(record)

@@ -57,7 +57,10 @@ pub(super) async fn changes<S: Store, P: Provider>(
             .filter(|record| caller.may_use(record.spec.owner.as_deref()))
             .map(|record| record.name.to_string())
             .collect();
-        if send(&mut events, Event::default().event("ready").data("live")).await.is_err() {
+        if send(&mut events, Event::default().event("ready").data("live"))
+            .await
+            .is_err()
+        {
             return;
         }
         loop {
@@ -107,7 +110,8 @@ pub(super) async fn steps<S: Store, P: Provider>(
     };
     let c = std::sync::Arc::clone(&dash.controller);
     if !c.operations.visible_to(&id, &session.caller) {
-        return crate::controller::ApiError::not_found(format!("no operation {id}")).into_response();
+        return crate::controller::ApiError::not_found(format!("no operation {id}"))
+            .into_response();
     }
     let (mut events, receiver) = mpsc::channel(16);
     tokio::spawn(async move {
@@ -138,10 +142,19 @@ pub(super) async fn steps<S: Store, P: Provider>(
                         .operations_of(workspace)
                         .await
                         .ok()
-                        .and_then(|ops| ops.last().filter(|op| op.started_at >= since).map(|op| op.id));
+                        .and_then(|ops| {
+                            ops.last()
+                                .filter(|op| op.started_at >= since)
+                                .map(|op| op.id)
+                        });
                 }
                 if let Some(op) = journal_op {
-                    let steps = c.swarm.store().operation_steps(op).await.unwrap_or_default();
+                    let steps = c
+                        .swarm
+                        .store()
+                        .operation_steps(op)
+                        .await
+                        .unwrap_or_default();
                     if steps.len() > sent {
                         for step in &steps[sent..] {
                             let data = json!({ "step": step.step, "at": step.at.unix_timestamp() });

@@ -125,7 +125,10 @@ impl<S: Store, P: Provider> Dash<S, P> {
 }
 
 /// `api` with the dashboard beside it, and the browser-safety headers on every answer.
-pub(super) fn mount<S: Store, P: Provider>(api: Router, controller: Arc<Controller<S, P>>) -> Router {
+pub(super) fn mount<S: Store, P: Provider>(
+    api: Router,
+    controller: Arc<Controller<S, P>>,
+) -> Router {
     let dash = Dash {
         controller,
         api: api.clone(),
@@ -212,7 +215,9 @@ async fn sign_in<S: Store, P: Provider>(
     if !same_origin(&headers)
         || !login_csrf.is_some_and(|expected| same_secret(&expected, &form.csrf))
     {
-        return refused("the sign-in form was not sent from this dashboard; open /login and try again");
+        return refused(
+            "the sign-in form was not sent from this dashboard; open /login and try again",
+        );
     }
     let caller = match auth::authenticate(dash.controller.swarm.store(), form.token.trim()).await {
         Ok(Some(caller)) => caller,
@@ -220,7 +225,9 @@ async fn sign_in<S: Store, P: Provider>(
             return pages::login_page(
                 &headers,
                 StatusCode::UNAUTHORIZED,
-                Some("not a valid API token (an admin makes one with `swarm token create --user NAME`)"),
+                Some(
+                    "not a valid API token (an admin makes one with `swarm token create --user NAME`)",
+                ),
             );
         }
         Err(error) => return ApiError::from(crate::error::Error::Store(error)).into_response(),
@@ -232,8 +239,14 @@ async fn sign_in<S: Store, P: Provider>(
     let secure = is_https(&headers);
     let mut response = Redirect::to("/").into_response();
     let cookies = response.headers_mut();
-    append_cookie(cookies, &session_cookie(&id, SESSION_LIFETIME.as_secs(), secure));
-    append_cookie(cookies, &session_cookie_named(LOGIN_COOKIE, "", 0, secure, "/login"));
+    append_cookie(
+        cookies,
+        &session_cookie(&id, SESSION_LIFETIME.as_secs(), secure),
+    );
+    append_cookie(
+        cookies,
+        &session_cookie_named(LOGIN_COOKIE, "", 0, secure, "/login"),
+    );
     response
 }
 
@@ -283,7 +296,9 @@ async fn api_proxy<S: Store, P: Provider>(
             .and_then(|value| value.to_str().ok())
             .unwrap_or_default();
         if !same_origin(request.headers()) || !same_secret(&session.csrf, token) {
-            return refused("this request did not come from the dashboard's own page (CSRF token missing or wrong)");
+            return refused(
+                "this request did not come from the dashboard's own page (CSRF token missing or wrong)",
+            );
         }
     }
     let Some(path) = request
@@ -386,7 +401,11 @@ fn same_secret(expected: &str, given: &str) -> bool {
 
 fn random() -> Result<String, ApiError> {
     auth::random_hex(32).map_err(|error| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", error.to_string())
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            error.to_string(),
+        )
     })
 }
 
@@ -410,9 +429,15 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8080"));
         assert!(same_origin(&headers));
-        headers.insert(header::ORIGIN, HeaderValue::from_static("http://127.0.0.1:8080"));
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8080"),
+        );
         assert!(same_origin(&headers));
-        headers.insert(header::ORIGIN, HeaderValue::from_static("http://evil.example"));
+        headers.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://evil.example"),
+        );
         assert!(!same_origin(&headers));
         headers.insert(header::ORIGIN, HeaderValue::from_static("null"));
         assert!(!same_origin(&headers));

@@ -60,7 +60,10 @@ fn page(title: &str, kind: &str, session: &Session, body: &str) -> Response {
 }
 
 /// The request's session, or the way to the sign-in page.
-fn signed_in<S: Store, P: Provider>(dash: &Dash<S, P>, headers: &HeaderMap) -> Result<Session, Response> {
+fn signed_in<S: Store, P: Provider>(
+    dash: &Dash<S, P>,
+    headers: &HeaderMap,
+) -> Result<Session, Response> {
     dash.session(headers)
         .map(|(_, session)| session)
         .ok_or_else(|| Redirect::to("/login").into_response())
@@ -75,7 +78,10 @@ pub(super) fn login_page(headers: &HeaderMap, status: StatusCode, error: Option<
     let (invalid, message) = match error {
         Some(error) => (
             " aria-invalid=\"true\" aria-describedby=\"token-error\"",
-            format!("<p class=\"field-error\" id=\"token-error\" role=\"alert\">{}</p>", esc(error)),
+            format!(
+                "<p class=\"field-error\" id=\"token-error\" role=\"alert\">{}</p>",
+                esc(error)
+            ),
         ),
         None => ("", String::new()),
     };
@@ -90,7 +96,8 @@ autocomplete=\"off\" required{invalid}>{message}\
 <p class=\"hint\">An admin makes one with <code>swarm token create --user NAME</code>.</p>\
 <button type=\"submit\">Sign in</button></form></main></body></html>"
     );
-    let cookie = super::session_cookie_named(LOGIN_COOKIE, &csrf, 600, super::is_https(headers), "/login");
+    let cookie =
+        super::session_cookie_named(LOGIN_COOKIE, &csrf, 600, super::is_https(headers), "/login");
     (status, [(header::SET_COOKIE, cookie)], Html(body)).into_response()
 }
 
@@ -139,7 +146,11 @@ pub(super) async fn list<S: Store, P: Provider>(
     );
     body.push_str(&create_form(c));
     body.push_str(progress_section());
-    let owner_column = if caller.admin { "<th scope=\"col\">Owner</th>" } else { "" };
+    let owner_column = if caller.admin {
+        "<th scope=\"col\">Owner</th>"
+    } else {
+        ""
+    };
     let _ = write!(
         body,
         "<div class=\"scroll\"><table id=\"workspaces\" data-last-page=\"{last}\" data-admin=\"{admin}\">\
@@ -192,7 +203,10 @@ pub(super) fn row(record: &WorkspaceRecord, check: Option<&HealthCheck>, admin: 
         .unwrap_or_default();
     let url = esc(&record.url);
     let owner = if admin {
-        format!("<td data-label=\"Owner\">{}</td>", esc(spec.owner.as_deref().unwrap_or("(CLI)")))
+        format!(
+            "<td data-label=\"Owner\">{}</td>",
+            esc(spec.owner.as_deref().unwrap_or("(CLI)"))
+        )
     } else {
         String::new()
     };
@@ -226,7 +240,10 @@ pub(super) fn health_cells(check: Option<&HealthCheck>) -> (String, String) {
             (esc(&status), idle)
         }
         None => (
-            format!("<span title=\"{}\">check failed</span>", esc(check.error.as_deref().unwrap_or(""))),
+            format!(
+                "<span title=\"{}\">check failed</span>",
+                esc(check.error.as_deref().unwrap_or(""))
+            ),
             "—".to_owned(),
         ),
     }
@@ -264,7 +281,10 @@ pub(super) fn rfc3339(at: time::OffsetDateTime) -> String {
 fn quotas<S: Store, P: Provider>(c: &Controller<S, P>, records: &[WorkspaceRecord]) -> String {
     let limits = *c.swarm.quotas();
     let limit = |value: Option<u64>| value.map_or_else(|| "no limit".to_owned(), |v| v.to_string());
-    let mut users: Vec<&str> = records.iter().filter_map(|r| r.spec.owner.as_deref()).collect();
+    let mut users: Vec<&str> = records
+        .iter()
+        .filter_map(|r| r.spec.owner.as_deref())
+        .collect();
     users.sort_unstable();
     users.dedup();
     let mut out = format!(
@@ -297,7 +317,11 @@ fn quotas<S: Store, P: Provider>(c: &Controller<S, P>, records: &[WorkspaceRecor
 fn error_page(session: &Session, message: &str, status: StatusCode) -> Response {
     let body = format!(
         "<h1>{}</h1><p role=\"alert\">{}</p><p><a href=\"/\">Back to the workspaces</a></p>",
-        if status == StatusCode::NOT_FOUND { "Not found" } else { "Something went wrong" },
+        if status == StatusCode::NOT_FOUND {
+            "Not found"
+        } else {
+            "Something went wrong"
+        },
         esc(message)
     );
     (status, page("Error", "error", session, &body)).into_response()
@@ -310,15 +334,58 @@ fn create_form<S: Store, P: Provider>(c: &Controller<S, P>) -> String {
         "<details id=\"new\" class=\"card\"><summary>New workspace</summary>\
 <form id=\"create\" class=\"action\" data-method=\"POST\" data-path=\"/v1/workspaces\" data-kind=\"create\" novalidate>",
     );
-    body.push_str(&field("name", "Name", "text", "", "lowercase letters, digits and '-'", true));
-    body.push_str(&field("region", "Region", "text", &config.default_region, "a Fly.io region code", false));
-    body.push_str(&field("cpus", "CPUs", "number", "", "empty: the default size", false));
-    body.push_str(&select("cpu_kind", "CPU kind", &["", "shared", "performance"]));
+    body.push_str(&field(
+        "name",
+        "Name",
+        "text",
+        "",
+        "lowercase letters, digits and '-'",
+        true,
+    ));
+    body.push_str(&field(
+        "region",
+        "Region",
+        "text",
+        &config.default_region,
+        "a Fly.io region code",
+        false,
+    ));
+    body.push_str(&field(
+        "cpus",
+        "CPUs",
+        "number",
+        "",
+        "empty: the default size",
+        false,
+    ));
+    body.push_str(&select(
+        "cpu_kind",
+        "CPU kind",
+        &["", "shared", "performance"],
+    ));
     body.push_str(&field("memory", "Memory (MB)", "number", "", "", false));
     body.push_str(&field("storage", "Storage (GB)", "number", "", "", false));
-    body.push_str(&field("image", "Image", "text", "", "empty: the configured image", false));
-    body.push_str(&select("ip", "Address", &["", "shared", "dedicated", "private"]));
-    body.push_str(&field("idle_timeout", "Idle timeout", "text", "", "such as 30m or 1h30m", false));
+    body.push_str(&field(
+        "image",
+        "Image",
+        "text",
+        "",
+        "empty: the configured image",
+        false,
+    ));
+    body.push_str(&select(
+        "ip",
+        "Address",
+        &["", "shared", "dedicated", "private"],
+    ));
+    body.push_str(&field(
+        "idle_timeout",
+        "Idle timeout",
+        "text",
+        "",
+        "such as 30m or 1h30m",
+        false,
+    ));
     body.push_str(
         "<div class=\"field\" data-field=\"env\"><label for=\"f-env\">Environment (KEY=VALUE, one a line)</label>\
 <textarea id=\"f-env\" name=\"env\" rows=\"3\" aria-describedby=\"err-env\"></textarea>\
@@ -330,7 +397,14 @@ fn create_form<S: Store, P: Provider>(c: &Controller<S, P>) -> String {
     body
 }
 
-pub(super) fn field(name: &str, label: &str, kind: &str, value: &str, hint: &str, required: bool) -> String {
+pub(super) fn field(
+    name: &str,
+    label: &str,
+    kind: &str,
+    value: &str,
+    hint: &str,
+    required: bool,
+) -> String {
     let hint = if hint.is_empty() {
         String::new()
     } else {
@@ -360,7 +434,10 @@ pub(super) fn select(name: &str, label: &str, options: &[&str]) -> String {
         let text = if option.is_empty() { "default" } else { option };
         let _ = write!(out, "<option value=\"{option}\">{text}</option>");
     }
-    let _ = write!(out, "</select><p class=\"field-error\" id=\"err-{name}\"></p></div>");
+    let _ = write!(
+        out,
+        "</select><p class=\"field-error\" id=\"err-{name}\"></p></div>"
+    );
     out
 }
 
@@ -404,4 +481,3 @@ pub(super) async fn workspace<S: Store, P: Provider>(
     body.push_str(progress_section());
     page(record.name.as_str(), "workspace", &session, &body)
 }
-

@@ -82,7 +82,11 @@ pub(super) fn render(
             out.push_str("</tbody></table></div>");
         }
         Err(error) => {
-            let _ = write!(out, "<p>Cannot list the snapshots: {}</p>", esc(&error.to_string()));
+            let _ = write!(
+                out,
+                "<p>Cannot list the snapshots: {}</p>",
+                esc(&error.to_string())
+            );
         }
     }
     out.push_str("</section><section aria-labelledby=\"events-h\"><h2 id=\"events-h\">Last events</h2>\
@@ -100,14 +104,20 @@ pub(super) fn render(
         );
     }
     out.push_str("</tbody></table></div></section>");
-    out.push_str("<section aria-labelledby=\"logs-h\"><h2 id=\"logs-h\">Logs</h2>\
+    out.push_str(
+        "<section aria-labelledby=\"logs-h\"><h2 id=\"logs-h\">Logs</h2>\
 <p class=\"hint\" id=\"logs-state\" role=\"status\">Following…</p>\
-<pre id=\"logs\" tabindex=\"0\" aria-labelledby=\"logs-h\"></pre></section>");
+<pre id=\"logs\" tabindex=\"0\" aria-labelledby=\"logs-h\"></pre></section>",
+    );
     out
 }
 
 /// Every action, each a small form the script sends to the API route of that name.
-fn actions(name: &str, versions: &[ImageVersion], snapshots: &crate::Result<Vec<SnapshotInfo>>) -> String {
+fn actions(
+    name: &str,
+    versions: &[ImageVersion],
+    snapshots: &crate::Result<Vec<SnapshotInfo>>,
+) -> String {
     let path = format!("/v1/workspaces/{name}");
     let button = |kind: &str, label: &str, sub: &str| {
         format!(
@@ -115,7 +125,9 @@ fn actions(name: &str, versions: &[ImageVersion], snapshots: &crate::Result<Vec<
 <button type=\"submit\">{label}</button><p class=\"form-error\" role=\"alert\"></p></form>"
         )
     };
-    let mut out = String::from("<section aria-labelledby=\"actions-h\" class=\"card\"><h2 id=\"actions-h\">Actions</h2><div class=\"buttons\">");
+    let mut out = String::from(
+        "<section aria-labelledby=\"actions-h\" class=\"card\"><h2 id=\"actions-h\">Actions</h2><div class=\"buttons\">",
+    );
     out.push_str(&button("start", "Start", "start"));
     out.push_str(&button("stop", "Stop", "stop"));
     out.push_str(&button("snapshot", "Take a snapshot", "snapshots"));
@@ -136,7 +148,12 @@ fn actions(name: &str, versions: &[ImageVersion], snapshots: &crate::Result<Vec<
 <fieldset><legend>Update the image</legend>{}<button type=\"submit\">Update</button><p class=\"form-error\" role=\"alert\"></p></fieldset></form>",
         field("image", "Image", "text", "", "", true),
     );
-    let mut older: Vec<String> = versions.iter().rev().skip(1).map(|v| v.version.to_string()).collect();
+    let mut older: Vec<String> = versions
+        .iter()
+        .rev()
+        .skip(1)
+        .map(|v| v.version.to_string())
+        .collect();
     older.insert(0, String::new());
     let older: Vec<&str> = older.iter().map(String::as_str).collect();
     let _ = write!(

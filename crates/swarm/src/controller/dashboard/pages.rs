@@ -59,14 +59,13 @@ fn page(title: &str, kind: &str, session: &Session, body: &str) -> Response {
     .into_response()
 }
 
-/// The request's session, or the way to the sign-in page.
-fn signed_in<S: Store, P: Provider>(
-    dash: &Dash<S, P>,
-    headers: &HeaderMap,
-) -> Result<Session, Response> {
-    dash.session(headers)
-        .map(|(_, session)| session)
-        .ok_or_else(|| Redirect::to("/login").into_response())
+/// The request's session, if it has a live one.
+fn signed_in<S: Store, P: Provider>(dash: &Dash<S, P>, headers: &HeaderMap) -> Option<Session> {
+    dash.session(headers).map(|(_, session)| session)
+}
+
+fn to_login() -> Response {
+    Redirect::to("/login").into_response()
 }
 
 /// The sign-in page, with `error` beside the token field.
@@ -123,9 +122,8 @@ pub(super) async fn list<S: Store, P: Provider>(
     headers: HeaderMap,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    let session = match signed_in(&dash, &headers) {
-        Ok(session) => session,
-        Err(to_login) => return to_login,
+    let Some(session) = signed_in(&dash, &headers) else {
+        return to_login();
     };
     let caller = &session.caller;
     let c = &dash.controller;
@@ -454,9 +452,8 @@ pub(super) async fn workspace<S: Store, P: Provider>(
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Response {
-    let session = match signed_in(&dash, &headers) {
-        Ok(session) => session,
-        Err(to_login) => return to_login,
+    let Some(session) = signed_in(&dash, &headers) else {
+        return to_login();
     };
     let c = &dash.controller;
     let record = match c.visible(&session.caller, &name).await {

@@ -14,6 +14,7 @@
 
 mod bound;
 mod cli_runs;
+mod dashboard;
 mod scenarios;
 
 use clap::{Parser, Subcommand};
@@ -82,6 +83,13 @@ enum Scenario {
         #[arg(long, default_value = "3")]
         runs: usize,
     },
+    /// S8 (issue 20): the dashboard's list page over N workspaces: weight and answer time.
+    Dashboard {
+        #[arg(long, default_value = "1000")]
+        n: usize,
+        #[arg(long, default_value = "50")]
+        runs: usize,
+    },
     /// S5: `swarm list` and `swarm show` (the binary) over a store of N records.
     List {
         #[arg(long, default_value = "10000")]
@@ -108,6 +116,7 @@ fn main() -> anyhow::Result<()> {
             p50,
         } => rt.block_on(scenarios::pool(runs, seed, slots, p50)),
         Scenario::Serve { n, runs } => rt.block_on(scenarios::serve(n, runs)),
+        Scenario::Dashboard { n, runs } => rt.block_on(dashboard::dashboard(n, runs)),
         Scenario::Concurrent { n, runs, seed } => rt.block_on(scenarios::concurrent(n, runs, seed)),
         Scenario::Reconcile { n, runs, swarm_bin } => {
             let bin = cli_runs::swarm_bin(swarm_bin)?;

@@ -64,7 +64,7 @@ fn swarm_config(url: &str) -> SwarmConfig {
     }
 }
 
-async fn open_swarm(url: &str, db: &Path) -> anyhow::Result<BenchSwarm> {
+pub(crate) async fn open_swarm(url: &str, db: &Path) -> anyhow::Result<BenchSwarm> {
     let config = swarm_config(url);
     let store = SqliteStore::open(db, &config.fly_endpoint).await?;
     let provider = FlyProvider::new(client(url)?, &config);
@@ -434,7 +434,7 @@ async fn fill_world(n: usize, state: &Path) -> anyhow::Result<Vec<WorkspaceRecor
 }
 
 /// As [`fill_world`], names `<prefix>-00000` on.
-async fn fill_world_named(
+pub(crate) async fn fill_world_named(
     n: usize,
     state: &Path,
     prefix: &str,
@@ -826,7 +826,7 @@ async fn poll_list(
     Ok(latencies)
 }
 
-fn percentile(values: &[f64], p: f64) -> f64 {
+pub(crate) fn percentile(values: &[f64], p: f64) -> f64 {
     let mut v = values.to_vec();
     v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
     let rank = ((p * v.len() as f64).ceil() as usize).clamp(1, v.len());

@@ -52,6 +52,9 @@ pub async fn serve(
     })?;
     // The contract: this is the first line on stdout.
     out.line(format!("listening on http://{local}"));
+    out.line(format!(
+        "dashboard: http://{local}/ (sign in with an API token from `swarm token create`)"
+    ));
     let Backend { app, sim } = backend;
     let controller = Controller::with_build(app, quotas, crate::BUILD);
     let served = controller

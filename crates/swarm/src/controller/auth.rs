@@ -119,7 +119,7 @@ pub(crate) fn hash_token(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
 }
 
-fn random_hex(bytes: usize) -> Result<String, TokenError> {
+pub(super) fn random_hex(bytes: usize) -> Result<String, TokenError> {
     let mut buffer = vec![0u8; bytes];
     getrandom::fill(&mut buffer).map_err(|error| TokenError::Random(error.to_string()))?;
     Ok(hex(&buffer))

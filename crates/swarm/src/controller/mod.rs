@@ -10,6 +10,7 @@
 mod api_error;
 pub mod auth;
 mod body;
+mod dashboard;
 pub mod metrics;
 pub mod operations;
 mod routes;
@@ -138,6 +139,7 @@ impl<S: Store, P: Provider> Controller<S, P> {
     /// Appends to the event history; a store failure is logged, never fatal to the
     /// action it describes.
     pub(crate) async fn record_event(&self, event: EventRecord) {
+        self.operations.changed(&event.workspace);
         if let Err(error) = self.swarm.store().insert_event(&event).await {
             tracing::warn!(
                 workspace = %event.workspace,

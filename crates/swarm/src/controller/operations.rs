@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 use time::OffsetDateTime;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use super::api_error::ErrorBody;
 use super::metrics::Metrics;
@@ -57,12 +57,29 @@ struct Entry {
 }
 
 /// The operations of this server process.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Operations {
     entries: Mutex<HashMap<String, Entry>>,
     finished_order: Mutex<VecDeque<String>>,
     metrics: Metrics,
+    /// The name of each workspace an operation began or ended on (or an automatic
+    /// action changed), for live pages; nobody listening is fine.
+    changes: broadcast::Sender<String>,
 }
+
+impl Default for Operations {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::default(),
+            finished_order: Mutex::default(),
+            metrics: Metrics::default(),
+            changes: broadcast::channel(CHANGES_BUFFERED).0,
+        }
+    }
+}
+
+/// Changes a slow listener may fall behind by before it is told to read everything again.
+const CHANGES_BUFFERED: usize = 1_024;
 
 impl Operations {
     /// A new operation id, unique across restarts too: a client polling an old id
@@ -120,7 +137,9 @@ impl Operations {
                 done: done_rx,
             },
         );
+        self.changed(workspace);
         let this = Arc::clone(self);
+        let workspace = workspace.to_owned();
         tokio::spawn(async move {
             let started = std::time::Instant::now();
             let outcome = work.await;
@@ -133,6 +152,7 @@ impl Operations {
                 .observe_operation(kind, label, started.elapsed());
             this.finish(&id, outcome);
             let _ = done_tx.send(true);
+            this.changed(&workspace);
         });
         view
     }
@@ -187,6 +207,41 @@ impl Operations {
         self.lock()
             .get(id)
             .map(|entry| (entry.view.owner.clone(), entry.view.user.clone()))
+    }
+
+    /// The workspace of operation `id` and whether it still runs, after waiting up to
+    /// `wait` for its end; unlike [`Operations::get`] it leaves a one-time password
+    /// in the result for the caller who reads it.
+    pub async fn peek(
+        &self,
+        id: &str,
+        wait: Duration,
+    ) -> Option<(String, OperationStatus, OffsetDateTime)> {
+        let mut done = self.lock().get(id)?.done.clone();
+        if !wait.is_zero() {
+            let _ = tokio::time::timeout(wait, done.wait_for(|finished| *finished)).await;
+        }
+        self.lock().get(id).map(|entry| {
+            let view = &entry.view;
+            (view.workspace.clone(), view.status, view.started_at)
+        })
+    }
+
+    /// Says that `workspace` changed (an operation began or ended on it).
+    pub fn changed(&self, workspace: &str) {
+        let _ = self.changes.send(workspace.to_owned());
+    }
+
+    /// The names of workspaces as they change, from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.changes.subscribe()
+    }
+
+    /// Whether `caller` may see operation `id`: the workspace's owner (or an admin)
+    /// and whoever asked for it.
+    pub fn visible_to(&self, id: &str, caller: &super::Caller) -> bool {
+        self.parties(id)
+            .is_some_and(|(owner, user)| caller.may_use(owner.as_deref()) || user == caller.user)
     }
 
     /// Durations of finished operations, and the controller's other counters.

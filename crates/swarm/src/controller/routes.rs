@@ -148,6 +148,7 @@ pub(super) fn router<S: Store, P: Provider>(
         .add(M::POST, "POST", "/v1/reconcile", reconcile::<S, P>)
         .add(M::GET, "GET", "/v1/operations/{id}", operation::<S, P>);
     let build = controller.build;
+    let controller_for_dashboard = Arc::clone(&controller);
     let router = routes
         .router
         .fallback(not_found)
@@ -164,6 +165,8 @@ pub(super) fn router<S: Store, P: Provider>(
                 response
             },
         ));
+    // The web dashboard at `/`, in front of these same routes.
+    let router = super::dashboard::mount(router, controller_for_dashboard);
     (router, routes.listed)
 }
 
@@ -238,7 +241,11 @@ impl<S: Store, P: Provider> Controller<S, P> {
 
     /// The workspace, if the caller may see it; otherwise the same answer as for a
     /// name that does not exist.
-    async fn visible(&self, caller: &Caller, name: &str) -> Result<WorkspaceRecord, ApiError> {
+    pub(super) async fn visible(
+        &self,
+        caller: &Caller,
+        name: &str,
+    ) -> Result<WorkspaceRecord, ApiError> {
         let record = self.swarm.show(name).await?;
         if caller.may_use(record.spec.owner.as_deref()) {
             Ok(record)
@@ -386,6 +393,10 @@ impl<S: Store, P: Provider> FromRequestParts<Arc<Controller<S, P>>> for Caller {
         parts: &mut Parts,
         controller: &Arc<Controller<S, P>>,
     ) -> Result<Self, ApiError> {
+        // A dashboard request, whose session named the caller (see `dashboard`).
+        if let Some(signed_in) = parts.extensions.get::<super::dashboard::SignedIn>() {
+            return Ok(signed_in.caller().clone());
+        }
         controller.caller(&parts.headers).await
     }
 }
@@ -934,8 +945,7 @@ async fn operation<S: Store, P: Provider>(
 ) -> Result<Json<OperationView>, ApiError> {
     let missing = || ApiError::not_found(format!("no operation {id}"));
     // Visibility first, so waiting reveals nothing either.
-    let peek = c.operations.parties(&id).ok_or_else(missing)?;
-    if !(caller.may_use(peek.0.as_deref()) || peek.1 == caller.user) {
+    if !c.operations.visible_to(&id, &caller) {
         return Err(missing());
     }
     c.operations

@@ -12,8 +12,7 @@ use serde::Deserialize;
 
 use super::{Dash, LOGIN_COOKIE, Session};
 use crate::controller::{Controller, HealthCheck, Usage};
-use crate::model::{IpKind, WorkspaceRecord, WorkspaceStatus};
-use crate::pool_model::{DEDICATED_IPV4_USD_MONTH, VOLUME_USD_PER_GB_MONTH};
+use crate::model::{WorkspaceRecord, WorkspaceStatus};
 use crate::provider::Provider;
 use crate::store::Store;
 
@@ -255,18 +254,17 @@ pub(super) fn size(record: &WorkspaceRecord) -> String {
     )
 }
 
-/// What is known of the monthly cost: the volume and dedicated IPv4s (Fly's published
-/// prices, as the pool's estimate); machine time depends on the hours it runs.
+/// A month at the rate of the workspace's current state, with the other states in the
+/// tooltip (`crate::cost`: Fly's published prices, as `swarm cost` shows them).
 pub(super) fn cost(record: &WorkspaceRecord) -> String {
     if record.status == WorkspaceStatus::Deleted {
         return "—".to_owned();
     }
-    let volume = f64::from(record.spec.storage_gb) * VOLUME_USD_PER_GB_MONTH;
-    let ips = record.ips.iter().filter(|ip| ip.kind == IpKind::V4).count() as f64
-        * DEDICATED_IPV4_USD_MONTH;
+    let monthly = crate::cost::MonthlyCost::of_record(record);
+    let now = monthly.at(crate::cost::MonthlyCost::billed_as(record.status));
     format!(
-        "<span title=\"volume and dedicated IPs; machine time comes on top, by the hour\">≥ ${:.2}</span>",
-        volume + ips
+        "<span title=\"running {} · stopped {} · suspended {} a month (Fly's published prices)\">{now}</span>",
+        monthly.running, monthly.stopped, monthly.suspended
     )
 }
 

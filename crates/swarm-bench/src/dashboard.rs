@@ -1,6 +1,8 @@
-//! S8 (issue 20): the dashboard's list page over N workspaces, signed in as an admin
-//! (who sees all of them): its weight with its assets, and how long the controller
-//! takes to answer it in full (the server's part of the first render).
+//! S10 (issue 20): the dashboard's list page over N workspaces, signed in as an admin
+//! (who sees all of them): its weight with its assets, how long the controller takes
+//! to answer it in full, and the first render in headless Chromium (the browser's
+//! Paint Timing `first-contentful-paint` and Navigation Timing `loadEventEnd`, both
+//! counted from the navigation's start, so they include the answer).
 
 use std::time::Instant;
 
@@ -63,7 +65,7 @@ pub async fn dashboard(n: usize, runs: usize) -> anyhow::Result<()> {
         times.push(ms(started.elapsed()));
     }
     println!(
-        "## S8 (issue 20): the dashboard's list over {n} workspaces, as an admin, {runs} runs"
+        "## S10 (issue 20): the dashboard's list over {n} workspaces, as an admin, {runs} runs"
     );
     println!(
         "| HTML bytes | app.js | app.css | total bytes | answer median ms | p95 ms | max ms |"
@@ -77,6 +79,7 @@ pub async fn dashboard(n: usize, runs: usize) -> anyhow::Result<()> {
         percentile(&times, 0.95),
         percentile(&times, 1.0),
     );
+    browser_first_render(&base, token.expose(), runs).await;
     let _ = stop.send(());
     served.await??;
     sim.shutdown().await;
@@ -114,4 +117,61 @@ async fn sign_in(http: &reqwest::Client, base: &str, token: &str) -> anyhow::Res
         .await?;
     cookie(&answer, "swarm_session")
         .ok_or_else(|| anyhow::anyhow!("sign-in refused: {}", answer.status()))
+}
+
+/// Loads the list `runs` times in headless Chromium, signed in through the form, and
+/// prints the first contentful paint and the load event's end (medians and p95).
+/// Without Chromium and chromedriver it says so and measures nothing.
+async fn browser_first_render(base: &str, token: &str, runs: usize) {
+    let Some(driver) = browser_driver::Driver::start().await else {
+        println!("(no first render: Chromium and chromedriver are not installed)");
+        return;
+    };
+    let page = driver.session("bench").await;
+    page.goto(&format!("{base}/login")).await;
+    page.type_into("#token", &format!("{token}\u{E007}")).await;
+    page.wait_for(
+        "the list after sign-in",
+        "return document.body.dataset.page === 'list'",
+    )
+    .await;
+    let (mut paint, mut load) = (Vec::with_capacity(runs), Vec::with_capacity(runs));
+    for _ in 0..runs {
+        // `goto` returns once the page has loaded (WebDriver's normal load strategy).
+        page.goto(&format!("{base}/")).await;
+        let timing = page
+            .wait_for(
+                "the list's paint timing",
+                "const paint = performance.getEntriesByName('first-contentful-paint')[0]; \
+                 const nav = performance.getEntriesByType('navigation')[0]; \
+                 return paint && nav && nav.loadEventEnd > 0 \
+                   ? [paint.startTime, nav.loadEventEnd, document.querySelectorAll('tbody tr').length] : null",
+            )
+            .await;
+        let at = |i: usize| timing[i].as_f64().unwrap_or(f64::NAN);
+        paint.push(at(0));
+        load.push(at(1));
+        assert!(at(2) >= 1.0, "the list rendered no rows");
+    }
+    page.close().await;
+    println!();
+    println!(
+        "first render in headless Chromium {}, {runs} loads of `/`:",
+        chromium_version(&driver)
+    );
+    println!("| first contentful paint median ms | p95 ms | load event end median ms | p95 ms |");
+    println!("| --- | --- | --- | --- |");
+    println!(
+        "| {:.1} | {:.1} | {:.1} | {:.1} |",
+        median(&paint),
+        percentile(&paint, 0.95),
+        median(&load),
+        percentile(&load, 0.95),
+    );
+}
+
+fn chromium_version(driver: &browser_driver::Driver) -> String {
+    driver
+        .browser_version()
+        .unwrap_or_else(|| "(version unknown)".to_owned())
 }

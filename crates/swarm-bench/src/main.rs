@@ -83,7 +83,7 @@ enum Scenario {
         #[arg(long, default_value = "3")]
         runs: usize,
     },
-    /// S8 (issue 20): the dashboard's list page over N workspaces: weight and answer time.
+    /// S10 (issue 20): the dashboard's list page over N workspaces: weight and answer time.
     Dashboard {
         #[arg(long, default_value = "1000")]
         n: usize,

@@ -4,12 +4,11 @@
 //! neither sees nor acts on it; bad input shows the server's message beside its
 //! field; a cross-site form post is refused. The screenshots in `docs/` come from here.
 
-mod browser;
 mod common;
 
 use std::path::PathBuf;
 
-use browser::{Browser, Driver};
+use browser_driver::{Browser, Driver};
 use common::server::Server;
 use common::{start_sim, swarm_at};
 use reqwest::{Method, StatusCode};
@@ -18,10 +17,16 @@ use sha2::Digest;
 
 const WORKSPACE: &str = "web-ws";
 
-fn docs(file: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../docs")
-        .join(file)
+/// Where a screenshot goes: `docs/` when `SWARM_UPDATE_SCREENSHOTS=1` (the README shows
+/// them), else the test's scratch folder, so a test run leaves the checkout unchanged
+/// (the pages show times, so each shot differs by a few pixels).
+fn screenshot_path(file: &str) -> PathBuf {
+    let folder = if std::env::var_os("SWARM_UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs")
+    } else {
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+    };
+    folder.join(file)
 }
 
 /// Signs in through the form, with the keyboard (Enter submits it).
@@ -169,7 +174,8 @@ async fn a_person_manages_a_workspace_in_the_browser_and_another_user_cannot_tou
         json!([]),
     )
     .await;
-    page.screenshot(&docs("dashboard-list.png")).await;
+    page.screenshot(&screenshot_path("dashboard-list.png"))
+        .await;
 
     // Every control is labelled, and the list fits a 360 px wide screen.
     let unlabelled = page
@@ -211,7 +217,8 @@ async fn a_person_manages_a_workspace_in_the_browser_and_another_user_cannot_tou
         "return document.getElementById('logs-state').textContent === 'Following.'",
     )
     .await;
-    page.screenshot(&docs("dashboard-workspace.png")).await;
+    page.screenshot(&screenshot_path("dashboard-workspace.png"))
+        .await;
 
     // Stop: the state follows, and so do the logs.
     page.click("form[data-kind=stop] button").await;

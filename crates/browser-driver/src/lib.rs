@@ -1,9 +1,8 @@
-//! A small WebDriver client for the dashboard's browser tests: Debian's `chromium`
-//! driven by its `chromedriver` (W3C WebDriver over loopback HTTP, with reqwest,
-//! which the crate has already). Finds them through `SWARM_CHROMIUM` /
+//! A small WebDriver client for the dashboard's browser tests and its first-render
+//! benchmark: Debian's `chromium` driven by its `chromedriver` (W3C WebDriver over
+//! loopback HTTP). Test support: it panics with a message on anything unexpected. Finds them through `SWARM_CHROMIUM` /
 //! `SWARM_CHROMEDRIVER` or `PATH`; under CI (`CI=true`, or `SWARM_BROWSER_REQUIRED`
 //! as `.ci/run` sets) a missing browser fails.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,6 +16,7 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 pub const WAIT: Duration = Duration::from_secs(60);
 
 /// `chromedriver` running, with the browser it drives.
+#[derive(Debug)]
 pub struct Driver {
     child: Child,
     base: String,
@@ -96,6 +96,16 @@ impl Driver {
         Some(this)
     }
 
+    /// What `chromium --version` says (e.g. "Chromium 131.0.6778.85 built on Debian").
+    pub fn browser_version(&self) -> Option<String> {
+        let out = Command::new(&self.chromium)
+            .arg("--version")
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        (out.status.success() && !text.is_empty()).then_some(text)
+    }
+
     /// A new headless browser window (its own profile, so its own cookies).
     pub async fn session(&self, profile: &str) -> Browser {
         let profile = self._profiles.path().join(profile);
@@ -133,6 +143,7 @@ async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Value {
 }
 
 /// One browser window.
+#[derive(Debug)]
 pub struct Browser {
     http: reqwest::Client,
     base: String,
@@ -257,6 +268,7 @@ fn base64_decode(text: &str) -> Vec<u8> {
     out
 }
 
+#[cfg(test)]
 #[test]
 fn base64_decodes() {
     assert_eq!(base64_decode("aGVsbG8="), b"hello");

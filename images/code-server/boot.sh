@@ -108,6 +108,13 @@ if [ -f "$baked/settings.json" ] && [ ! -e "$data_dir/User/settings.json" ]; the
   echo "swarm boot: installed default settings" >&2
 fi
 
+# The user's dotfiles and init script run beside code-server, never in its way: a slow
+# install must not hold the editor (or its health check) back.
+first_boot="${SWARM_FIRST_BOOT:-$(dirname "$0")/first-boot.sh}"
+if [ -n "${SWARM_DOTFILES_URL:-}" ] || [ -f "${SWARM_INIT_SCRIPT:-/opt/swarm/init/user-init.sh}" ]; then
+  bash "$first_boot" </dev/null >/dev/null 2>&1 &
+fi
+
 exec "$exec_cmd" \
   --bind-addr 0.0.0.0:8080 \
   --user-data-dir "$data_dir" \

@@ -113,6 +113,7 @@ async fn baseline_create(provider: &FlyProvider, name: &str) -> anyhow::Result<(
         )]),
         volume_id: volume.id,
         mount_path: config.mount_path.clone(),
+        files: Vec::new(),
         metadata: BTreeMap::from([(TAG_WORKSPACE.to_owned(), name.to_owned())]),
     };
     let machine = provider.create_machine(name, &request).await?;
@@ -407,6 +408,8 @@ fn spec(name: &WorkspaceName) -> WorkspaceSpec {
         metadata: Default::default(),
         ip_mode: IpMode::Shared,
         idle_timeout_secs: 1800,
+        dotfiles: None,
+        init_script: None,
         org: "personal".into(),
         owner: None,
     }
@@ -492,6 +495,7 @@ pub(crate) async fn fill_world_named(
                             env: BTreeMap::new(),
                             volume_id: volume.id.clone(),
                             mount_path: config.mount_path.clone(),
+                            files: Vec::new(),
                             metadata: BTreeMap::from([
                                 (TAG_WORKSPACE_ID.to_owned(), rec.id.to_string()),
                                 (TAG_WORKSPACE.to_owned(), name.clone()),

@@ -290,6 +290,13 @@ pub struct CreateArgs {
     /// Stop after this much inactivity (e.g. 30m, 2h; more than 60s).
     #[arg(long, value_name = "DUR")]
     pub idle_timeout: Option<String>,
+    /// Dotfiles repository (https://…): cloned onto the volume, its install.sh,
+    /// bootstrap.sh or setup.sh run at boot [default: `dotfiles` in the config].
+    #[arg(long, value_name = "URL")]
+    pub dotfiles: Option<String>,
+    /// A script to run at boot, after the dotfiles (its output kept on the volume).
+    #[arg(long, value_name = "FILE")]
+    pub init: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -471,7 +471,32 @@ pub fn create_options(args: &CreateArgs) -> Result<CreateOptions, Failure> {
         env,
         ip: args.ip.clone(),
         idle_timeout: args.idle_timeout.clone(),
+        dotfiles: args.dotfiles.clone(),
+        init: args.init.as_deref().map(read_init_script).transpose()?,
         ..CreateOptions::default()
+    })
+}
+
+/// `--init FILE`: the script's text (the rules on it are `validate_create`'s).
+fn read_init_script(path: &std::path::Path) -> Result<String, Failure> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Failure::usage(format!(
+            "invalid init {:?}: cannot read it: {e}",
+            path.display()
+        ))
+    })?;
+    if bytes.len() > swarm::first_boot::MAX_INIT_SCRIPT_BYTES {
+        return Err(Failure::usage(format!(
+            "invalid init {:?}: must be at most 64 KiB ({} bytes); put a longer setup in a dotfiles repository",
+            path.display(),
+            bytes.len()
+        )));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        Failure::usage(format!(
+            "invalid init {:?}: must be a text script (UTF-8)",
+            path.display()
+        ))
     })
 }
 
@@ -603,6 +628,17 @@ pub async fn show(backend: &Workspaces, out: &Output, name: &str) -> Result<(), 
         ("image", ws.spec.image.clone()),
         ("ip", ws.spec.ip_mode.to_string()),
         ("idle timeout", output::duration(ws.spec.idle_timeout_secs)),
+        (
+            "dotfiles",
+            ws.spec.dotfiles.clone().unwrap_or_else(|| "-".into()),
+        ),
+        (
+            "init script",
+            ws.spec
+                .init_script
+                .as_ref()
+                .map_or_else(|| "-".into(), |s| format!("{} bytes", s.len())),
+        ),
         ("app", ws.app.clone().unwrap_or_else(|| "-".into())),
         (
             "machine",
@@ -1124,6 +1160,11 @@ pub fn config(
             &settings.idle_timeout.source,
         ),
         row("ip", &settings.ip.value, &settings.ip.source),
+        row(
+            "dotfiles",
+            settings.dotfiles.value.as_deref().unwrap_or("(none)"),
+            &settings.dotfiles.source,
+        ),
         row(
             "pool.region",
             settings

@@ -48,6 +48,8 @@ pub struct FileConfig {
     pub storage: Option<u32>,
     pub idle_timeout: Option<String>,
     pub ip: Option<String>,
+    /// A dotfiles repository for every create that names none.
+    pub dotfiles: Option<String>,
     pub db: Option<String>,
     /// `[pool]`: what `swarm pool fill` does without flags.
     pub pool: Option<PoolFileConfig>,
@@ -156,6 +158,7 @@ pub struct Settings {
     pub storage: Setting<u32>,
     pub idle_timeout: Setting<String>,
     pub ip: Setting<String>,
+    pub dotfiles: Setting<Option<String>>,
     pub db: Setting<Option<String>>,
     /// `pool fill`'s region when `--region` is not given (`None`: the default region).
     pub pool_region: Setting<Option<String>>,
@@ -349,6 +352,13 @@ impl Settings {
                 &path,
                 "shared".to_owned(),
             ),
+            dotfiles: pick(
+                None,
+                env_str(env, "SWARM_DOTFILES").map(|(v, n)| (Some(v), n)),
+                file.dotfiles.clone().map(Some),
+                &path,
+                None,
+            ),
             db: pick(
                 global.db.clone().map(|v| (Some(v), "--db")),
                 env_str(env, "SWARM_DB").map(|(v, n)| (Some(v), n)),
@@ -401,6 +411,10 @@ impl Settings {
         parse_idle_timeout(&self.idle_timeout.value)
             .map_err(|e| at(&self.idle_timeout.source, e))?;
         parse_ip_mode(&self.ip.value).map_err(|e| at(&self.ip.source, e))?;
+        if let Some(url) = &self.dotfiles.value {
+            swarm::first_boot::validate_dotfiles_url(url)
+                .map_err(|e| at(&self.dotfiles.source, e))?;
+        }
         if let Some(region) = &self.pool_region.value {
             validate_region(region, &config).map_err(|e| {
                 SettingsError(format!(
@@ -471,6 +485,7 @@ impl Settings {
             default_storage_gb: self.storage.value,
             default_idle_timeout_secs: parse_idle_timeout(&self.idle_timeout.value)?,
             default_ip_mode: parse_ip_mode(&self.ip.value)?,
+            default_dotfiles: self.dotfiles.value.clone(),
             ..SwarmConfig::default()
         })
     }

@@ -212,6 +212,8 @@ fn create(input: &mut Input<'_>) {
         metadata: map(input),
         ip: input.option(Input::text),
         idle_timeout: input.option(Input::text),
+        dotfiles: input.option(Input::text),
+        init: input.option(Input::text),
         owner: None,
     };
     match validate::validate_create(&options, &config) {
@@ -268,6 +270,8 @@ fn resize(input: &mut Input<'_>) {
         metadata: BTreeMap::new(),
         ip_mode: IpMode::Shared,
         idle_timeout_secs: 0,
+        dotfiles: None,
+        init_script: None,
         org: String::new(),
         owner: None,
     };

@@ -18,6 +18,7 @@ pub mod cost;
 pub mod cost_report;
 pub mod error;
 pub mod failpoint;
+pub mod first_boot;
 #[doc(hidden)]
 pub mod fuzzing;
 mod image;

@@ -33,6 +33,10 @@ pub struct CreateOptions {
     pub ip: Option<String>,
     /// A duration such as `30m`, `1h30m`, `90s` or plain seconds.
     pub idle_timeout: Option<String>,
+    /// A dotfiles repository (`https://…`), cloned and installed at boot.
+    pub dotfiles: Option<String>,
+    /// An init script's text, run at boot after the dotfiles (`--init FILE`).
+    pub init: Option<String>,
     /// The controller user the workspace is made for (`swarm serve`); set by the
     /// controller from the caller's token, never read from input.
     #[serde(skip)]
@@ -190,6 +194,12 @@ pub struct WorkspaceSpec {
     pub metadata: BTreeMap<String, String>,
     pub ip_mode: IpMode,
     pub idle_timeout_secs: u64,
+    /// A dotfiles repository's URL, installed at every boot (see `first_boot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dotfiles: Option<String>,
+    /// The init script's text, run at every boot after the dotfiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_script: Option<String>,
     pub org: String,
     /// The controller user it belongs to; none for a workspace made with the CLI.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -15,6 +15,7 @@ use tracing::Instrument;
 use crate::config::SwarmConfig;
 use crate::error::{Error, Result};
 use crate::failpoint::crash_point;
+use crate::first_boot;
 use crate::journal::Journal;
 use crate::lock::{LockError, WorkspaceLock};
 use crate::model::{
@@ -24,8 +25,8 @@ use crate::model::{
 };
 use crate::password;
 use crate::provider::{
-    MachineInfo, MachineRequest, Provider, ProviderError, ProviderErrorKind, ProviderResult,
-    TAG_VERSION, TAG_WORKSPACE, TAG_WORKSPACE_ID, VolumeRequest,
+    GuestFile, MachineInfo, MachineRequest, Provider, ProviderError, ProviderErrorKind,
+    ProviderResult, TAG_VERSION, TAG_WORKSPACE, TAG_WORKSPACE_ID, VolumeRequest,
 };
 use crate::quota::{QuotaGuard, Quotas};
 use crate::store::{OperationKind, Store};
@@ -791,6 +792,18 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         for (key, value) in persistent_env(&self.config.mount_path) {
             env.insert(key.to_owned(), value);
         }
+        if let Some(url) = &spec.dotfiles {
+            env.insert(first_boot::DOTFILES_ENV.to_owned(), url.clone());
+        }
+        let files = spec
+            .init_script
+            .iter()
+            .map(|script| GuestFile {
+                path: first_boot::INIT_SCRIPT_PATH.to_owned(),
+                contents: script.as_bytes().to_vec(),
+                mode: 0o644,
+            })
+            .collect();
         let mut metadata = spec.metadata.clone();
         metadata.insert(TAG_WORKSPACE_ID.to_owned(), record.id.to_string());
         metadata.insert(TAG_WORKSPACE.to_owned(), spec.name.as_str().to_owned());
@@ -804,6 +817,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             volume_id: volume_id.to_owned(),
             mount_path: self.config.mount_path.clone(),
             metadata,
+            files,
         }
     }
 

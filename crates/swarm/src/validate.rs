@@ -6,6 +6,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::config::SwarmConfig;
+use crate::first_boot;
 use crate::model::{
     CpuKind, CreateOptions, GuestSize, ImageVersion, IpMode, MachineConfig, ResizeOptions,
     ResizePlan, ValidatedCreate, WorkspaceName, WorkspaceRecord, WorkspaceSpec,
@@ -20,7 +21,11 @@ pub struct ValidationError {
 }
 
 impl ValidationError {
-    fn new(field: &'static str, value: impl fmt::Display, rule: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        field: &'static str,
+        value: impl fmt::Display,
+        rule: impl Into<String>,
+    ) -> Self {
         Self {
             field,
             value: value.to_string(),
@@ -38,12 +43,14 @@ impl fmt::Display for ValidationError {
 impl std::error::Error for ValidationError {}
 
 /// Env keys we set ourselves; a user value would break login or persistence.
-pub const RESERVED_ENV_KEYS: [&str; 5] = [
+pub const RESERVED_ENV_KEYS: [&str; 7] = [
     "HASHED_PASSWORD",
     "PASSWORD",
     "CODE_SERVER_IDLE_TIMEOUT_SECONDS",
     "XDG_DATA_HOME",
     "XDG_CONFIG_HOME",
+    first_boot::DOTFILES_ENV,
+    "SWARM_INIT_SCRIPT",
 ];
 
 const SHARED_CPUS: [u32; 5] = [1, 2, 4, 6, 8];
@@ -562,6 +569,16 @@ pub fn validate_create(
     check(validate_image(&image));
     check(validate_env(&options.env));
     check(validate_metadata(&options.metadata));
+    let dotfiles = options
+        .dotfiles
+        .clone()
+        .or_else(|| config.default_dotfiles.clone());
+    if let Some(url) = &dotfiles {
+        check(first_boot::validate_dotfiles_url(url));
+    }
+    if let Some(script) = &options.init {
+        check(first_boot::validate_init_script(script));
+    }
     let guest = resolve_guest(
         options.cpus,
         options
@@ -603,6 +620,8 @@ pub fn validate_create(
             metadata: options.metadata.clone(),
             ip_mode: ip_mode.unwrap_or(config.default_ip_mode),
             idle_timeout_secs: idle_timeout.unwrap_or(config.default_idle_timeout_secs),
+            dotfiles,
+            init_script: options.init.clone(),
             org: config.org.clone(),
             owner: options.owner.clone(),
         },

@@ -121,7 +121,9 @@ impl Machine {
                 "$argon2id$v=19$m=4096,t=3,p=1$c2FsdHNhbHQ$aGFzaA",
             )
             .env_remove("PASSWORD")
-            .env_remove("CODE_SERVER_IDLE_TIMEOUT_SECONDS");
+            .env_remove("CODE_SERVER_IDLE_TIMEOUT_SECONDS")
+            .env_remove("SWARM_DOTFILES_URL")
+            .env("SWARM_INIT_SCRIPT", self.baked.join("no-init.sh"));
         cmd
     }
 

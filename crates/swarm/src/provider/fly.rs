@@ -4,11 +4,12 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use base64::Engine as _;
 use fly_api::models::{
     Autostop, CreateAppRequest, CreateMachineRequest, CreateVolumeRequest, IpAddressType,
-    IpRelease, ListMachines, LogQuery, Machine, MachineCheck, MachineConfig, MachineGuest,
-    MachineMount, MachinePort, MachineRestart, MachineService, RestartPolicy, StopConfig,
-    StopRequest, UpdateMachineRequest, Volume, VolumeSnapshot,
+    IpRelease, ListMachines, LogQuery, Machine, MachineCheck, MachineConfig, MachineFile,
+    MachineGuest, MachineMount, MachinePort, MachineRestart, MachineService, RestartPolicy,
+    StopConfig, StopRequest, UpdateMachineRequest, Volume, VolumeSnapshot,
 };
 use fly_api::{Error as FlyError, FlyClient};
 use futures::StreamExt;
@@ -115,6 +116,18 @@ impl FlyProvider {
                 ..MachineMount::default()
             }],
             metadata: request.metadata.clone(),
+            files: request
+                .files
+                .iter()
+                .map(|file| MachineFile {
+                    guest_path: file.path.clone(),
+                    raw_value: Some(
+                        base64::engine::general_purpose::STANDARD.encode(&file.contents),
+                    ),
+                    mode: Some(file.mode),
+                    ..MachineFile::default()
+                })
+                .collect(),
             // An idle exit (status 0) leaves the machine stopped; a crash restarts it.
             restart: Some(MachineRestart {
                 policy: Some(RestartPolicy::OnFailure),

@@ -200,6 +200,27 @@ pub struct MachineRequest {
     pub volume_id: String,
     pub mount_path: String,
     pub metadata: BTreeMap<String, String>,
+    /// Files Fly writes into the machine at boot (the user's init script).
+    pub files: Vec<GuestFile>,
+}
+
+/// A file in the machine's config: Fly writes it before the image's entrypoint runs.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct GuestFile {
+    pub path: String,
+    pub contents: Vec<u8>,
+    pub mode: u32,
+}
+
+impl fmt::Debug for GuestFile {
+    // A user's script: its size tells enough in a log.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GuestFile")
+            .field("path", &self.path)
+            .field("bytes", &self.contents.len())
+            .field("mode", &format_args!("{:o}", self.mode))
+            .finish()
+    }
 }
 
 impl fmt::Debug for MachineRequest {
@@ -214,6 +235,7 @@ impl fmt::Debug for MachineRequest {
             .field("volume_id", &self.volume_id)
             .field("mount_path", &self.mount_path)
             .field("metadata", &self.metadata)
+            .field("files", &self.files)
             .finish()
     }
 }

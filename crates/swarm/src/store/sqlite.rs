@@ -1647,6 +1647,8 @@ mod tests {
             metadata: BTreeMap::new(),
             ip_mode: IpMode::Shared,
             idle_timeout_secs: 1800,
+            dotfiles: None,
+            init_script: None,
             org: "personal".to_owned(),
             owner: None,
         };

@@ -382,6 +382,19 @@ fn create_form<S: Store, P: Provider>(c: &Controller<S, P>) -> String {
         "such as 30m or 1h30m",
         false,
     ));
+    body.push_str(&field(
+        "dotfiles",
+        "Dotfiles repository",
+        "url",
+        config.default_dotfiles.as_deref().unwrap_or_default(),
+        "https://…, installed at boot",
+        false,
+    ));
+    body.push_str(
+        "<div class=\"field\" data-field=\"init\"><label for=\"f-init\">Init script (runs at boot, after the dotfiles)</label>\
+<textarea id=\"f-init\" name=\"init\" rows=\"3\" aria-describedby=\"err-init\"></textarea>\
+<p class=\"field-error\" id=\"err-init\"></p></div>",
+    );
     body.push_str(
         "<div class=\"field\" data-field=\"env\"><label for=\"f-env\">Environment (KEY=VALUE, one a line)</label>\
 <textarea id=\"f-env\" name=\"env\" rows=\"3\" aria-describedby=\"err-env\"></textarea>\

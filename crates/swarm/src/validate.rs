@@ -20,7 +20,11 @@ pub struct ValidationError {
 }
 
 impl ValidationError {
-    fn new(field: &'static str, value: impl fmt::Display, rule: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        field: &'static str,
+        value: impl fmt::Display,
+        rule: impl Into<String>,
+    ) -> Self {
         Self {
             field,
             value: value.to_string(),

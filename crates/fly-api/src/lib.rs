@@ -4,6 +4,7 @@ pub mod apps;
 pub mod auth;
 pub mod client;
 pub mod error;
+mod exec;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod ips;
@@ -26,6 +27,7 @@ pub use logs::Logs;
 pub use machines::Machines;
 pub use metrics::{CallCounters, CallCounts};
 pub use retry::RetryPolicy;
+pub use secrecy::SecretString;
 pub use secrets::Secrets;
 pub use transport::{ReqwestTransport, Transport, TransportRequest, TransportResponse};
 pub use volumes::Volumes;

@@ -46,6 +46,10 @@ impl Machines {
         &self.app
     }
 
+    pub(crate) fn client(&self) -> &FlyClient {
+        &self.client
+    }
+
     fn call(&self, method: Method, action: &'static str, rest: &[&str]) -> Result<Call> {
         require("app name", &self.app)?;
         let mut segments = vec!["apps", self.app.as_str(), "machines"];
@@ -53,7 +57,7 @@ impl Machines {
         Ok(Call::v1(method, action, segments))
     }
 
-    fn machine_call(
+    pub(crate) fn machine_call(
         &self,
         method: Method,
         action: &'static str,

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use http::Method;
+use secrecy::SecretString;
 
 use crate::client::{Call, FlyClient, require};
 use crate::models::{AppSecret, AppSecrets, SecretsUpdateRequest, SecretsVersion};
@@ -37,9 +38,23 @@ impl Secrets {
         Ok(secrets.secrets)
     }
 
+    /// One secret's name, digest and times; [`Error::is_not_found`] when the app has
+    /// no secret of that name. The value is never asked for.
+    pub async fn get(&self, name: &str) -> Result<AppSecret> {
+        require("app name", &self.app)?;
+        require("secret name", name)?;
+        let call = Call::v1(
+            Method::GET,
+            "get_secret",
+            ["apps", &self.app, "secrets", name],
+        )
+        .throttled(&self.app, Quota::ACTION);
+        self.client.json(call).await
+    }
+
     /// Sets secrets in one update; returns the new secrets version (pass it as
     /// `min_secrets_version` so machines pick it up).
-    pub async fn set(&self, values: BTreeMap<String, String>) -> Result<u64> {
+    pub async fn set(&self, values: BTreeMap<String, SecretString>) -> Result<u64> {
         require("app name", &self.app)?;
         if values.is_empty() {
             return Err(Error::InvalidInput(

@@ -922,8 +922,8 @@ async fn secrets_list_set_unset() {
     let listed = secrets.list().await.unwrap();
     assert_eq!(listed[0].name, "HASHED_PASSWORD");
     let values = BTreeMap::from([
-        ("A".to_string(), "1".to_string()),
-        ("B".to_string(), "2".to_string()),
+        ("A".to_string(), secrecy::SecretString::from("1")),
+        ("B".to_string(), secrecy::SecretString::from("2")),
     ]);
     assert_eq!(secrets.set(values).await.unwrap(), 7);
     assert_eq!(secrets.unset(&["GONE", "A", "B"]).await.unwrap(), 9);

@@ -68,6 +68,16 @@ async fn drive(api: &common::Api) {
     ))
     .await;
     api.get("/v1/apps/contract/machines").await;
+    let exec = format!("/v1/apps/contract/machines/{id}/exec");
+    api.post(&exec, json!({"command": ["echo", "hi"], "timeout": 5}))
+        .await;
+    api.post(&exec, json!({"command": ["git", "status"]})).await;
+    api.post(&exec, json!({"command": []})).await;
+    api.post(
+        "/v1/apps/contract/machines/0000000000dead/exec",
+        json!({"command": ["true"]}),
+    )
+    .await;
     api.get(&format!(
         "/v1/apps/contract/machines/{id}?include_leases=true"
     ))
@@ -99,6 +109,8 @@ async fn drive(api: &common::Api) {
         "/v1/apps/contract/machines/{id}/wait?state=stopped&timeout=30"
     ))
     .await;
+    // Fly refuses a command on a machine that is not started.
+    api.post(&exec, json!({"command": ["true"]})).await;
     api.call_with(
         Method::POST,
         &format!("/v1/apps/contract/machines/{id}/start"),
@@ -222,7 +234,15 @@ async fn drive(api: &common::Api) {
     api.post("/v1/apps/contract/secrets/C", json!({"value": "3"}))
         .await;
     api.get("/v1/apps/contract/secrets/C").await;
+    api.get("/v1/apps/contract/secrets/C?show_secrets=true")
+        .await;
     api.call(Method::DELETE, "/v1/apps/contract/secrets/C", None)
+        .await;
+    // Unknown secrets: get and unset answer 404.
+    api.get("/v1/apps/contract/secrets/C").await;
+    api.call(Method::DELETE, "/v1/apps/contract/secrets/C", None)
+        .await;
+    api.post("/v1/apps/contract/secrets/9BAD", json!({"value": "3"}))
         .await;
     api.post("/v1/apps/contract/ip_assignments", json!({"type": "v6"}))
         .await;
@@ -328,6 +348,10 @@ fn strict_component(method: &str, path: &str) -> Option<&'static str> {
         ("PUT", ["v1", "apps", _, "volumes", _, "extend"]) => Some("ExtendVolumeResponse"),
         ("GET", ["v1", "apps", _, "machines", _, "wait"]) => Some("WaitMachineResponse"),
         ("GET", ["v1", "apps", _, "secrets"]) => Some("AppSecrets"),
+        ("GET", ["v1", "apps", _, "secrets", _]) => Some("AppSecret"),
+        ("POST", ["v1", "apps", _, "secrets", _]) => Some("SetAppSecretResponse"),
+        ("DELETE", ["v1", "apps", _, "secrets", _]) => Some("DeleteAppSecretResponse"),
+        ("POST", ["v1", "apps", _, "machines", _, "exec"]) => Some("flydv1.ExecResponse"),
         ("POST", ["v1", "apps", _, "secrets"]) => Some("AppSecretsUpdateResp"),
         ("GET", ["v1", "apps"]) => Some("ListAppsResponse"),
         _ => None,
@@ -427,4 +451,29 @@ async fn every_exchange_matches_flys_spec() {
             "no {status} exchange: {statuses:?}"
         );
     }
+    // Each new endpoint's answers and refusals were among them.
+    let seen = |path_end: &str, status: u16| {
+        exchanges
+            .iter()
+            .any(|ex| ex.path.ends_with(path_end) && ex.status == status)
+    };
+    for (path_end, status) in [
+        ("/exec", 200),
+        ("/exec", 400),
+        ("/exec", 404),
+        ("/exec", 412),
+        ("/secrets/C", 404),
+        ("/secrets/9BAD", 400),
+    ] {
+        assert!(seen(path_end, status), "no {status} from …{path_end}");
+    }
+    let unsupported = exchanges
+        .iter()
+        .find(|ex| ex.path.ends_with("/exec") && ex.request_body["command"][0] == "git")
+        .map(|ex| ex.response_body["exit_code"].clone());
+    assert_eq!(
+        unsupported,
+        Some(json!(127)),
+        "an unsupported command is not a success"
+    );
 }

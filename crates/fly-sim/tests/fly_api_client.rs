@@ -212,3 +212,65 @@ async fn the_client_sees_429_when_it_ignores_the_limits() {
     let err = saw.expect("a 429 within six creates");
     assert!(err.is_rate_limited(), "{err}");
 }
+
+#[tokio::test]
+async fn exec_and_secrets_with_the_fly_api_client() {
+    use fly_api::models::ExecRequest;
+    let sim = Sim::start(
+        SimConfig {
+            rate_limits: false,
+            ..SimConfig::default()
+        },
+        "127.0.0.1:0",
+    )
+    .await
+    .unwrap();
+    let fly = client(&sim.base_url());
+    let app: CreateAppRequest =
+        serde_json::from_value(json!({"name": "client-exec", "org_slug": "personal"})).unwrap();
+    fly.apps().create(&app).await.unwrap();
+    let volume: CreateVolumeRequest =
+        serde_json::from_value(json!({"name": "data", "region": "ams", "size_gb": 1})).unwrap();
+    let volume = fly.volumes("client-exec").create(&volume).await.unwrap();
+    let machines = fly.machines("client-exec");
+    let id = machines
+        .create(&machine_request(&volume.id))
+        .await
+        .unwrap()
+        .id;
+    machines
+        .wait_for_state(&id, &[MachineState::Started], None, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let secrets = fly.secrets("client-exec");
+    let version = secrets
+        .set([("K".to_string(), fly_api::SecretString::from("v"))].into())
+        .await
+        .unwrap();
+    assert!(version >= 1);
+    assert_eq!(secrets.get("K").await.unwrap().name, "K");
+    assert!(secrets.get("NOPE").await.unwrap_err().is_not_found());
+    machines.restart(&id, None).await.unwrap();
+    machines
+        .wait_for_state(&id, &[MachineState::Started], None, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let request = ExecRequest {
+        command: vec!["printenv".into(), "K".into()],
+        timeout: Some(5),
+        ..ExecRequest::default()
+    };
+    let answer = machines.exec(&id, &request).await.unwrap();
+    assert_eq!((answer.stdout.as_str(), answer.exit_code), ("v\n", 0));
+    assert!(!format!("{answer:?} {request:?}").contains("v\\n"));
+    machines
+        .stop(&id, &StopRequest::default(), None)
+        .await
+        .unwrap();
+    machines
+        .wait_for_state(&id, &[MachineState::Stopped], None, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let refused = machines.exec(&id, &request).await.unwrap_err();
+    assert!(refused.is_precondition_failed(), "{refused}");
+}

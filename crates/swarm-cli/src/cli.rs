@@ -105,6 +105,31 @@ and suspended (stopped plus the memory snapshot). NOW is the rate of its current
         after_help = "Examples:\n  swarm logs alice -n 50\n  swarm logs alice -f    # follow; Ctrl-C ends"
     )]
     Logs(LogsArgs),
+    /// Run a command in a workspace's machine: its output and exit code are the command's.
+    #[command(after_help = "\
+Examples:
+  swarm exec alice -- ls /home/coder/project
+  swarm exec alice -- sh -c 'git -C /home/coder/project status'
+  swarm exec alice --start --timeout 5m -- make -C /home/coder/project test
+
+Everything after `--` is the command (no shell unless you run one). Its stdout and
+stderr come out on this stdout and stderr, and swarm exits with its exit code (128+N
+when signal N ended it; 124 when it ran past --timeout). A workspace that is not
+running is refused (exit 2) unless --start starts it first.")]
+    Exec(ExecArgs),
+    /// A workspace's own secrets: Fly app secrets, env vars in its machine.
+    #[command(after_help = "\
+Examples:
+  printf %s \"$GITHUB_TOKEN\" | swarm secret set alice GITHUB_TOKEN
+  swarm secret set alice SSH_KEY --from-file ~/.ssh/id_ed25519
+  swarm secret list alice
+  swarm secret unset alice GITHUB_TOKEN
+
+Values come from stdin or a file, never from the command line (it ends up in shell
+history and the process list). They are kept only by Fly.io, which puts them in the
+machine's env when it boots: a running workspace sees a change after its next
+restart (`swarm stop` then `swarm start`).")]
+    Secret(SecretArgs),
     /// Give a workspace a new password (the old one stops working at once).
     #[command(after_help = "\
 Example:
@@ -236,6 +261,8 @@ impl Command {
                 SnapshotAction::Create(n) | SnapshotAction::List(n) => Some(&n.name),
             },
             Self::Cost(a) => a.name.as_deref(),
+            Self::Exec(a) => Some(&a.name),
+            Self::Secret(a) => Some(a.action.name()),
             Self::List
             | Self::Pool(_)
             | Self::Reconcile
@@ -512,4 +539,75 @@ pub enum Shell {
     Fish,
     Elvish,
     Powershell,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Workspace name.
+    pub name: String,
+    /// How long the command may run (e.g. 30s, 5m, 1h; at most 1h) [default: Fly's].
+    #[arg(long, value_name = "DUR")]
+    pub timeout: Option<String>,
+    /// Start the workspace first if it is not running (and wait until it runs).
+    #[arg(long)]
+    pub start: bool,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SecretArgs {
+    #[command(subcommand)]
+    pub action: SecretAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretAction {
+    /// Set a secret; the value comes from stdin (or --from-file), never the command line.
+    #[command(after_help = "\
+Examples:
+  printf %s \"$GITHUB_TOKEN\" | swarm secret set alice GITHUB_TOKEN
+  swarm secret set alice SSH_KEY --from-file ~/.ssh/id_ed25519
+
+One trailing newline is dropped from stdin (`echo` adds one); a file is taken as it is.")]
+    Set(SecretSetArgs),
+    /// List a workspace's secrets: names and when they were set, never values.
+    #[command(after_help = "Example:\n  swarm secret list alice")]
+    List(NameArg),
+    /// Remove a secret.
+    #[command(after_help = "Example:\n  swarm secret unset alice GITHUB_TOKEN")]
+    Unset(SecretKeyArgs),
+}
+
+impl SecretAction {
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Set(a) => &a.name,
+            Self::List(a) => &a.name,
+            Self::Unset(a) => &a.name,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct SecretSetArgs {
+    /// Workspace name.
+    pub name: String,
+    /// Secret name, an env var name (e.g. GITHUB_TOKEN).
+    pub key: String,
+    /// Read the value from this file (as it is) instead of stdin.
+    #[arg(long, value_name = "PATH")]
+    pub from_file: Option<PathBuf>,
+    /// Not accepted: a value here would end up in shell history. Kept only to say so.
+    #[arg(hide = true, num_args = 0..)]
+    pub refused_value: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SecretKeyArgs {
+    /// Workspace name.
+    pub name: String,
+    /// Secret name.
+    pub key: String,
 }

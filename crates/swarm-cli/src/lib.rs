@@ -5,6 +5,7 @@
 //! A library only so the fuzz targets can reach the config file parser ([`fuzzing`]);
 //! the binary is `src/main.rs`, which calls [`main`].
 
+mod access;
 mod backend;
 mod cli;
 mod commands;
@@ -43,6 +44,15 @@ pub struct Failure {
 impl Failure {
     pub fn usage(message: String) -> Self {
         Self { code: 2, message }
+    }
+
+    /// Exit with `code` and say nothing more: `swarm exec` passing on the exit code
+    /// of a command that has already printed what it had to say.
+    pub fn quiet(code: u8) -> Self {
+        Self {
+            code,
+            message: String::new(),
+        }
     }
 }
 
@@ -121,6 +131,7 @@ pub fn main() -> ExitCode {
     };
     match runtime.block_on(run(cli, &env, &out)) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(failure) if failure.message.is_empty() => ExitCode::from(failure.code),
         Err(failure) => {
             if out.json {
                 let doc = serde_json::json!({"error": failure.message, "exit_code": failure.code});
@@ -245,6 +256,7 @@ fn check_input(command: &Command) -> Result<(), Failure> {
     if let Some(name) = command.workspace_name() {
         swarm::validate::validate_name(name).map_err(|e| Failure::usage(e.to_string()))?;
     }
+    access::check_input(command)?;
     if let Command::Create(args) = command {
         commands::create_options(args)?;
     }
@@ -329,6 +341,8 @@ async fn dispatch(
         Command::Delete(args) => commands::delete(backend, out, args).await,
         Command::Health(args) => commands::health(backend, out, &args.name).await,
         Command::Logs(args) => commands::logs(backend, out, args).await,
+        Command::Exec(args) => access::exec(backend, out, args).await,
+        Command::Secret(args) => access::secret(backend, out, args).await,
         Command::Password(args) => commands::password(backend, out, args).await,
         Command::Resize(args) => commands::resize(backend, out, args).await,
         Command::Update(args) => commands::update(backend, out, args).await,

@@ -5,6 +5,8 @@
 //! The API token comes from env `SWARM_TOKEN` or `--token-file PATH`, never from a
 //! flag: a token on the command line ends up in shell history and `ps`.
 
+mod access;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 

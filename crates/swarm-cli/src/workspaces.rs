@@ -150,6 +150,47 @@ impl Workspaces {
         }
     }
 
+    pub async fn exec(
+        &self,
+        name: &str,
+        options: &swarm::ExecOptions,
+    ) -> Result<swarm::Executed, Failure> {
+        match self {
+            Self::Local(b) => Ok(b.app.exec(name, options).await?),
+            Self::Remote(r) => r.exec(name, options).await,
+        }
+    }
+
+    pub async fn list_secrets(&self, name: &str) -> Result<swarm::SecretList, Failure> {
+        match self {
+            Self::Local(b) => Ok(b.app.list_secrets(name).await?),
+            Self::Remote(r) => r.list_secrets(name).await,
+        }
+    }
+
+    pub async fn set_secret(
+        &self,
+        name: &str,
+        key: &str,
+        value: &secrecy::SecretString,
+    ) -> Result<swarm::SecretChanged, Failure> {
+        match self {
+            Self::Local(b) => Ok(b.app.set_secret(name, key, value).await?),
+            Self::Remote(r) => r.set_secret(name, key, value).await,
+        }
+    }
+
+    pub async fn unset_secret(
+        &self,
+        name: &str,
+        key: &str,
+    ) -> Result<swarm::SecretChanged, Failure> {
+        match self {
+            Self::Local(b) => Ok(b.app.unset_secret(name, key).await?),
+            Self::Remote(r) => r.unset_secret(name, key).await,
+        }
+    }
+
     pub async fn rotate_password(&self, name: &str) -> Result<PasswordRotated, Failure> {
         match self {
             Self::Local(b) => Ok(b.app.rotate_password(name).await?),

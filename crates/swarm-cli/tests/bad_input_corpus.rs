@@ -17,7 +17,7 @@ use common::{Home, Run, run, runtime, start_sim, tree, tree_diff};
 use fly_sim::SimHandle;
 
 /// Every subcommand; the corpus must exercise each.
-const COMMANDS: [&str; 21] = [
+const COMMANDS: [&str; 25] = [
     "create",
     "list",
     "show",
@@ -39,6 +39,10 @@ const COMMANDS: [&str; 21] = [
     "config",
     "completions",
     "snapshot",
+    "exec",
+    "secret set",
+    "secret list",
+    "secret unset",
 ];
 
 /// Commands that read the configuration, each valid on its own (`keep` exists), so that
@@ -295,7 +299,11 @@ fn check(case: &Case, json: bool, home: &Home, sim: &SimHandle) -> Run {
         cmd.env(name, value);
     }
     if json {
-        args.push("--json".into());
+        // Before a `--`: what follows it is `swarm exec`'s command, not swarm's flags.
+        match args.iter().position(|a| a == "--") {
+            Some(at) => args.insert(at, "--json".into()),
+            None => args.push("--json".into()),
+        }
     }
     let files = tree(home.path());
     let world = sim.world();
@@ -403,10 +411,10 @@ fn every_corpus_case_exits_2_names_the_problem_and_changes_nothing() {
             .collect();
         if let Some(first) = args.first() {
             commands.insert(first.clone());
-            if first == "snapshot"
+            if (first == "snapshot" || first == "secret")
                 && let Some(second) = args.get(1)
             {
-                commands.insert(format!("snapshot {second}"));
+                commands.insert(format!("{first} {second}"));
             }
         }
     }

@@ -490,6 +490,11 @@ fn every_command_has_help_with_an_example_and_completions_print() {
         "pool drain",
         "config",
         "completions",
+        "exec",
+        "secret",
+        "secret set",
+        "secret list",
+        "secret unset",
     ] {
         let mut args: Vec<&str> = cmd.split(' ').collect();
         args.push("--help");

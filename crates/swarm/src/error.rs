@@ -84,6 +84,20 @@ pub enum Error {
         waiting_for: String,
         after_secs: u64,
     },
+    /// `exec` on a workspace whose machine is not running; nothing was run.
+    #[error(
+        "workspace {name} is not running (its machine is {machine_state}): start it first with `swarm start {name}`, or pass --start to start it and then run the command"
+    )]
+    NotRunning { name: String, machine_state: String },
+    /// The command ran past its `--timeout` and Fly stopped it.
+    #[error(
+        "the command in workspace {name} ran past its timeout of {after_secs} s and was stopped; give a longer --timeout"
+    )]
+    ExecTimedOut { name: String, after_secs: u64 },
+    #[error(
+        "workspace {name} has no secret named {key}; `swarm secret list {name}` shows the ones it has"
+    )]
+    SecretNotFound { name: String, key: String },
     #[error("Fly.io: {0}")]
     Provider(ProviderError),
     /// A user's quota would be passed; nothing was changed.
@@ -110,7 +124,11 @@ impl Error {
             | Self::NameTaken { .. }
             | Self::InvalidState { .. }
             | Self::QuotaExceeded(_)
+            | Self::NotRunning { .. }
+            | Self::SecretNotFound { .. }
             | Self::NoToken => 2,
+            // As coreutils' `timeout` exits when it stops a command.
+            Self::ExecTimedOut { .. } => 124,
             Self::CreateFailed { source, .. } | Self::PoolFailed { source, .. } => {
                 source.exit_code()
             }

@@ -17,6 +17,7 @@ pub mod controller;
 pub mod cost;
 pub mod cost_report;
 pub mod error;
+pub mod exec;
 pub mod failpoint;
 pub mod first_boot;
 #[doc(hidden)]
@@ -34,6 +35,7 @@ pub mod provider;
 pub mod quota;
 mod reconcile;
 mod replace;
+pub mod secrets;
 pub mod store;
 mod swarm;
 pub mod validate;
@@ -41,10 +43,12 @@ pub mod version;
 
 pub use config::SwarmConfig;
 pub use error::{Error, Result};
+pub use exec::{ExecOptions, ExecOutput, Executed};
 pub use model::*;
 pub use pool::validate_pool_fill;
 pub use pool_model::*;
 pub use provider::{FlyProvider, Provider, ProviderError, ProviderErrorKind, SnapshotInfo};
 pub use replace::TAG_OPERATION;
+pub use secrets::{SecretAction, SecretChanged, SecretInfo, SecretList};
 pub use store::{SqliteStore, Store, StoreError};
 pub use swarm::{Progress, Swarm};

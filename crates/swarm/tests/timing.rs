@@ -217,6 +217,28 @@ impl Provider for Timed {
     fn follow_logs(&self, app: &str) -> BoxStream<'static, ProviderResult<LogLine>> {
         self.inner.follow_logs(app)
     }
+    async fn exec_machine(
+        &self,
+        app: &str,
+        id: &str,
+        command: &swarm::exec::ExecCommand<'_>,
+    ) -> ProviderResult<swarm::ExecOutput> {
+        self.inner.exec_machine(app, id, command).await
+    }
+    async fn list_secrets(&self, app: &str) -> ProviderResult<Vec<swarm::SecretInfo>> {
+        self.inner.list_secrets(app).await
+    }
+    async fn set_secret(
+        &self,
+        app: &str,
+        key: &str,
+        value: &secrecy::SecretString,
+    ) -> ProviderResult<u64> {
+        self.inner.set_secret(app, key, value).await
+    }
+    async fn unset_secret(&self, app: &str, key: &str) -> ProviderResult<Option<u64>> {
+        self.inner.unset_secret(app, key).await
+    }
 }
 
 fn model_ms(duration: Duration) -> f64 {

@@ -3,6 +3,7 @@
 //! config read from Fly can be sent back unchanged.
 
 pub mod apps;
+pub mod exec;
 pub mod ips;
 pub mod leases;
 pub mod logs;
@@ -11,6 +12,7 @@ pub mod secrets;
 pub mod volumes;
 
 pub use apps::*;
+pub use exec::*;
 pub use ips::*;
 pub use leases::*;
 pub use logs::*;

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
 /// A secret's metadata (values are not returned unless asked for, and we never ask).
@@ -35,10 +36,19 @@ pub struct AppSecrets {
     pub secrets: Vec<AppSecret>,
 }
 
-/// Body of `POST /v1/apps/{app}/secrets`.
-#[derive(Clone, Default, PartialEq, Serialize)]
+/// Body of `POST /v1/apps/{app}/secrets`: values stay `SecretString`s until the bytes
+/// of the request are written.
+#[derive(Clone, Default, Serialize)]
 pub(crate) struct SecretsUpdateRequest {
-    pub values: BTreeMap<String, String>,
+    #[serde(serialize_with = "expose_values")]
+    pub values: BTreeMap<String, SecretString>,
+}
+
+fn expose_values<S: serde::Serializer>(
+    values: &BTreeMap<String, SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_map(values.iter().map(|(k, v)| (k, v.expose_secret())))
 }
 
 impl std::fmt::Debug for SecretsUpdateRequest {

@@ -1,5 +1,6 @@
 //! HTTP front: routing, auth, request ids, faults, latency, recording.
 
+mod exec;
 mod graphql;
 mod logs;
 mod proxy;
@@ -145,6 +146,10 @@ pub fn router(inner: Arc<Inner>) -> Router {
             post(rest::signal_machine),
         )
         .route("/v1/apps/{app}/machines/{id}/wait", get(rest::wait_machine))
+        .route(
+            "/v1/apps/{app}/machines/{id}/exec",
+            post(exec::exec_machine),
+        )
         .route(
             "/v1/apps/{app}/machines/{id}/lease",
             get(rest::get_lease)

@@ -700,14 +700,19 @@ pub async fn update_secrets(
     ))
 }
 
-pub async fn get_secret(State(inner): Shared, Path((app, name)): MachinePath) -> HandlerResult {
+pub async fn get_secret(
+    State(inner): Shared,
+    Path((app, name)): MachinePath,
+    RawQuery(q): RawQuery,
+) -> HandlerResult {
+    let show = query_bool(&query_pairs(q.as_deref()), "show_secrets");
     inner.read(|w, _| {
         let a = w.app(&app)?;
         let s = a
             .secrets
             .get(&name)
             .ok_or_else(|| ApiError::new(404, format!("secret {name:?} not found")))?;
-        Ok(json_response(200, secret_json(&name, s, false)))
+        Ok(json_response(200, secret_json(&name, s, show)))
     })
 }
 
@@ -736,6 +741,7 @@ pub async fn set_secret(
     })?;
     if let Some(obj) = body.as_object_mut() {
         obj.insert("version".into(), json!(version));
+        obj.insert("Version".into(), json!(version));
     }
     Ok(json_response(201, body))
 }
@@ -748,7 +754,10 @@ pub async fn delete_secret(State(inner): Shared, Path((app, name)): MachinePath)
     }
     let version =
         inner.mutate(|w, clock| w.update_secrets(clock, &app, vec![(name, None)], false))?;
-    Ok(json_response(200, json!({"version": version})))
+    Ok(json_response(
+        200,
+        json!({"version": version, "Version": version}),
+    ))
 }
 
 // ---- IP assignments (REST) ----

@@ -156,11 +156,7 @@ impl World {
         replace_all: bool,
     ) -> Result<u64, ApiError> {
         for (key, _) in &values {
-            if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(ApiError::bad_request(format!(
-                    "invalid secret name {key:?}: only letters, digits and underscores"
-                )));
-            }
+            validate_secret_name(key)?;
         }
         let now = clock.now_ms();
         let app = self.app_mut(app)?;
@@ -306,5 +302,23 @@ mod tests {
         );
         assert!(validate_app_name(&"a".repeat(64)).is_err());
         assert!(validate_app_name("-x").is_err());
+    }
+}
+
+/// Secrets become env vars of the app's machines, so their names are env var names:
+/// `[A-Za-z_][A-Za-z0-9_]*` (the spec's `MachineSecret.env_var`: "a valid environment
+/// variable name"; Fly's own server text is not published) [inferred].
+pub fn validate_secret_name(key: &str) -> Result<(), ApiError> {
+    let mut chars = key.chars();
+    let valid = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request(format!(
+            "invalid secret name {key:?}: must be an environment variable name (letters, digits and underscores, not starting with a digit)"
+        )))
     }
 }

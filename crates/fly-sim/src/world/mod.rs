@@ -6,6 +6,7 @@
 
 mod apps;
 mod error;
+mod exec;
 mod machines;
 mod render;
 mod volumes;
@@ -21,6 +22,7 @@ use crate::clock::Clock;
 
 pub use apps::validate_app_name;
 pub use error::ApiError;
+pub use exec::ExecRequest;
 pub use machines::{MachineRequest, WaitOutcome, guest_error, parse_go_duration_ms};
 pub use render::{app as render_app, ip as render_ip};
 pub use volumes::VolumeRequest;

@@ -90,7 +90,11 @@ fn classify(error: &Error) -> (StatusCode, &'static str) {
         Error::AlreadyExists { .. } | Error::NameTaken { .. } => {
             (StatusCode::CONFLICT, "name_taken")
         }
-        Error::InvalidState { .. } => (StatusCode::CONFLICT, "invalid_state"),
+        Error::InvalidState { .. } | Error::NotRunning { .. } => {
+            (StatusCode::CONFLICT, "invalid_state")
+        }
+        Error::SecretNotFound { .. } => (StatusCode::NOT_FOUND, "not_found"),
+        Error::ExecTimedOut { .. } => (StatusCode::GATEWAY_TIMEOUT, "exec_timeout"),
         Error::QuotaExceeded(_) => (StatusCode::FORBIDDEN, "quota_exceeded"),
         Error::Busy { .. } => (StatusCode::CONFLICT, "busy"),
         Error::CreateFailed { source, .. } | Error::PoolFailed { source, .. } => classify(source),

@@ -30,6 +30,8 @@ use crate::store::{EventRecord, Store};
 use crate::swarm::Swarm;
 use crate::version::ServerVersion;
 
+mod access;
+
 type Shared<S, P> = State<Arc<Controller<S, P>>>;
 
 /// The longest a request waits for an operation (Fly's own `/wait` limit).
@@ -147,6 +149,7 @@ pub(super) fn router<S: Store, P: Provider>(
         .add(M::GET, "GET", "/v1/cost", costs::<S, P>)
         .add(M::POST, "POST", "/v1/reconcile", reconcile::<S, P>)
         .add(M::GET, "GET", "/v1/operations/{id}", operation::<S, P>);
+    let routes = access::add(routes);
     let build = controller.build;
     let controller_for_dashboard = Arc::clone(&controller);
     let router = routes
@@ -425,7 +428,8 @@ impl<T: serde::de::DeserializeOwned, St: Send + Sync> FromRequestParts<St> for A
     paths(
         healthz, readyz, metrics, openapi_json, version, list, create, show, delete, start, stop, health, logs,
         versions, resize, update, rollback, machine_rollback, move_region, snapshots, snapshot, restore,
-        password, reconcile, operation, logs_stream, events, health_checks, costs, workspace_cost
+        password, reconcile, operation, logs_stream, events, health_checks, costs, workspace_cost,
+        access::exec, access::secrets, access::set_secret, access::unset_secret
     ),
     modifiers(&BearerToken)
 )]

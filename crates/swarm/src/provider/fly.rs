@@ -814,6 +814,30 @@ impl Provider for FlyProvider {
             .boxed()
     }
 
+    // Exec and secrets live in `fly_access.rs`.
+    async fn exec_machine(
+        &self,
+        app: &str,
+        id: &str,
+        command: &crate::exec::ExecCommand<'_>,
+    ) -> ProviderResult<crate::exec::ExecOutput> {
+        self.exec_on(app, id, command).await
+    }
+    async fn list_secrets(&self, app: &str) -> ProviderResult<Vec<crate::secrets::SecretInfo>> {
+        self.secrets_of(app).await
+    }
+    async fn set_secret(
+        &self,
+        app: &str,
+        key: &str,
+        value: &secrecy::SecretString,
+    ) -> ProviderResult<u64> {
+        self.secret_to(app, key, value).await
+    }
+    async fn unset_secret(&self, app: &str, key: &str) -> ProviderResult<Option<u64>> {
+        self.secret_gone(app, key).await
+    }
+
     fn call_counts(&self) -> Option<fly_api::CallCounts> {
         Some(self.client.call_counters().snapshot())
     }

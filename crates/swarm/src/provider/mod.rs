@@ -6,6 +6,7 @@
 //! Fly.io implementation over `fly-api`.
 
 pub(crate) mod fly;
+mod fly_access;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -15,7 +16,9 @@ use std::time::Duration;
 use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
+use crate::exec::{ExecCommand, ExecOutput};
 use crate::model::{GuestSize, IpKind, IpRecord, LogLine, MachineState, ProbeResult};
+use crate::secrets::SecretInfo;
 
 pub use fly::FlyProvider;
 
@@ -443,6 +446,35 @@ pub trait Provider: Send + Sync + 'static {
     ) -> impl Future<Output = ProviderResult<Vec<LogLine>>> + Send;
     /// New log lines as they come, until the stream is dropped.
     fn follow_logs(&self, app: &str) -> BoxStream<'static, ProviderResult<LogLine>>;
+
+    /// Runs a command on a started machine, once (a command may have effects, so an
+    /// ambiguous failure is not repeated). [`ProviderErrorKind::Conflict`] when the
+    /// machine is not started.
+    fn exec_machine(
+        &self,
+        app: &str,
+        id: &str,
+        command: &ExecCommand<'_>,
+    ) -> impl Future<Output = ProviderResult<ExecOutput>> + Send;
+    /// The app's secrets by name (never their values).
+    fn list_secrets(
+        &self,
+        app: &str,
+    ) -> impl Future<Output = ProviderResult<Vec<SecretInfo>>> + Send;
+    /// Sets one app secret; the app's new secrets version. Repeatable.
+    fn set_secret(
+        &self,
+        app: &str,
+        key: &str,
+        value: &secrecy::SecretString,
+    ) -> impl Future<Output = ProviderResult<u64>> + Send;
+    /// Removes one app secret; the new secrets version, or `None` when the app has no
+    /// secret of that name (already gone: repeatable).
+    fn unset_secret(
+        &self,
+        app: &str,
+        key: &str,
+    ) -> impl Future<Output = ProviderResult<Option<u64>>> + Send;
 
     /// Counts of the provider's API calls so far (for `/metrics`), if it keeps any.
     fn call_counts(&self) -> Option<fly_api::CallCounts> {

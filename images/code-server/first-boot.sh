@@ -30,8 +30,8 @@ now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 status() {
   local step="$1" state_word="$2" code="$3" script="$4" started="$5" finished=""
   [ "$state_word" = running ] || finished="$(now)"
-  printf '{"state":"%s","exit_code":%s,"script":"%s","started_at":"%s","finished_at":"%s"}\n' \
-    "$state_word" "${code:-null}" "$script" "$started" "$finished" >"$state/$step.json.new" &&
+  printf '{"step":"%s","state":"%s","exit_code":%s,"script":"%s","started_at":"%s","finished_at":"%s"}\n' \
+    "$step" "$state_word" "${code:-null}" "$script" "$started" "$finished" >"$state/$step.json.new" &&
     mv "$state/$step.json.new" "$state/$step.json"
 }
 

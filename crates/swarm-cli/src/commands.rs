@@ -678,10 +678,48 @@ pub async fn show(backend: &Workspaces, out: &Output, name: &str) -> Result<(), 
     if let Some(error) = &ws.last_error {
         rows.push(("last error", error.clone()));
     }
+    rows.extend(first_boot_rows(backend, &ws).await);
     for (key, value) in rows {
         out.line(format!("{:<13} {value}", format!("{key}:")));
     }
     Ok(())
+}
+
+/// How the dotfiles and init script of the last boot ended, read from the volume with
+/// one `exec` while the workspace runs (the files are the image's `first-boot.sh`'s).
+async fn first_boot_rows(
+    backend: &Workspaces,
+    ws: &WorkspaceRecord,
+) -> Vec<(&'static str, String)> {
+    let steps = swarm::first_boot::configured_steps(&ws.spec);
+    if steps.is_empty() {
+        return Vec::new();
+    }
+    if ws.status != swarm::WorkspaceStatus::Running {
+        return vec![(
+            "first boot",
+            "read while it runs (the outcome of each boot is kept on its volume)".to_owned(),
+        )];
+    }
+    let options = swarm::ExecOptions {
+        command: swarm::first_boot::outcome_command(swarm::config::DEFAULT_MOUNT_PATH, &steps),
+        timeout_secs: Some(10),
+        start_first: false,
+    };
+    match backend.exec(ws.name.as_str(), &options).await {
+        Ok(done) => swarm::first_boot::describe_outcomes(&steps, &done.output.stdout)
+            .into_iter()
+            .map(|(step, said)| {
+                let key = if step == "init" {
+                    "init ran"
+                } else {
+                    "dotfiles ran"
+                };
+                (key, said)
+            })
+            .collect(),
+        Err(failure) => vec![("first boot", format!("(not read: {})", failure.message))],
+    }
 }
 
 pub async fn start(backend: &Workspaces, out: &Output, name: &str) -> Result<(), Failure> {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Home, run};
+use common::{Home, run, runtime, start_sim};
 
 #[test]
 fn dotfiles_from_the_config_or_the_flag_and_the_init_script_show_up_in_show() {
@@ -75,4 +75,60 @@ fn dotfiles_from_the_config_or_the_flag_and_the_init_script_show_up_in_show() {
     for name in ["dots", "mine"] {
         run(home.swarm(), &["delete", name, "--yes"]).ok();
     }
+}
+
+/// What the image's `first-boot.sh` would leave on the volume, planted in the sim's
+/// volume (the sim runs no image), then read back by `show` with one `exec`.
+#[test]
+fn show_reads_how_the_last_boot_ended_from_the_volume() {
+    let rt = runtime();
+    let sim = start_sim(&rt);
+    let home = Home::new();
+    let script = home.path().join("init.sh");
+    std::fs::write(&script, "echo hi\n").unwrap();
+    run(
+        home.swarm_at(&sim),
+        &[
+            "create",
+            "booted",
+            "--dotfiles",
+            "https://github.com/alice/dotfiles",
+            "--init",
+            script.to_str().unwrap(),
+        ],
+    )
+    .ok();
+    let shown = run(home.swarm_at(&sim), &["show", "booted"]).ok().stdout;
+    assert!(
+        shown.contains("dotfiles ran:") && shown.contains("not reported yet"),
+        "{shown}"
+    );
+
+    rt.block_on(async {
+        let status = r#"{"step":"dotfiles","state":"failed","exit_code":3,"script":"install.sh","started_at":"2026-12-07T10:00:00Z","finished_at":"2026-12-07T10:00:04Z"}"#;
+        let answer = reqwest::Client::new()
+            .put(format!("{}/__sim/fs/.swarm/first-boot/dotfiles.json", sim.base_url()))
+            .header(reqwest::header::HOST, "booted.fly.dev")
+            .body(format!("{status}\n"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 204);
+    });
+    let shown = run(home.swarm_at(&sim), &["show", "booted"]).ok().stdout;
+    let line = shown
+        .lines()
+        .find(|l| l.starts_with("dotfiles ran:"))
+        .unwrap_or_else(|| panic!("{shown}"));
+    assert!(
+        line.contains("failed (install.sh, exit 3, 2026-12-07T10:00:04Z)"),
+        "{line}"
+    );
+    let init = shown.lines().find(|l| l.starts_with("init ran:")).unwrap();
+    assert!(init.contains("not reported yet"), "{init}");
+
+    run(home.swarm_at(&sim), &["stop", "booted"]).ok();
+    let stopped = run(home.swarm_at(&sim), &["show", "booted"]).ok().stdout;
+    assert!(stopped.contains("read while it runs"), "{stopped}");
+    run(home.swarm_at(&sim), &["delete", "booted", "--yes"]).ok();
 }

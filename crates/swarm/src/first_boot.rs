@@ -9,6 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::WorkspaceSpec;
 use crate::validate::ValidationError;
 
 /// The machine env var `first-boot.sh` reads the repository's URL from.
@@ -105,6 +106,8 @@ pub fn validate_init_script(script: &str) -> Result<(), ValidationError> {
 /// (`.swarm/first-boot/{dotfiles,init}.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepOutcome {
+    /// `dotfiles` or `init`.
+    pub step: String,
     /// `cloning`, `running`, `succeeded`, `failed`, `timed_out`, `clone_failed` or `linked`.
     pub state: String,
     pub exit_code: Option<i32>,
@@ -153,6 +156,41 @@ impl StepOutcome {
 pub fn step_files(mount_path: &str, step: &str) -> (String, String) {
     let dir = format!("{}/.swarm/first-boot", mount_path.trim_end_matches('/'));
     (format!("{dir}/{step}.json"), format!("{dir}/{step}.log"))
+}
+
+/// The steps a workspace's spec asks for, in the order they run.
+pub fn configured_steps(spec: &WorkspaceSpec) -> Vec<&'static str> {
+    let mut steps = Vec::new();
+    if spec.dotfiles.is_some() {
+        steps.push("dotfiles");
+    }
+    if spec.init_script.is_some() {
+        steps.push("init");
+    }
+    steps
+}
+
+/// The command (run with `exec`) that prints the outcome files of `steps`, one JSON
+/// object a line; a step that has not reported yet is simply missing from its output.
+pub fn outcome_command(mount_path: &str, steps: &[&str]) -> Vec<String> {
+    let mut command = vec!["cat".to_owned()];
+    command.extend(steps.iter().map(|step| step_files(mount_path, step).0));
+    command
+}
+
+/// What `swarm show` says of each configured step: its outcome, or why there is none.
+pub fn describe_outcomes(steps: &[&str], cat_stdout: &str) -> Vec<(String, String)> {
+    let outcomes: Vec<StepOutcome> = cat_stdout.lines().filter_map(StepOutcome::parse).collect();
+    steps
+        .iter()
+        .map(|step| {
+            let said = outcomes.iter().find(|o| o.step == *step).map_or_else(
+                || "not reported yet (it runs beside code-server after each boot)".to_owned(),
+                StepOutcome::describe,
+            );
+            ((*step).to_owned(), said)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -206,18 +244,36 @@ mod tests {
 
     #[test]
     fn outcomes_read_back_as_the_script_writes_them() {
-        let text = r#"{"state":"failed","exit_code":3,"script":"install.sh","started_at":"2026-12-07T10:00:00Z","finished_at":"2026-12-07T10:00:04Z"}"#;
+        let text = r#"{"step":"dotfiles","state":"failed","exit_code":3,"script":"install.sh","started_at":"2026-12-07T10:00:00Z","finished_at":"2026-12-07T10:00:04Z"}"#;
         let outcome = StepOutcome::parse(text).expect("parses");
         assert_eq!(outcome.exit_code, Some(3));
         assert_eq!(
             outcome.describe(),
             "failed (install.sh, exit 3, 2026-12-07T10:00:04Z)"
         );
-        let running = r#"{"state":"cloning","exit_code":null,"script":"","started_at":"2026-12-07T10:00:00Z","finished_at":""}"#;
+        let running = r#"{"step":"dotfiles","state":"cloning","exit_code":null,"script":"","started_at":"2026-12-07T10:00:00Z","finished_at":""}"#;
         assert_eq!(
             StepOutcome::parse(running).expect("parses").describe(),
             "cloning (2026-12-07T10:00:00Z)"
         );
         assert_eq!(StepOutcome::parse("{\"state\":"), None);
+        let both = format!("{text}\n");
+        assert_eq!(
+            describe_outcomes(&["dotfiles", "init"], &both),
+            [
+                (
+                    "dotfiles".to_owned(),
+                    "failed (install.sh, exit 3, 2026-12-07T10:00:04Z)".to_owned()
+                ),
+                (
+                    "init".to_owned(),
+                    "not reported yet (it runs beside code-server after each boot)".to_owned()
+                ),
+            ]
+        );
+        assert_eq!(
+            outcome_command("/home/coder/project/", &["init"]),
+            ["cat", "/home/coder/project/.swarm/first-boot/init.json"]
+        );
     }
 }

@@ -18,7 +18,7 @@ use swarm::{
 use crate::bound;
 use crate::cli_runs::{self, median, ms};
 
-type BenchSwarm = Swarm<SqliteStore, FlyProvider>;
+pub(crate) type BenchSwarm = Swarm<SqliteStore, FlyProvider>;
 
 async fn start_sim(latency: Latency, rate_limits: bool, seed: u64) -> anyhow::Result<SimHandle> {
     start_sim_p50(latency, rate_limits, seed, false).await
@@ -114,6 +114,7 @@ async fn baseline_create(provider: &FlyProvider, name: &str) -> anyhow::Result<(
         volume_id: volume.id,
         mount_path: config.mount_path.clone(),
         metadata: BTreeMap::from([(TAG_WORKSPACE.to_owned(), name.to_owned())]),
+        idle_policy: Default::default(),
     };
     let machine = provider.create_machine(name, &request).await?;
     for kind in [IpKind::SharedV4, IpKind::V6] {
@@ -407,6 +408,7 @@ fn spec(name: &WorkspaceName) -> WorkspaceSpec {
         metadata: Default::default(),
         ip_mode: IpMode::Shared,
         idle_timeout_secs: 1800,
+        idle_policy: Default::default(),
         org: "personal".into(),
         owner: None,
     }
@@ -496,6 +498,7 @@ pub(crate) async fn fill_world_named(
                                 (TAG_WORKSPACE_ID.to_owned(), rec.id.to_string()),
                                 (TAG_WORKSPACE.to_owned(), name.clone()),
                             ]),
+                            idle_policy: Default::default(),
                         },
                     )
                     .await?;

@@ -471,6 +471,7 @@ pub fn create_options(args: &CreateArgs) -> Result<CreateOptions, Failure> {
         env,
         ip: args.ip.clone(),
         idle_timeout: args.idle_timeout.clone(),
+        idle_policy: args.idle_policy.clone(),
         ..CreateOptions::default()
     })
 }
@@ -603,6 +604,7 @@ pub async fn show(backend: &Workspaces, out: &Output, name: &str) -> Result<(), 
         ("image", ws.spec.image.clone()),
         ("ip", ws.spec.ip_mode.to_string()),
         ("idle timeout", output::duration(ws.spec.idle_timeout_secs)),
+        ("idle policy", ws.spec.idle_policy.as_str().to_owned()),
         ("app", ws.app.clone().unwrap_or_else(|| "-".into())),
         (
             "machine",
@@ -655,6 +657,11 @@ pub async fn start(backend: &Workspaces, out: &Output, name: &str) -> Result<(),
     let change = result?;
     if out.json {
         out.json(&change)?;
+    } else if change.changed && change.previous == swarm::WorkspaceStatus::Suspended {
+        out.line(format!(
+            "Workspace {name} resumed: {}",
+            change.workspace.url
+        ));
     } else if change.changed {
         out.line(format!(
             "Workspace {name} started: {}",
@@ -664,6 +671,27 @@ pub async fn start(backend: &Workspaces, out: &Output, name: &str) -> Result<(),
         out.line(format!(
             "Workspace {name} was already running: {}",
             change.workspace.url
+        ));
+    }
+    Ok(())
+}
+
+pub async fn suspend(backend: &Workspaces, out: &Output, name: &str) -> Result<(), Failure> {
+    let bar = out.spinner(format!("suspending {name}"));
+    let result = backend.suspend(name).await;
+    bar.finish_and_clear();
+    let change = result?;
+    if out.json {
+        out.json(&change)?;
+    } else if !change.changed {
+        out.line(format!("Workspace {name} was already suspended."));
+    } else if change.workspace.status == swarm::WorkspaceStatus::Suspended {
+        out.line(format!(
+            "Workspace {name} suspended. `swarm start {name}` resumes it where it was."
+        ));
+    } else {
+        out.line(format!(
+            "Workspace {name} could not be suspended and Fly stopped it instead; `swarm start {name}` boots it."
         ));
     }
     Ok(())

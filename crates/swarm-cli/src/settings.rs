@@ -47,6 +47,8 @@ pub struct FileConfig {
     pub memory: Option<u32>,
     pub storage: Option<u32>,
     pub idle_timeout: Option<String>,
+    /// `stop` or `suspend` (see `swarm create --idle-policy`).
+    pub idle_policy: Option<String>,
     pub ip: Option<String>,
     pub db: Option<String>,
     /// `[pool]`: what `swarm pool fill` does without flags.
@@ -155,6 +157,7 @@ pub struct Settings {
     pub memory: Setting<u32>,
     pub storage: Setting<u32>,
     pub idle_timeout: Setting<String>,
+    pub idle_policy: Setting<String>,
     pub ip: Setting<String>,
     pub db: Setting<Option<String>>,
     /// `pool fill`'s region when `--region` is not given (`None`: the default region).
@@ -342,6 +345,13 @@ impl Settings {
                 &path,
                 format!("{}s", defaults.default_idle_timeout_secs),
             ),
+            idle_policy: pick(
+                None,
+                env_str(env, "SWARM_IDLE_POLICY"),
+                file.idle_policy.clone(),
+                &path,
+                defaults.default_idle_policy.as_str().to_owned(),
+            ),
             ip: pick(
                 None,
                 env_str(env, "SWARM_IP"),
@@ -401,6 +411,8 @@ impl Settings {
         parse_idle_timeout(&self.idle_timeout.value)
             .map_err(|e| at(&self.idle_timeout.source, e))?;
         parse_ip_mode(&self.ip.value).map_err(|e| at(&self.ip.source, e))?;
+        swarm::parse_idle_policy(&self.idle_policy.value)
+            .map_err(|e| at(&self.idle_policy.source, e))?;
         if let Some(region) = &self.pool_region.value {
             validate_region(region, &config).map_err(|e| {
                 SettingsError(format!(
@@ -470,6 +482,7 @@ impl Settings {
             default_memory_mb: self.memory.value,
             default_storage_gb: self.storage.value,
             default_idle_timeout_secs: parse_idle_timeout(&self.idle_timeout.value)?,
+            default_idle_policy: swarm::parse_idle_policy(&self.idle_policy.value)?,
             default_ip_mode: parse_ip_mode(&self.ip.value)?,
             ..SwarmConfig::default()
         })

@@ -31,6 +31,8 @@ pub struct SwarmConfig {
     pub default_storage_gb: u32,
     /// code-server exits after this long without activity (must be > 60 s).
     pub default_idle_timeout_secs: u64,
+    /// Who puts an idle workspace to rest when `create` is not told.
+    pub default_idle_policy: crate::suspend::IdlePolicy,
     /// How a workspace is reachable when no `ip` is given.
     pub default_ip_mode: crate::model::IpMode,
     /// Fly organization slug.
@@ -77,6 +79,7 @@ impl Default for SwarmConfig {
             default_memory_mb: 2048,
             default_storage_gb: 10,
             default_idle_timeout_secs: 30 * 60,
+            default_idle_policy: crate::suspend::IdlePolicy::Stop,
             default_ip_mode: crate::model::IpMode::default(),
             org: "personal".to_owned(),
             mount_path: DEFAULT_MOUNT_PATH.to_owned(),

@@ -212,6 +212,7 @@ fn create(input: &mut Input<'_>) {
         metadata: map(input),
         ip: input.option(Input::text),
         idle_timeout: input.option(Input::text),
+        idle_policy: input.option(Input::text),
         owner: None,
     };
     match validate::validate_create(&options, &config) {
@@ -268,6 +269,7 @@ fn resize(input: &mut Input<'_>) {
         metadata: BTreeMap::new(),
         ip_mode: IpMode::Shared,
         idle_timeout_secs: 0,
+        idle_policy: Default::default(),
         org: String::new(),
         owner: None,
     };

@@ -33,6 +33,8 @@ pub struct CreateOptions {
     pub ip: Option<String>,
     /// A duration such as `30m`, `1h30m`, `90s` or plain seconds.
     pub idle_timeout: Option<String>,
+    /// `stop` (default) or `suspend`: who puts an idle workspace to rest.
+    pub idle_policy: Option<String>,
     /// The controller user the workspace is made for (`swarm serve`); set by the
     /// controller from the caller's token, never read from input.
     #[serde(skip)]
@@ -190,6 +192,9 @@ pub struct WorkspaceSpec {
     pub metadata: BTreeMap<String, String>,
     pub ip_mode: IpMode,
     pub idle_timeout_secs: u64,
+    /// Absent in records written before it existed (and for `stop`), so they read the same.
+    #[serde(default, skip_serializing_if = "crate::suspend::IdlePolicy::is_stop")]
+    pub idle_policy: crate::suspend::IdlePolicy,
     pub org: String,
     /// The controller user it belongs to; none for a workspace made with the CLI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -214,6 +219,8 @@ pub enum WorkspaceStatus {
     Starting,
     Stopping,
     Stopped,
+    /// Fly holds a snapshot of its memory; `start` resumes from it.
+    Suspended,
     /// Teardown in progress (or interrupted: `reconcile` finishes it).
     Deleting,
     /// Gone from Fly; the record is kept for history and orphan detection.
@@ -230,6 +237,7 @@ impl WorkspaceStatus {
             Self::Starting => "starting",
             Self::Stopping => "stopping",
             Self::Stopped => "stopped",
+            Self::Suspended => "suspended",
             Self::Deleting => "deleting",
             Self::Deleted => "deleted",
             Self::Failed => "failed",
@@ -243,6 +251,7 @@ impl WorkspaceStatus {
             "starting" => Self::Starting,
             "stopping" => Self::Stopping,
             "stopped" => Self::Stopped,
+            "suspended" => Self::Suspended,
             "deleting" => Self::Deleting,
             "deleted" => Self::Deleted,
             "failed" => Self::Failed,
@@ -633,7 +642,8 @@ impl MachineState {
             | Self::Updating
             | Self::Restarting => WorkspaceStatus::Starting,
             Self::Stopping | Self::Suspending => WorkspaceStatus::Stopping,
-            Self::Stopped | Self::Suspended => WorkspaceStatus::Stopped,
+            Self::Stopped => WorkspaceStatus::Stopped,
+            Self::Suspended => WorkspaceStatus::Suspended,
             Self::Destroying | Self::Destroyed | Self::Failed | Self::Other(_) => {
                 WorkspaceStatus::Failed
             }

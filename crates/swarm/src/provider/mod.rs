@@ -200,6 +200,8 @@ pub struct MachineRequest {
     pub volume_id: String,
     pub mount_path: String,
     pub metadata: BTreeMap<String, String>,
+    /// `suspend`: the service's autostop suspends the idle machine.
+    pub idle_policy: crate::suspend::IdlePolicy,
 }
 
 impl fmt::Debug for MachineRequest {
@@ -213,6 +215,7 @@ impl fmt::Debug for MachineRequest {
             .field("env_keys", &self.env.keys().collect::<Vec<_>>())
             .field("volume_id", &self.volume_id)
             .field("mount_path", &self.mount_path)
+            .field("idle_policy", &self.idle_policy)
             .field("metadata", &self.metadata)
             .finish()
     }
@@ -355,6 +358,13 @@ pub trait Provider: Send + Sync + 'static {
         app: &str,
         id: &str,
         force: bool,
+    ) -> impl Future<Output = ProviderResult<()>> + Send;
+    /// Suspends a started machine: Fly snapshots its memory (or stops it, when it
+    /// cannot be snapshotted). `start` resumes it.
+    fn suspend_machine(
+        &self,
+        app: &str,
+        id: &str,
     ) -> impl Future<Output = ProviderResult<()>> + Send;
     /// Destroys the machine whatever its state. Ok when already gone.
     fn destroy_machine(

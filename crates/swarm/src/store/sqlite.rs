@@ -1647,6 +1647,7 @@ mod tests {
             metadata: BTreeMap::new(),
             ip_mode: IpMode::Shared,
             idle_timeout_secs: 1800,
+            idle_policy: Default::default(),
             org: "personal".to_owned(),
             owner: None,
         };

@@ -28,6 +28,8 @@ pub enum Knob {
     Stop,
     Suspend,
     Resume,
+    /// code-server's own start after a cold boot, before it answers (a resume skips it).
+    AppBoot,
     Replace,
     Destroy,
     Exec,
@@ -55,6 +57,7 @@ impl Knob {
             Knob::Stop => 1_000.0,
             Knob::Suspend => 1_500.0,
             Knob::Resume => 300.0,
+            Knob::AppBoot => 1_000.0,
             Knob::Replace => 3_000.0,
             Knob::Destroy => 2_000.0,
             Knob::Exec => 1_000.0,

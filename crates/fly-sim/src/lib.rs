@@ -229,6 +229,7 @@ impl Inner {
                 TimerKind::Volume { app, id, seq } => w.fire_volume(app, id, *seq),
                 TimerKind::AppDeleted { app } => w.finish_app_delete(app),
                 TimerKind::Idle { app, id, activity } => w.fire_idle(clock, app, id, *activity),
+                TimerKind::Autostop { app, id } => w.fire_autostop(clock, app, id),
             });
         });
     }
@@ -413,6 +414,14 @@ impl SimHandle {
     pub fn set_last_heartbeat(&self, app: &str, machine_id: &str, at_ms: i64) -> bool {
         self.inner
             .mutate(|w, _| w.heartbeat_at(app, machine_id, at_ms))
+    }
+
+    /// Throws away a suspended machine's memory snapshot, as a host migration, Fly's
+    /// maintenance or a lost snapshot file does: its next start cold boots. False
+    /// when there is no such machine or it holds no snapshot.
+    pub fn discard_snapshot(&self, app: &str, machine_id: &str) -> bool {
+        self.inner
+            .mutate(|w, _| w.discard_snapshot(app, machine_id))
     }
 
     /// Stops serving and persists the state file if one is set.

@@ -169,6 +169,37 @@ async fn drive(api: &common::Api) {
         "/v1/apps/contract/machines/{id}/wait?state=started"
     ))
     .await;
+    // Suspend's refusals: a machine too large to snapshot is stopped instead (200, then
+    // `stopped`), and a stopped machine cannot be suspended (412).
+    let mut big = code_server_config(json!({}));
+    big["guest"] = json!({"cpu_kind": "shared", "cpus": 2, "memory_mb": 4096});
+    let big = api
+        .post(
+            "/v1/apps/contract/machines",
+            json!({"region": "ams", "config": big}),
+        )
+        .await;
+    let big = big.body["id"].as_str().unwrap().to_string();
+    api.get(&format!(
+        "/v1/apps/contract/machines/{big}/wait?state=started"
+    ))
+    .await;
+    api.post(
+        &format!("/v1/apps/contract/machines/{big}/suspend"),
+        json!(null),
+    )
+    .await;
+    api.get(&format!(
+        "/v1/apps/contract/machines/{big}/wait?state=stopped"
+    ))
+    .await;
+    let refused = api
+        .post(
+            &format!("/v1/apps/contract/machines/{big}/suspend"),
+            json!(null),
+        )
+        .await;
+    assert_eq!(refused.status, 412, "{}", refused.body);
     let mut new_cfg = cfg.clone();
     new_cfg["env"]["EXTRA"] = json!("1");
     api.call_with(

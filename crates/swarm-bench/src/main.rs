@@ -10,12 +10,14 @@
 //! target/release/swarm-bench reconcile --n 10000   # S4: reconcile of 10,000 (latency zero)
 //! target/release/swarm-bench list --n 10000        # S5: swarm list / show with 10,000
 //! target/release/swarm-bench serve --n 200         # S6: controller reconcile of 200 + API
+//! target/release/swarm-bench suspend --runs 7      # S9: time to usable, stop vs suspend
 //! ```
 
 mod bound;
 mod cli_runs;
 mod dashboard;
 mod scenarios;
+mod suspend;
 
 use clap::{Parser, Subcommand};
 
@@ -90,6 +92,14 @@ enum Scenario {
         #[arg(long, default_value = "50")]
         runs: usize,
     },
+    /// S9 (issue 19): time to usable (started, then code-server's /healthz answering)
+    /// after `stop` vs after `suspend` (latency fly, rate limits fly).
+    Suspend {
+        #[arg(long, default_value = "7")]
+        runs: usize,
+        #[arg(long, default_value = "1")]
+        seed: u64,
+    },
     /// S5: `swarm list` and `swarm show` (the binary) over a store of N records.
     List {
         #[arg(long, default_value = "10000")]
@@ -116,6 +126,7 @@ fn main() -> anyhow::Result<()> {
             p50,
         } => rt.block_on(scenarios::pool(runs, seed, slots, p50)),
         Scenario::Serve { n, runs } => rt.block_on(scenarios::serve(n, runs)),
+        Scenario::Suspend { runs, seed } => rt.block_on(suspend::suspend(runs, seed)),
         Scenario::Dashboard { n, runs } => rt.block_on(dashboard::dashboard(n, runs)),
         Scenario::Concurrent { n, runs, seed } => rt.block_on(scenarios::concurrent(n, runs, seed)),
         Scenario::Reconcile { n, runs, swarm_bin } => {

@@ -18,7 +18,7 @@ use swarm::{
 use crate::bound;
 use crate::cli_runs::{self, median, ms};
 
-type BenchSwarm = Swarm<SqliteStore, FlyProvider>;
+pub(crate) type BenchSwarm = Swarm<SqliteStore, FlyProvider>;
 
 async fn start_sim(latency: Latency, rate_limits: bool, seed: u64) -> anyhow::Result<SimHandle> {
     start_sim_p50(latency, rate_limits, seed, false).await
@@ -115,6 +115,7 @@ async fn baseline_create(provider: &FlyProvider, name: &str) -> anyhow::Result<(
         mount_path: config.mount_path.clone(),
         files: Vec::new(),
         metadata: BTreeMap::from([(TAG_WORKSPACE.to_owned(), name.to_owned())]),
+        idle_policy: Default::default(),
     };
     let machine = provider.create_machine(name, &request).await?;
     for kind in [IpKind::SharedV4, IpKind::V6] {
@@ -410,6 +411,7 @@ fn spec(name: &WorkspaceName) -> WorkspaceSpec {
         idle_timeout_secs: 1800,
         dotfiles: None,
         init_script: None,
+        idle_policy: Default::default(),
         org: "personal".into(),
         owner: None,
     }
@@ -500,6 +502,7 @@ pub(crate) async fn fill_world_named(
                                 (TAG_WORKSPACE_ID.to_owned(), rec.id.to_string()),
                                 (TAG_WORKSPACE.to_owned(), name.clone()),
                             ]),
+                            idle_policy: Default::default(),
                         },
                     )
                     .await?;

@@ -86,9 +86,14 @@ and suspended (stopped plus the memory snapshot). NOW is the rate of its current
     /// Show one workspace in full.
     #[command(after_help = "Example:\n  swarm show alice")]
     Show(NameArg),
-    /// Start a stopped workspace (waits until it runs).
+    /// Start a stopped or suspended workspace (waits until it runs; a suspended one
+    /// resumes from its memory snapshot).
     #[command(after_help = "Example:\n  swarm start alice")]
     Start(NameArg),
+    /// Suspend a running workspace: Fly keeps a snapshot of its memory, and `start`
+    /// resumes it in a few hundred ms with its editor state (at most 2048 MB of memory).
+    #[command(after_help = "Example:\n  swarm suspend alice\n  swarm start alice   # resumes")]
+    Suspend(NameArg),
     /// Stop a workspace (its machine and volume are kept).
     #[command(after_help = "Examples:\n  swarm stop alice\n  swarm stop alice --force   # SIGKILL")]
     Stop(StopArgs),
@@ -246,7 +251,7 @@ impl Command {
     pub fn workspace_name(&self) -> Option<&str> {
         match self {
             Self::Create(a) => Some(&a.name),
-            Self::Show(a) | Self::Start(a) | Self::Health(a) => Some(&a.name),
+            Self::Show(a) | Self::Start(a) | Self::Suspend(a) | Self::Health(a) => Some(&a.name),
             Self::Stop(a) => Some(&a.name),
             Self::Delete(a) => Some(&a.name),
             Self::Logs(a) => Some(&a.name),
@@ -324,6 +329,10 @@ pub struct CreateArgs {
     /// A script to run at boot, after the dotfiles (its output kept on the volume).
     #[arg(long, value_name = "FILE")]
     pub init: Option<std::path::PathBuf>,
+    /// When idle: stop (code-server exits after --idle-timeout) or suspend (Fly's
+    /// proxy suspends it; resumes in under a second). At most 2048 MB for suspend.
+    #[arg(long, value_name = "POLICY")]
+    pub idle_policy: Option<String>,
 }
 
 #[derive(Debug, Args)]

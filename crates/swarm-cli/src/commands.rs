@@ -473,6 +473,7 @@ pub fn create_options(args: &CreateArgs) -> Result<CreateOptions, Failure> {
         idle_timeout: args.idle_timeout.clone(),
         dotfiles: args.dotfiles.clone(),
         init: args.init.as_deref().map(read_init_script).transpose()?,
+        idle_policy: args.idle_policy.clone(),
         ..CreateOptions::default()
     })
 }
@@ -639,6 +640,7 @@ pub async fn show(backend: &Workspaces, out: &Output, name: &str) -> Result<(), 
                 .as_ref()
                 .map_or_else(|| "-".into(), |s| format!("{} bytes", s.len())),
         ),
+        ("idle policy", ws.spec.idle_policy.as_str().to_owned()),
         ("app", ws.app.clone().unwrap_or_else(|| "-".into())),
         (
             "machine",
@@ -729,6 +731,11 @@ pub async fn start(backend: &Workspaces, out: &Output, name: &str) -> Result<(),
     let change = result?;
     if out.json {
         out.json(&change)?;
+    } else if change.changed && change.previous == swarm::WorkspaceStatus::Suspended {
+        out.line(format!(
+            "Workspace {name} resumed: {}",
+            change.workspace.url
+        ));
     } else if change.changed {
         out.line(format!(
             "Workspace {name} started: {}",
@@ -738,6 +745,27 @@ pub async fn start(backend: &Workspaces, out: &Output, name: &str) -> Result<(),
         out.line(format!(
             "Workspace {name} was already running: {}",
             change.workspace.url
+        ));
+    }
+    Ok(())
+}
+
+pub async fn suspend(backend: &Workspaces, out: &Output, name: &str) -> Result<(), Failure> {
+    let bar = out.spinner(format!("suspending {name}"));
+    let result = backend.suspend(name).await;
+    bar.finish_and_clear();
+    let change = result?;
+    if out.json {
+        out.json(&change)?;
+    } else if !change.changed {
+        out.line(format!("Workspace {name} was already suspended."));
+    } else if change.workspace.status == swarm::WorkspaceStatus::Suspended {
+        out.line(format!(
+            "Workspace {name} suspended. `swarm start {name}` resumes it where it was."
+        ));
+    } else {
+        out.line(format!(
+            "Workspace {name} could not be suspended and Fly stopped it instead; `swarm start {name}` boots it."
         ));
     }
     Ok(())

@@ -338,6 +338,7 @@ async fn dispatch(
         Command::Show(args) => commands::show(backend, out, &args.name).await,
         Command::Start(args) => commands::start(backend, out, &args.name).await,
         Command::Stop(args) => commands::stop(backend, out, args).await,
+        Command::Suspend(args) => commands::suspend(backend, out, &args.name).await,
         Command::Delete(args) => commands::delete(backend, out, args).await,
         Command::Health(args) => commands::health(backend, out, &args.name).await,
         Command::Logs(args) => commands::logs(backend, out, args).await,

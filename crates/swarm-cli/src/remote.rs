@@ -495,6 +495,11 @@ impl Remote {
             .await
     }
 
+    pub async fn suspend(&self, name: &str) -> Result<StateChange, Failure> {
+        self.operate(reqwest::Method::POST, &workspace(name, "/suspend"), None)
+            .await
+    }
+
     pub async fn stop(&self, name: &str, force: bool) -> Result<StateChange, Failure> {
         let path = workspace(name, &format!("/stop?force={force}"));
         self.operate(reqwest::Method::POST, &path, None).await

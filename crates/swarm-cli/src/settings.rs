@@ -47,6 +47,8 @@ pub struct FileConfig {
     pub memory: Option<u32>,
     pub storage: Option<u32>,
     pub idle_timeout: Option<String>,
+    /// `stop` or `suspend` (see `swarm create --idle-policy`).
+    pub idle_policy: Option<String>,
     pub ip: Option<String>,
     /// A dotfiles repository for every create that names none.
     pub dotfiles: Option<String>,
@@ -157,6 +159,7 @@ pub struct Settings {
     pub memory: Setting<u32>,
     pub storage: Setting<u32>,
     pub idle_timeout: Setting<String>,
+    pub idle_policy: Setting<String>,
     pub ip: Setting<String>,
     pub dotfiles: Setting<Option<String>>,
     pub db: Setting<Option<String>>,
@@ -345,6 +348,13 @@ impl Settings {
                 &path,
                 format!("{}s", defaults.default_idle_timeout_secs),
             ),
+            idle_policy: pick(
+                None,
+                env_str(env, "SWARM_IDLE_POLICY"),
+                file.idle_policy.clone(),
+                &path,
+                defaults.default_idle_policy.as_str().to_owned(),
+            ),
             ip: pick(
                 None,
                 env_str(env, "SWARM_IP"),
@@ -415,6 +425,8 @@ impl Settings {
             swarm::first_boot::validate_dotfiles_url(url)
                 .map_err(|e| at(&self.dotfiles.source, e))?;
         }
+        swarm::parse_idle_policy(&self.idle_policy.value)
+            .map_err(|e| at(&self.idle_policy.source, e))?;
         if let Some(region) = &self.pool_region.value {
             validate_region(region, &config).map_err(|e| {
                 SettingsError(format!(
@@ -484,6 +496,7 @@ impl Settings {
             default_memory_mb: self.memory.value,
             default_storage_gb: self.storage.value,
             default_idle_timeout_secs: parse_idle_timeout(&self.idle_timeout.value)?,
+            default_idle_policy: swarm::parse_idle_policy(&self.idle_policy.value)?,
             default_ip_mode: parse_ip_mode(&self.ip.value)?,
             default_dotfiles: self.dotfiles.value.clone(),
             ..SwarmConfig::default()

@@ -104,6 +104,13 @@ impl Workspaces {
         }
     }
 
+    pub async fn suspend(&self, name: &str) -> Result<StateChange, Failure> {
+        match self {
+            Self::Local(b) => Ok(b.app.suspend(name).await?),
+            Self::Remote(r) => r.suspend(name).await,
+        }
+    }
+
     pub async fn stop(&self, name: &str, force: bool) -> Result<StateChange, Failure> {
         match self {
             Self::Local(b) => Ok(b.app.stop(name, force).await?),

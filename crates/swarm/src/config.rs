@@ -33,6 +33,8 @@ pub struct SwarmConfig {
     pub default_idle_timeout_secs: u64,
     /// The dotfiles repository of a create that names none (`dotfiles` in the config).
     pub default_dotfiles: Option<String>,
+    /// Who puts an idle workspace to rest when `create` is not told.
+    pub default_idle_policy: crate::suspend::IdlePolicy,
     /// How a workspace is reachable when no `ip` is given.
     pub default_ip_mode: crate::model::IpMode,
     /// Fly organization slug.
@@ -80,6 +82,7 @@ impl Default for SwarmConfig {
             default_storage_gb: 10,
             default_idle_timeout_secs: 30 * 60,
             default_dotfiles: None,
+            default_idle_policy: crate::suspend::IdlePolicy::Stop,
             default_ip_mode: crate::model::IpMode::default(),
             org: "personal".to_owned(),
             mount_path: DEFAULT_MOUNT_PATH.to_owned(),

@@ -161,6 +161,7 @@ impl MonthlyCost {
             WorkspaceStatus::Stopped | WorkspaceStatus::Failed | WorkspaceStatus::Deleting => {
                 BilledAs::Stopped
             }
+            WorkspaceStatus::Suspended => BilledAs::Suspended,
             WorkspaceStatus::Deleted => BilledAs::Nothing,
         }
     }

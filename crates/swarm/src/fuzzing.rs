@@ -214,6 +214,7 @@ fn create(input: &mut Input<'_>) {
         idle_timeout: input.option(Input::text),
         dotfiles: input.option(Input::text),
         init: input.option(Input::text),
+        idle_policy: input.option(Input::text),
         owner: None,
     };
     match validate::validate_create(&options, &config) {
@@ -272,6 +273,7 @@ fn resize(input: &mut Input<'_>) {
         idle_timeout_secs: 0,
         dotfiles: None,
         init_script: None,
+        idle_policy: Default::default(),
         org: String::new(),
         owner: None,
     };

@@ -37,6 +37,7 @@ mod reconcile;
 mod replace;
 pub mod secrets;
 pub mod store;
+mod suspend;
 mod swarm;
 pub mod validate;
 pub mod version;
@@ -51,4 +52,5 @@ pub use provider::{FlyProvider, Provider, ProviderError, ProviderErrorKind, Snap
 pub use replace::TAG_OPERATION;
 pub use secrets::{SecretAction, SecretChanged, SecretInfo, SecretList};
 pub use store::{SqliteStore, Store, StoreError};
+pub use suspend::{IdlePolicy, SUSPEND_MAX_MEMORY_MB, check_suspendable, parse_idle_policy};
 pub use swarm::{Progress, Swarm};

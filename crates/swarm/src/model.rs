@@ -37,6 +37,8 @@ pub struct CreateOptions {
     pub dotfiles: Option<String>,
     /// An init script's text, run at boot after the dotfiles (`--init FILE`).
     pub init: Option<String>,
+    /// `stop` (default) or `suspend`: who puts an idle workspace to rest.
+    pub idle_policy: Option<String>,
     /// The controller user the workspace is made for (`swarm serve`); set by the
     /// controller from the caller's token, never read from input.
     #[serde(skip)]
@@ -200,6 +202,9 @@ pub struct WorkspaceSpec {
     /// The init script's text, run at every boot after the dotfiles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_script: Option<String>,
+    /// Absent in records written before it existed (and for `stop`), so they read the same.
+    #[serde(default, skip_serializing_if = "crate::suspend::IdlePolicy::is_stop")]
+    pub idle_policy: crate::suspend::IdlePolicy,
     pub org: String,
     /// The controller user it belongs to; none for a workspace made with the CLI.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -224,6 +229,8 @@ pub enum WorkspaceStatus {
     Starting,
     Stopping,
     Stopped,
+    /// Fly holds a snapshot of its memory; `start` resumes from it.
+    Suspended,
     /// Teardown in progress (or interrupted: `reconcile` finishes it).
     Deleting,
     /// Gone from Fly; the record is kept for history and orphan detection.
@@ -240,6 +247,7 @@ impl WorkspaceStatus {
             Self::Starting => "starting",
             Self::Stopping => "stopping",
             Self::Stopped => "stopped",
+            Self::Suspended => "suspended",
             Self::Deleting => "deleting",
             Self::Deleted => "deleted",
             Self::Failed => "failed",
@@ -253,6 +261,7 @@ impl WorkspaceStatus {
             "starting" => Self::Starting,
             "stopping" => Self::Stopping,
             "stopped" => Self::Stopped,
+            "suspended" => Self::Suspended,
             "deleting" => Self::Deleting,
             "deleted" => Self::Deleted,
             "failed" => Self::Failed,
@@ -643,7 +652,8 @@ impl MachineState {
             | Self::Updating
             | Self::Restarting => WorkspaceStatus::Starting,
             Self::Stopping | Self::Suspending => WorkspaceStatus::Stopping,
-            Self::Stopped | Self::Suspended => WorkspaceStatus::Stopped,
+            Self::Stopped => WorkspaceStatus::Stopped,
+            Self::Suspended => WorkspaceStatus::Suspended,
             Self::Destroying | Self::Destroyed | Self::Failed | Self::Other(_) => {
                 WorkspaceStatus::Failed
             }

@@ -339,6 +339,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 .map(Some),
             OperationKind::Start
             | OperationKind::Stop
+            | OperationKind::Suspend
             | OperationKind::RotatePassword
             | OperationKind::Snapshot => {
                 let status = self.observed_status(&record).await?;

@@ -785,10 +785,13 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         let spec = &record.spec;
         let mut env: BTreeMap<String, String> = spec.env.clone();
         env.insert("HASHED_PASSWORD".to_owned(), hashed_password.to_owned());
-        env.insert(
-            "CODE_SERVER_IDLE_TIMEOUT_SECONDS".to_owned(),
-            spec.idle_timeout_secs.to_string(),
-        );
+        if spec.idle_policy.is_stop() {
+            // With `suspend` Fly's proxy puts it to rest; code-server must not exit first.
+            env.insert(
+                "CODE_SERVER_IDLE_TIMEOUT_SECONDS".to_owned(),
+                spec.idle_timeout_secs.to_string(),
+            );
+        }
         for (key, value) in persistent_env(&self.config.mount_path) {
             env.insert(key.to_owned(), value);
         }
@@ -818,6 +821,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             mount_path: self.config.mount_path.clone(),
             metadata,
             files,
+            idle_policy: spec.idle_policy,
         }
     }
 

@@ -595,15 +595,29 @@ pub fn validate_create(
         .as_deref()
         .map(parse_idle_timeout)
         .transpose();
-    let (guest, ip_mode, idle_timeout) = match (guest, ip_mode, idle_timeout) {
-        (Ok(guest), Ok(ip_mode), Ok(idle)) if errors.is_empty() => (guest, ip_mode, idle),
-        (guest, ip_mode, idle) => {
-            errors.extend(guest.err());
-            errors.extend(ip_mode.err());
-            errors.extend(idle.err());
-            return Err(errors);
-        }
-    };
+    let idle_policy = options
+        .idle_policy
+        .as_deref()
+        .map(crate::suspend::parse_idle_policy)
+        .transpose();
+    let (guest, ip_mode, idle_timeout, idle_policy) =
+        match (guest, ip_mode, idle_timeout, idle_policy) {
+            (Ok(guest), Ok(ip_mode), Ok(idle), Ok(policy)) if errors.is_empty() => {
+                (guest, ip_mode, idle, policy)
+            }
+            (guest, ip_mode, idle, policy) => {
+                errors.extend(guest.err());
+                errors.extend(ip_mode.err());
+                errors.extend(idle.err());
+                errors.extend(policy.err());
+                return Err(errors);
+            }
+        };
+    let idle_policy = idle_policy.unwrap_or(config.default_idle_policy);
+    if idle_policy == crate::suspend::IdlePolicy::Suspend {
+        crate::suspend::check_suspendable("idle_policy", "suspend", guest)
+            .map_err(|error| vec![error])?;
+    }
     if !image_is_pinned(&image) {
         notes.push(format!(
             "image {image} is not pinned to a version; pin a tag (e.g. codercom/code-server:4.106.3) so updates and rollbacks are predictable"
@@ -622,6 +636,7 @@ pub fn validate_create(
             idle_timeout_secs: idle_timeout.unwrap_or(config.default_idle_timeout_secs),
             dotfiles,
             init_script: options.init.clone(),
+            idle_policy,
             org: config.org.clone(),
             owner: options.owner.clone(),
         },

@@ -380,6 +380,13 @@ async fn every_route_answers_401_404_for_others_422_for_bad_input_and_succeeds()
             None,
             None,
         ),
+        // Suspended here; the stop below discards the snapshot.
+        (
+            Method::POST,
+            "/v1/workspaces/ws/suspend?wait=60",
+            None,
+            None,
+        ),
         (
             Method::POST,
             "/v1/workspaces/ws/stop?wait=60",

@@ -150,6 +150,10 @@ impl Provider for Timed {
         self.time("stop_machine", self.inner.stop_machine(app, id, force))
             .await
     }
+    async fn suspend_machine(&self, app: &str, id: &str) -> ProviderResult<()> {
+        self.time("suspend_machine", self.inner.suspend_machine(app, id))
+            .await
+    }
     async fn update_machine(
         &self,
         app: &str,

@@ -143,6 +143,11 @@ pub async fn handle(inner: Arc<Inner>, app: String, req: Request) -> Response {
             );
         }
     }
+    inner.mutate(|w, clock| w.proxied(clock, &app, &id));
+    // After a cold boot code-server takes a moment to listen; Fly's proxy holds the
+    // request meanwhile (a resumed machine's code-server is already up).
+    let ready_at = inner.read(|w, _| w.machine_runtime(&app, &id).map_or(0, |m| m.app_ready_at));
+    inner.clock.sleep_until_model(ready_at).await;
     serve(&inner, &app, &id, req).await
 }
 

@@ -280,7 +280,7 @@ fn active_lease(m: &Machine, now_ms: i64) -> Option<&Lease> {
 }
 
 /// 409 unless the caller holds the machine's lease (or none is held).
-fn check_lease(m: &Machine, nonce: Option<&str>, now_ms: i64) -> Result<(), ApiError> {
+pub(super) fn check_lease(m: &Machine, nonce: Option<&str>, now_ms: i64) -> Result<(), ApiError> {
     match active_lease(m, now_ms) {
         Some(lease) if Some(lease.nonce.as_str()) != nonce => {
             Err(ApiError::lease_held(&m.id, &lease.owner, lease.expires_at))
@@ -319,7 +319,7 @@ pub(super) fn idle_timer(app: &App, m: &Machine) -> Option<Timer> {
 }
 
 impl World {
-    fn machine_ref(&self, app: &str, id: &str) -> Result<&Machine, ApiError> {
+    pub(super) fn machine_ref(&self, app: &str, id: &str) -> Result<&Machine, ApiError> {
         self.app(app)?
             .machines
             .get(id)
@@ -327,7 +327,7 @@ impl World {
             .ok_or_else(|| ApiError::machine_not_found(id))
     }
 
-    fn machine_mut(&mut self, app: &str, id: &str) -> Result<&mut Machine, ApiError> {
+    pub(super) fn machine_mut(&mut self, app: &str, id: &str) -> Result<&mut Machine, ApiError> {
         self.app_mut(app)?
             .machines
             .get_mut(id)
@@ -360,7 +360,7 @@ impl World {
         clippy::too_many_arguments,
         reason = "one flat call per transition reads better than a one-use struct"
     )]
-    fn enter(
+    pub(super) fn enter(
         &mut self,
         clock: &Clock,
         app: &str,
@@ -422,6 +422,7 @@ impl World {
                 },
             );
         }
+        self.track_snapshot(app, id, state, at_ms);
         self.on_entered(clock, app, id, state, at_ms);
     }
 
@@ -448,6 +449,22 @@ impl World {
             self.log(clock, app, id, &region, "runner", message, at_ms);
         }
         match state {
+            "started" if self.machine_ref(app, id).is_ok_and(|m| m.resumed) => {
+                // Resumed from the snapshot: code-server never stopped running.
+                self.log(
+                    clock,
+                    app,
+                    id,
+                    &region,
+                    "runner",
+                    format!("Machine {id} resumed from snapshot"),
+                    at_ms,
+                );
+                if let Some(m) = self.apps.get_mut(app).and_then(|a| a.machines.get_mut(id)) {
+                    m.app_ready_at = at_ms;
+                }
+                self.arm_started_timers(app, id);
+            }
             "started" => {
                 let lines = [
                     "[code-server] info  code-server 4.133.0",
@@ -459,19 +476,16 @@ impl World {
                 for line in lines {
                     self.log(clock, app, id, &region, "app", line.to_string(), at_ms);
                 }
+                // A cold boot: code-server starts its process before it listens.
+                let app_boot = clock.draw_for(Knob::AppBoot, id);
                 if let Some(a) = self.apps.get_mut(app)
                     && let Some(m) = a.machines.get_mut(id)
                 {
                     m.last_heartbeat = 0;
                     m.activity += 1;
+                    m.app_ready_at = at_ms + app_boot;
                 }
-                if let Some(t) = self
-                    .apps
-                    .get(app)
-                    .and_then(|a| a.machines.get(id).and_then(|m| idle_timer(a, m)))
-                {
-                    self.outbox.push(t);
-                }
+                self.arm_started_timers(app, id);
             }
             "destroyed" => {
                 let hold = if self.latency_fly {
@@ -502,6 +516,14 @@ impl World {
             }
             _ => {}
         }
+    }
+
+    /// code-server's idle timer and the proxy's autostop check of a started machine.
+    fn arm_started_timers(&mut self, app: &str, id: &str) {
+        let Some(a) = self.apps.get(app) else { return };
+        let Some(m) = a.machines.get(id) else { return };
+        let timers = [idle_timer(a, m), super::suspend::autostop_timer(a, m)];
+        self.outbox.extend(timers.into_iter().flatten());
     }
 
     /// Applies a due machine step (from a timer).
@@ -746,6 +768,11 @@ impl World {
             sessions: HashSet::new(),
             destroyed_at: None,
             mounted_volumes: mounted,
+            memory_snapshot: false,
+            resuming: false,
+            resumed: false,
+            last_proxied: 0,
+            app_ready_at: 0,
         };
         self.app_mut(app)?
             .machines
@@ -854,13 +881,14 @@ impl World {
             "stopping" if fly => return Err(Self::start_refusal("stopping")),
             "created" if fly && pending_to.is_some() => return Err(Self::start_refusal("created")),
             "created" | "stopped" | "suspended" | "failed" | "stopping" => {}
+            "suspending" => {
+                // Interruptible suspend: the VM is still in memory, so it resumes.
+                self.machine_mut(app, id)?.memory_snapshot = true;
+            }
             other => return Err(Self::start_refusal(other)),
         }
-        let knob = if previous == "suspended" {
-            Knob::Resume
-        } else {
-            Knob::Boot
-        };
+        let resume = self.machine_ref(app, id)?.memory_snapshot;
+        let knob = if resume { Knob::Resume } else { Knob::Boot };
         let boot = clock.draw_for(knob, id);
         let env = self.runtime_env(app, &self.machine_ref(app, id)?.config.clone());
         self.machine_mut(app, id)?.runtime_env = env;
@@ -948,37 +976,6 @@ impl World {
             None,
         );
         Ok(())
-    }
-
-    pub fn suspend_machine(
-        &mut self,
-        clock: &Clock,
-        app: &str,
-        id: &str,
-        nonce: Option<&str>,
-    ) -> Result<(), ApiError> {
-        let now = clock.now_ms();
-        let m = self.machine_ref(app, id)?;
-        check_lease(m, nonce, now)?;
-        match m.state.as_str() {
-            "started" => {
-                let dur = clock.draw_for(Knob::Suspend, id);
-                self.enter(
-                    clock,
-                    app,
-                    id,
-                    "suspending",
-                    now,
-                    vec![("suspended".into(), dur)],
-                    None,
-                );
-                Ok(())
-            }
-            "suspending" | "suspended" => Ok(()),
-            other => Err(ApiError::precondition(format!(
-                "unable to suspend machine from current state: '{other}'"
-            ))),
-        }
     }
 
     pub fn cordon(

@@ -9,6 +9,7 @@ mod error;
 mod exec;
 mod machines;
 mod render;
+mod suspend;
 mod volumes;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -93,6 +94,8 @@ pub enum TimerKind {
         id: String,
         activity: u64,
     },
+    /// Fly Proxy's autostop check of a started machine.
+    Autostop { app: String, id: String },
 }
 
 /// One step a machine takes on its own.
@@ -169,6 +172,21 @@ pub struct Machine {
     pub sessions: HashSet<String>,
     pub destroyed_at: Option<i64>,
     pub mounted_volumes: Vec<String>,
+    /// Suspended with a memory snapshot a start can resume from.
+    #[serde(default)]
+    pub memory_snapshot: bool,
+    /// The current start resumes from the snapshot (set at `starting`).
+    #[serde(default)]
+    pub resuming: bool,
+    /// The last start was a resume: code-server kept running.
+    #[serde(default)]
+    pub resumed: bool,
+    /// Last request through the proxy (model ms): autostop's measure of traffic.
+    #[serde(default)]
+    pub last_proxied: i64,
+    /// When code-server answers after the last start (model ms).
+    #[serde(default)]
+    pub app_ready_at: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -338,10 +356,9 @@ impl World {
                         },
                     });
                 }
-                if m.state == "started"
-                    && let Some(t) = machines::idle_timer(app, m)
-                {
-                    timers.push(t);
+                if m.state == "started" {
+                    timers.extend(machines::idle_timer(app, m));
+                    timers.extend(suspend::autostop_timer(app, m));
                 }
             }
             for v in app.volumes.values() {

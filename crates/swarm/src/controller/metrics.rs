@@ -21,12 +21,13 @@ const DURATION_BUCKETS: [f64; 11] = [
 ];
 
 /// Every state, so a state with no workspace shows as 0 rather than vanishing.
-const STATES: [WorkspaceStatus; 8] = [
+const STATES: [WorkspaceStatus; 9] = [
     WorkspaceStatus::Creating,
     WorkspaceStatus::Running,
     WorkspaceStatus::Starting,
     WorkspaceStatus::Stopping,
     WorkspaceStatus::Stopped,
+    WorkspaceStatus::Suspended,
     WorkspaceStatus::Deleting,
     WorkspaceStatus::Deleted,
     WorkspaceStatus::Failed,

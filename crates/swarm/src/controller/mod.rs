@@ -273,14 +273,27 @@ impl<S: Store, P: Provider> Controller<S, P> {
             let Some(idle_for) = idle_for.filter(|idle_for| *idle_for > timeout) else {
                 continue;
             };
+            // `suspend` workspaces are suspended: Fly's proxy would do it too, but these
+            // very health probes pass through it and count as traffic.
+            let suspend = record.spec.idle_policy == crate::suspend::IdlePolicy::Suspend;
+            let (action, metric) = if suspend {
+                ("suspend", "idle_suspend")
+            } else {
+                ("stop", "idle_stop")
+            };
             tracing::info!(
                 workspace = %name,
                 idle_secs = idle_for.whole_seconds(),
                 idle_timeout_secs = record.spec.idle_timeout_secs,
-                "idle policy: stopping"
+                action,
+                "idle policy: putting to rest"
             );
             let started = std::time::Instant::now();
-            let stopped = self.swarm.stop(&name, false).await;
+            let stopped = if suspend {
+                self.swarm.suspend(&name).await
+            } else {
+                self.swarm.stop(&name, false).await
+            };
             let took = started.elapsed();
             let outcome = if stopped.is_ok() {
                 "succeeded"
@@ -289,7 +302,7 @@ impl<S: Store, P: Provider> Controller<S, P> {
             };
             self.operations
                 .metrics()
-                .observe_operation("idle_stop", outcome, took);
+                .observe_operation(metric, outcome, took);
             let mut detail = serde_json::json!({
                 "idle_secs": idle_for.whole_seconds(),
                 "idle_timeout_secs": record.spec.idle_timeout_secs,
@@ -301,7 +314,7 @@ impl<S: Store, P: Provider> Controller<S, P> {
                     pass.stopped.push(name.clone());
                 }
                 Err(error) => {
-                    tracing::warn!(workspace = %name, %error, "idle policy: stop failed");
+                    tracing::warn!(workspace = %name, %error, action, "idle policy failed");
                     detail["error"] = serde_json::Value::String(error.to_string());
                 }
             }
@@ -311,7 +324,7 @@ impl<S: Store, P: Provider> Controller<S, P> {
                 owner: record.spec.owner.clone(),
                 at: checked_at,
                 actor: IDLE_POLICY.to_owned(),
-                action: "stop".to_owned(),
+                action: action.to_owned(),
                 outcome: outcome.to_owned(),
                 detail,
             })

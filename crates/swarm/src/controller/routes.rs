@@ -61,6 +61,12 @@ pub(super) fn router<S: Store, P: Provider>(
         )
         .add(M::POST, "POST", "/v1/workspaces/{name}/stop", stop::<S, P>)
         .add(
+            M::POST,
+            "POST",
+            "/v1/workspaces/{name}/suspend",
+            suspend::<S, P>,
+        )
+        .add(
             M::GET,
             "GET",
             "/v1/workspaces/{name}/health",
@@ -426,7 +432,7 @@ impl<T: serde::de::DeserializeOwned, St: Send + Sync> FromRequestParts<St> for A
         description = "VS Code Remote Swarm as a service: a team's code-server workspaces on Fly.io."
     ),
     paths(
-        healthz, readyz, metrics, openapi_json, version, list, create, show, delete, start, stop, health, logs,
+        healthz, readyz, metrics, openapi_json, version, list, create, show, delete, start, stop, suspend, health, logs,
         versions, resize, update, rollback, machine_rollback, move_region, snapshots, snapshot, restore,
         password, reconcile, operation, logs_stream, events, health_checks, costs, workspace_cost,
         access::exec, access::secrets, access::set_secret, access::unset_secret
@@ -652,6 +658,28 @@ async fn stop<S: Store, P: Provider>(
         "stop",
         wait,
         move |swarm, name| async move { swarm.stop(&name, force).await },
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/v1/workspaces/{name}/suspend", tag = "workspaces", operation_id = "suspend", security(("bearer" = [])), params(("name" = String, Path, description = "Workspace name"), ("wait" = Option<u64>, Query, description = "Seconds to wait for the end (at most 60)")), responses((status = 202, description = "Started; poll the operation", body = OperationView), (status = 200, description = "Finished within `wait`", body = OperationView), (status = 401, description = "No valid API token", body = ErrorBody), (status = 404, description = "No such workspace, or another user's", body = ErrorBody), (status = 422, description = "Invalid input (e.g. more memory than Fly suspends); the field is named", body = ErrorBody)))]
+async fn suspend<S: Store, P: Provider>(
+    State(c): Shared<S, P>,
+    caller: Caller,
+    Path(name): Path<String>,
+    ApiQuery(query): ApiQuery<WaitQuery>,
+) -> Result<Response, ApiError> {
+    // Too much memory for Fly to suspend is refused up front (422), not as a failed operation.
+    let record = c.visible(&caller, &name).await?;
+    let memory = format!("{} MB", record.spec.guest.memory_mb);
+    crate::suspend::check_suspendable("memory", &memory, record.spec.guest)
+        .map_err(|error| ApiError::from(Error::Invalid(vec![error])))?;
+    c.act(
+        &caller,
+        &name,
+        "suspend",
+        query.duration(),
+        |swarm, name| async move { swarm.suspend(&name).await },
     )
     .await
 }

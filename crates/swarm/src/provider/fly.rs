@@ -101,10 +101,15 @@ impl FlyProvider {
                     port(443, &["tls", "http"], false),
                     port(80, &["http"], true),
                 ],
-                // Idleness is code-server's call (CODE_SERVER_IDLE_TIMEOUT_SECONDS): it
-                // sees websocket activity; Fly's autostop would stop a workspace after
-                // minutes without proxied connections, overriding the user's timeout.
-                autostop: Some(Autostop::Off),
+                // Idle policy `stop`: idleness is code-server's call
+                // (CODE_SERVER_IDLE_TIMEOUT_SECONDS): it sees websocket activity, and Fly's
+                // autostop would stop a workspace after minutes without proxied
+                // connections, overriding the user's timeout. `suspend`: only Fly can
+                // suspend, so its proxy decides (code-server's exit is off).
+                autostop: Some(match request.idle_policy {
+                    crate::suspend::IdlePolicy::Stop => Autostop::Off,
+                    crate::suspend::IdlePolicy::Suspend => Autostop::Suspend,
+                }),
                 autostart: Some(true),
                 min_machines_running: Some(0),
                 ..MachineService::default()
@@ -692,6 +697,14 @@ impl Provider for FlyProvider {
         self.client
             .machines(app)
             .stop(id, &request, None)
+            .await
+            .map_err(map_error)
+    }
+
+    async fn suspend_machine(&self, app: &str, id: &str) -> ProviderResult<()> {
+        self.client
+            .machines(app)
+            .suspend(id, None)
             .await
             .map_err(map_error)
     }

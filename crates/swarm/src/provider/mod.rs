@@ -205,6 +205,8 @@ pub struct MachineRequest {
     pub metadata: BTreeMap<String, String>,
     /// Files Fly writes into the machine at boot (the user's init script).
     pub files: Vec<GuestFile>,
+    /// `suspend`: the service's autostop suspends the idle machine.
+    pub idle_policy: crate::suspend::IdlePolicy,
 }
 
 /// A file in the machine's config: Fly writes it before the image's entrypoint runs.
@@ -237,6 +239,7 @@ impl fmt::Debug for MachineRequest {
             .field("env_keys", &self.env.keys().collect::<Vec<_>>())
             .field("volume_id", &self.volume_id)
             .field("mount_path", &self.mount_path)
+            .field("idle_policy", &self.idle_policy)
             .field("metadata", &self.metadata)
             .field("files", &self.files)
             .finish()
@@ -380,6 +383,13 @@ pub trait Provider: Send + Sync + 'static {
         app: &str,
         id: &str,
         force: bool,
+    ) -> impl Future<Output = ProviderResult<()>> + Send;
+    /// Suspends a started machine: Fly snapshots its memory (or stops it, when it
+    /// cannot be snapshotted). `start` resumes it.
+    fn suspend_machine(
+        &self,
+        app: &str,
+        id: &str,
     ) -> impl Future<Output = ProviderResult<()>> + Send;
     /// Destroys the machine whatever its state. Ok when already gone.
     fn destroy_machine(

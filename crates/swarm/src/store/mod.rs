@@ -79,6 +79,7 @@ pub enum OperationKind {
     Snapshot,
     /// `rollback --machine`: back to the machine config before the last machine change.
     MachineRollback,
+    Suspend,
 }
 
 impl OperationKind {
@@ -96,6 +97,7 @@ impl OperationKind {
             Self::Restore => "restore",
             Self::Snapshot => "snapshot",
             Self::MachineRollback => "machine_rollback",
+            Self::Suspend => "suspend",
         }
     }
 
@@ -113,6 +115,7 @@ impl OperationKind {
             "restore" => Self::Restore,
             "snapshot" => Self::Snapshot,
             "machine_rollback" => Self::MachineRollback,
+            "suspend" => Self::Suspend,
             _ => return None,
         })
     }

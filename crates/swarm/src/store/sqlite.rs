@@ -25,7 +25,7 @@ use crate::quota::{QuotaGuard, SIZE_RESERVED_STEP, Usage};
 use crate::version::{self, Version};
 
 /// Migrations in order; entry `i` brings the schema to version `i + 1`.
-const MIGRATIONS: [&str; 8] = [
+const MIGRATIONS: [&str; 9] = [
     include_str!("../../migrations/0001_initial.sql"),
     include_str!("../../migrations/0002_list_columns.sql"),
     include_str!("../../migrations/0003_pool_slots.sql"),
@@ -34,6 +34,7 @@ const MIGRATIONS: [&str; 8] = [
     include_str!("../../migrations/0006_record_format.sql"),
     include_str!("../../migrations/0007_workspace_owner.sql"),
     include_str!("../../migrations/0008_workspace_ip_mode.sql"),
+    include_str!("../../migrations/0009_suspended_status.sql"),
 ];
 /// The encoding of [`WorkspaceRecord`] this program writes to `data` (column
 /// `data_format`). Bump it with any change to the record's JSON (a field added, renamed,
@@ -1649,6 +1650,7 @@ mod tests {
             idle_timeout_secs: 1800,
             dotfiles: None,
             init_script: None,
+            idle_policy: Default::default(),
             org: "personal".to_owned(),
             owner: None,
         };

@@ -106,6 +106,7 @@ const FIELDS: [&str; 12] = [
     "memory",
     "ip",
     "idle_timeout",
+    "idle_policy",
     "resize",
 ];
 

@@ -94,7 +94,7 @@ fn assert_corrupt(error: &StoreError) {
     );
 }
 
-const FIELDS: [&str; 12] = [
+const FIELDS: [&str; 13] = [
     "name",
     "region",
     "storage",
@@ -106,6 +106,7 @@ const FIELDS: [&str; 12] = [
     "memory",
     "ip",
     "idle_timeout",
+    "idle_policy",
     "resize",
 ];
 

@@ -287,24 +287,6 @@ impl World {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn app_names_follow_fly_rules() {
-        assert!(validate_app_name("my-app-1").is_ok());
-        let err = validate_app_name("My_App").unwrap_err();
-        assert_eq!(err.status, 422);
-        assert!(
-            err.message()
-                .contains("numbers, lowercase letters and dashes")
-        );
-        assert!(validate_app_name(&"a".repeat(64)).is_err());
-        assert!(validate_app_name("-x").is_err());
-    }
-}
-
 /// Secrets become env vars of the app's machines, so their names are env var names:
 /// `[A-Za-z_][A-Za-z0-9_]*` (the spec's `MachineSecret.env_var`: "a valid environment
 /// variable name"; Fly's own server text is not published) [inferred].
@@ -320,5 +302,23 @@ pub fn validate_secret_name(key: &str) -> Result<(), ApiError> {
         Err(ApiError::bad_request(format!(
             "invalid secret name {key:?}: must be an environment variable name (letters, digits and underscores, not starting with a digit)"
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn app_names_follow_fly_rules() {
+        assert!(validate_app_name("my-app-1").is_ok());
+        let err = validate_app_name("My_App").unwrap_err();
+        assert_eq!(err.status, 422);
+        assert!(
+            err.message()
+                .contains("numbers, lowercase letters and dashes")
+        );
+        assert!(validate_app_name(&"a".repeat(64)).is_err());
+        assert!(validate_app_name("-x").is_err());
     }
 }

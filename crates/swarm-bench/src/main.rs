@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo build --release -p swarm-cli -p swarm-bench
-//! target/release/swarm-bench create --runs 5      # S1: one create vs bound and baseline
+//! target/release/swarm-bench create --runs 5      # S1: plan's sequence vs ours, cold/warm/pool
 //! target/release/swarm-bench pool --runs 3        # S2: creates from a warm pool vs baseline
 //! target/release/swarm-bench concurrent --n 100    # S3: 100 at once, stop, start, delete
 //! target/release/swarm-bench reconcile --n 10000   # S4: reconcile of 10,000 (latency zero)
@@ -15,8 +15,10 @@
 
 mod bound;
 mod cli_runs;
+mod create_bench;
 mod dashboard;
 mod scenarios;
+mod spans;
 mod suspend;
 
 use clap::{Parser, Subcommand};
@@ -30,8 +32,9 @@ struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Scenario {
-    /// S1: one create until started, against the critical-path bound drawn by the sim
-    /// and a sequential baseline on the same client (latency fly, rate limits fly).
+    /// S1: one create until started: the plan's sequence (image cold and warm) beside
+    /// ours (image cold and warm, and from the pool), with a per-step breakdown
+    /// (latency fly, rate limits fly).
     Create {
         #[arg(long, default_value = "5")]
         runs: usize,
@@ -118,7 +121,7 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     println!("{}", cli_runs::machine_line());
     match args.scenario {
-        Scenario::Create { runs, seed, p50 } => rt.block_on(scenarios::create(runs, seed, p50)),
+        Scenario::Create { runs, seed, p50 } => rt.block_on(create_bench::create(runs, seed, p50)),
         Scenario::Pool {
             runs,
             seed,

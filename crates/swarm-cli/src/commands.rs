@@ -990,6 +990,9 @@ fn describe(action: &ReconcileAction) -> String {
             "pool slot {app}: {reason}; removed {}",
             list_or_nothing(removed)
         ),
+        ReconcileAction::PoolSlotRefreshed { app, from, to } => {
+            format!("pool slot {app}: image {from} → {to} (its stopped machine updated)")
+        }
         ReconcileAction::OrphanMachine {
             app,
             machine_id,
@@ -1118,10 +1121,12 @@ fn pool_table(out: &Output, listing: &swarm::PoolListing) -> Result<(), Failure>
                     .map(|ip| ip.address.as_str())
                     .collect::<Vec<_>>()
                     .join(" "),
-                // The image prepared on the volume's host by the fill ("-": cold).
+                // The slot machine's image, prepared on the volume's host ("-": cold).
                 slot.warmed_image.clone().unwrap_or_else(|| "-".to_owned()),
-                "none".to_owned(),
-                format!("${:.2}", view.monthly_cost_usd),
+                slot.machine
+                    .as_deref()
+                    .map_or_else(|| "none".to_owned(), |id| format!("{id} (stopped)")),
+                view.monthly_cost_usd.to_string(),
             ]
         })
         .collect();
@@ -1140,8 +1145,8 @@ fn pool_table(out: &Output, listing: &swarm::PoolListing) -> Result<(), Failure>
     )
     .context("writing the pool list")?;
     out.line(format!(
-        "{} ready; about ${:.2} a month in all (Fly.io prices: volumes $0.15/GB-month, dedicated IPv4 $2/month, shared IPv4 and IPv6 free).",
-        listing.ready, listing.monthly_cost_usd
+        "{} ready; about {} a month in all (stopped slots pay no CPU or memory). Prices: {}.",
+        listing.ready, listing.monthly_cost_usd, listing.prices_source
     ));
     Ok(())
 }

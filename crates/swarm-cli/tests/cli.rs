@@ -1297,9 +1297,10 @@ fn pool_fill_list_create_and_drain_in_both_output_modes() {
     assert_eq!(filled["region"], "ams");
     assert_eq!(filled["ready"], 2);
     assert_eq!(filled["created"].as_array().map(Vec::len), Some(2));
-    assert_eq!(filled["pool"]["monthly_cost_usd"], 3.0, "{filled}");
+    assert_eq!(filled["pool"]["monthly_cost_usd"], 3.3, "{filled}");
     let stats = sim.stats();
-    assert_eq!((stats.apps, stats.machines, stats.volumes), (2, 0, 2));
+    // Each slot holds a stopped machine.
+    assert_eq!((stats.apps, stats.machines, stats.volumes), (2, 2, 2));
 
     let listed = run(swarm(), &["pool", "list", "--json"]).ok().json();
     let slots = listed["slots"].as_array().unwrap();
@@ -1314,15 +1315,14 @@ fn pool_fill_list_create_and_drain_in_both_output_modes() {
         assert_eq!(slot["volume_size_gb"], 10);
         assert!(slot["volume_id"].as_str().is_some(), "{slot}");
         assert_eq!(slot["ips"].as_array().map(Vec::len), Some(2), "{slot}");
-        assert!(slot["machine"].is_null());
-        assert!(slot["warmup_machine"].is_null(), "{slot}");
+        assert!(slot["machine"].as_str().is_some(), "{slot}");
         assert!(
             slot["warmed_image"]
                 .as_str()
                 .is_some_and(|image| image.starts_with("codercom/code-server")),
             "the fill warmed the default image: {slot}"
         );
-        assert_eq!(slot["monthly_cost_usd"], 1.5);
+        assert_eq!(slot["monthly_cost_usd"], 1.65);
     }
     let warmed = slots[0]["warmed_image"].as_str().unwrap().to_owned();
     assert!(listed["prices_source"].as_str().unwrap().contains("fly.io"));
@@ -1337,8 +1337,9 @@ fn pool_fill_list_create_and_drain_in_both_output_modes() {
         warmed.as_str(),
         "MACHINE",
         "PER MONTH",
-        "$1.50",
-        "$3.00",
+        "(stopped)",
+        "$1.65",
+        "$3.30",
     ] {
         assert!(
             human.stdout.contains(word),

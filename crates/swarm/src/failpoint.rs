@@ -54,16 +54,21 @@ pub const POOL_FILL_POINTS: [&str; 7] = [
     "after_app",
     "after_volume",
     "after_ips",
-    "after_warmup_machine",
-    "after_warmup",
+    "after_machine",
+    "after_stopped",
     "after_ready",
 ];
+/// Crash points of a slot's image refresh (operation `pool_refresh`, by `pool fill`
+/// or `reconcile`).
+pub const POOL_REFRESH_POINTS: [&str; 1] = ["after_update"];
 /// Crash points of `pool drain` (operation `pool_drain`), in order, per slot.
 pub const POOL_DRAIN_POINTS: [&str; 2] = ["after_intent", "after_app"];
-/// Crash points of a `create` that takes a pool slot, in order.
-pub const POOL_CREATE_POINTS: [&str; 4] = [
+/// Crash points of a `create` that takes a pool slot, in order. `after_slot_update`
+/// falls between Fly's answer to the adopting update and the journal's commit.
+pub const POOL_CREATE_POINTS: [&str; 5] = [
     "after_intent",
     "after_pool_take",
+    "after_slot_update",
     "after_machine",
     "after_started",
 ];

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use tokio::sync::Mutex;
+use tracing::Instrument as _;
 
 use crate::failpoint::crash_point;
 use crate::model::WorkspaceRecord;
@@ -64,6 +65,7 @@ impl<S: Store> Journal<S> {
         steps.extend(notes);
         let operation = store
             .insert_workspace_and_begin(&record, kind, owner, &steps, quota)
+            .instrument(store_span("intent"))
             .await?;
         tracing::debug!(workspace = %record.name, operation = kind.as_str(), "intent committed");
         crash_point(kind.as_str(), "after_intent");
@@ -133,6 +135,7 @@ impl<S: Store> Journal<S> {
         record.updated_at = time::OffsetDateTime::now_utc();
         self.store
             .record_step(self.operation, step, &detail, Some(&record))
+            .instrument(store_span(step))
             .await?;
         tracing::debug!(workspace = %record.name, operation = self.kind.as_str(), step, "journal step committed");
         if let Some(point) = crash_at {
@@ -159,6 +162,7 @@ impl<S: Store> Journal<S> {
                 updated.updated_at = time::OffsetDateTime::now_utc();
                 updated
             })
+            .instrument(store_span("pool slot take"))
             .await?;
         let Some((slot, updated)) = taken else {
             return Ok(None);
@@ -176,13 +180,17 @@ impl<S: Store> Journal<S> {
             steps,
             ..JournalWrite::default()
         };
-        self.store.write_journal(self.operation, write).await
+        self.store
+            .write_journal(self.operation, write)
+            .instrument(store_span("notes"))
+            .await
     }
 
     /// Commits a step that changes no record field ("about to call …").
     pub(crate) async fn note(&self, step: &str, detail: Value) -> Result<(), StoreError> {
         self.store
             .record_step(self.operation, step, &detail, None)
+            .instrument(store_span(step))
             .await
     }
 
@@ -221,11 +229,20 @@ impl<S: Store> Journal<S> {
             finish: Some(outcome),
             release_lock: Some(lock),
         };
-        self.store.write_journal(self.operation, write).await?;
+        self.store
+            .write_journal(self.operation, write)
+            .instrument(store_span(step))
+            .await?;
         tracing::debug!(workspace = %record.name, operation = self.kind.as_str(), step, "last journal step committed");
         if let Some(point) = crash_at {
             crash_point(self.kind.as_str(), point);
         }
         Ok(record.clone())
     }
+}
+
+/// The span of one store write, for timing where an operation's time goes
+/// (swarm-bench's span recorder sums `swarm_step` spans by their `step`).
+fn store_span(step: &str) -> tracing::Span {
+    tracing::debug_span!("swarm_step", step = %format_args!("store: {step}"))
 }

@@ -880,6 +880,13 @@ pub enum ReconcileAction {
         reason: String,
         removed: Vec<String>,
     },
+    /// A ready pool slot made for an image no longer configured: its stopped machine
+    /// was brought to the configured one (Fly prepared it on the volume's host).
+    PoolSlotRefreshed {
+        app: String,
+        from: String,
+        to: String,
+    },
     /// Reconcile could not finish this workspace; it will be retried next run.
     Failed { name: String, error: String },
 }

@@ -1,44 +1,51 @@
-//! The warm pool (opt-in): Fly apps with a volume and IP addresses made ahead of time,
-//! so `create` skips the slowest part of its critical path (app, then volume and IPs).
-//! Fly's own advice for per-user environments is the same: keep apps ready, because
-//! creating them is slow.
+//! The warm pool (opt-in): Fly apps with a volume, IP addresses and a stopped machine
+//! made ahead of time, so `create` skips everything but the workspace's own config and
+//! a boot. This is Fly's own advice for fast per-user machines (docs
+//! blueprints/warm-pool-user-machines: pre-provision generic entries, claim one, write
+//! the user's config; "a pool of *stopped* Machines that you `start` on claim may be
+//! the better trade, since stopped Machines cost much less than running ones").
 //!
-//! What a slot holds, and why no machine. A slot is an app (named `swarm-pool-<random>`:
-//! it must be named before the user's name is known), a volume of the configured
-//! default size, and the default IP mode's addresses. It holds no machine. A machine
-//! made ahead would have to be adopted by a machine update carrying the user's
-//! password hash, env, size and tags, and on Fly an update is a *replace* (p50 3 s,
-//! REFERENCE §13.1, plus boot) while creating a machine from an image already
-//! prepared in the region costs 0.5 s + 1.5 s (plus boot): the update path is the
-//! slower one. A slot machine would also sit behind the public `<app>.fly.dev` with
-//! autostart and a throwaway password: more to secure, and its rootfs billed while it
-//! waits. So a create from the pool runs: take the slot (one store transaction) →
-//! grow the volume if asked for more → machine → started.
+//! What a slot holds. An app (named `swarm-pool-<random>`: it must be named before the
+//! user's name is known), a volume of the configured default size, the default IP
+//! mode's addresses, and a machine on the configured default image, mounting the
+//! volume, created with `skip_launch`. Fly prepares the image on the volume's host
+//! while the machine reads `created`, then it reads `stopped` (REFERENCE §4.6) and
+//! stays so: it never boots while it waits, so it costs only the volume and its root
+//! filesystem (`swarm pool` shows that, from [`crate::cost::PRICES`]).
 //!
-//! The image, though, is warmed. The first machine with an image on a host waits while
-//! Fly prepares the image there (about 12 s, against 1.5 s once cached: REFERENCE
-//! §13.1), which would land on the create that takes a slot on a fresh host. So while a
-//! slot is `filling`, after its volume exists, the fill makes a warm-up machine in the
-//! slot's app with the configured default image, mounting the slot's volume (a volume
-//! pins machines to its host, and the image cache is per host, so this warms exactly
-//! the host the workspace's machine will use). It is created with `skip_launch`: it
-//! sits in `created` while Fly prepares the image, then reads `stopped` (REFERENCE
-//! §4.6), never boots, and carries no env, no secret and no services. The fill waits
-//! for `stopped`, destroys it and waits for `destroyed` before writing the slot
-//! `ready`, so a ready slot still holds no machine. Every slot is warmed, not one per
-//! region: on Fly each volume may sit on another host. Fly may keep the volume's
-//! claim a moment after the warm-up is destroyed (REFERENCE S10); the workspace's
-//! machine create retries that refusal. The warm-up is tagged `swarm_pool_warmup`
-//! (the slot id) and its id recorded in the slot while it exists; a crash leaves it in
-//! a `filling` slot, whose app reconcile deletes with all it holds.
+//! Why an update is fast here. On Fly an update of a *running* machine is a replace
+//! (stop, rebuild, boot: REFERENCE §13, ~3 s plus boot; the blueprint's "full Machine
+//! restart ~20s" for a running app). A stopped machine has no VM to stop: the update
+//! writes a new version (docs machines/machine-states, "Update and versioning
+//! behavior") and, without `skip_launch`, boots it, with the image already on the host.
+//! So a create from the pool runs: take the slot (one store transaction: the record
+//! gets the app, volume, IPs and machine) → grow the volume if asked for more → one
+//! machine update carrying the workspace's whole config (password hash, env, size,
+//! services, tags), which also starts it → `started`.
+//!
+//! Safe while waiting. The slot machine has no services (Fly's proxy has nothing to
+//! route to it and so nothing to autostart), no env and no password, restart policy
+//! `no`, the smallest size. The services, the password hash and the workspace's tags
+//! arrive with the adopting update. Every slot has its own machine on its own volume:
+//! a volume pins machines to its host and the image cache is per host, so this also
+//! warms exactly the host the workspace will use.
 //!
 //! Safety. The slot's store row is its journal: it is written (state `filling`, app
 //! name chosen) under a lock before any Fly call, `app_sent` is recorded before the
 //! app's create is sent, each Fly id the moment it is known, `ready` last. A slot is
-//! taken by deleting its row in the transaction that gives its app to the workspace
-//! record (see [`crate::Store::take_pool_slot`]), so a slot is never held twice.
-//! `reconcile` removes half-made slots (`filling`, `draining`) whose filler is gone and
-//! forgets ready slots whose app vanished; `pool drain` removes every slot it can lock.
+//! taken by deleting its row in the transaction that gives its app, volume, IPs and
+//! machine to the workspace record (see [`crate::Store::take_pool_slot`]), so a slot is
+//! never held twice. A crash after the take and before the adopting update leaves a
+//! record owning an app whose machine carries no workspace tag: reconcile undoes that
+//! create, deleting the app with all it holds. After the update the machine carries
+//! the workspace's tags and config: reconcile finishes the create. Either way the slot
+//! is owned by the workspace alone and nothing leaks. `reconcile` removes half-made
+//! slots (`filling`, `draining`) whose filler is gone, forgets ready slots whose app
+//! vanished, and refreshes a ready slot whose image is no longer the configured one
+//! (its stopped machine is updated to the new image with `skip_launch`, so Fly
+//! prepares it on the host; the slot is `filling` meanwhile, so no create takes it);
+//! `pool fill` does the same before topping up. `pool drain` removes every slot it can
+//! lock.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -46,6 +53,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt as _;
 
 use crate::config::SwarmConfig;
+use crate::cost::{Cost, PRICES};
 use crate::error::{Error, Result};
 use crate::failpoint::crash_point;
 use crate::journal::Journal;
@@ -53,12 +61,12 @@ use crate::model::{
     IpMode, IpRecord, MachineState, ReconcileAction, WorkspaceRecord, WorkspaceSpec, app_url,
 };
 use crate::pool_model::{
-    MAX_POOL_SIZE, POOL_APP_PREFIX, PRICES_SOURCE, PoolDrained, PoolFilled, PoolListing, PoolSlot,
-    PoolSlotState, PoolSlotView, PoolWant,
+    MAX_POOL_SIZE, POOL_APP_PREFIX, PoolDrained, PoolFilled, PoolListing, PoolSlot, PoolSlotState,
+    PoolSlotView, PoolWant,
 };
 use crate::provider::{
-    Provider, ProviderError, ProviderErrorKind, TAG_POOL_WARMUP, TAG_VERSION, VolumeRequest,
-    WarmupRequest,
+    MachineChange, MachineInfo, Provider, ProviderError, ProviderErrorKind, TAG_POOL_WARMUP,
+    TAG_VERSION, VolumeRequest, WarmupRequest,
 };
 use crate::store::Store;
 use crate::swarm::Swarm;
@@ -93,6 +101,16 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         self.validate_pool_fill(region, size)?;
         let lock = self.lock(POOL_LOCK, "pool fill").await?;
         let org = self.config().org.clone();
+        // Slots on an image no longer configured are brought to the current one first.
+        for slot in self.store().pool_slots().await? {
+            if slot.region == region && self.slot_is_stale(&slot) {
+                let refreshed = self.refresh_slot_locked(&slot).await;
+                if let Err(error) = refreshed {
+                    lock.release().await?;
+                    return Err(error);
+                }
+            }
+        }
         let have = self
             .store()
             .pool_slots()
@@ -153,8 +171,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             .await?
             .into_iter()
             .map(|slot| PoolSlotView {
-                monthly_cost_usd: slot.monthly_cost_usd(),
-                machine: None,
+                monthly_cost_usd: slot.monthly_cost(),
                 slot,
             })
             .collect();
@@ -162,12 +179,24 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             .iter()
             .filter(|view| view.slot.state == PoolSlotState::Ready)
             .count();
-        let total: f64 = slots.iter().map(|view| view.monthly_cost_usd).sum();
+        let total = slots
+            .iter()
+            .fold(Cost::ZERO, |sum, view| sum.plus(view.monthly_cost_usd));
+        let prices = &*PRICES;
         Ok(PoolListing {
             slots,
             ready,
-            monthly_cost_usd: (total * 100.0).round() / 100.0,
-            prices_source: PRICES_SOURCE,
+            monthly_cost_usd: total,
+            prices_source: format!(
+                "{} (taken {}, region {}): volume ${}/GB-month, stopped machine rootfs ${}/GB-month x {} GB, dedicated IPv4 ${}/month, no CPU or memory while stopped",
+                prices.source,
+                prices.taken,
+                prices.region,
+                prices.volume_gb_month,
+                prices.rootfs_gb_month,
+                prices.image_rootfs_gb,
+                prices.dedicated_ipv4_month
+            ),
         })
     }
 
@@ -204,6 +233,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 record.url = app_url(&slot.app, record.spec.ip_mode);
                 record.volume_id = slot.volume_id.clone();
                 record.ips = slot.ips.clone();
+                record.machine_id = slot.machine.clone();
             })
             .await?)
     }
@@ -243,6 +273,30 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             .map_err(|error| self.provider_error(error, record))?;
         }
         Ok(volume_id)
+    }
+
+    /// Gives the taken slot's stopped machine the workspace's whole config and starts
+    /// it (one update). The update is repeatable: it carries the full config, so a
+    /// retry after an ambiguous failure sends the same again.
+    pub(crate) async fn adopt_slot_machine(
+        &self,
+        record: &WorkspaceRecord,
+        machine_id: &str,
+        volume_id: &str,
+        hashed_password: &str,
+    ) -> Result<MachineInfo> {
+        let request = self.machine_request(record, volume_id, hashed_password);
+        let machine = self
+            .retry("update machine", || {
+                self.provider()
+                    .adopt_machine(record.app_name(), machine_id, &request)
+            })
+            .await
+            .map_err(|error| self.provider_error(error, record))?;
+        // Between Fly's answer and the journal's `machine_created`: the machine carries
+        // the workspace's tags now, so reconcile finishes this create.
+        crash_point("create", "after_slot_update");
+        Ok(machine)
     }
 
     // ---------------------------------------------------------------- fill
@@ -325,11 +379,11 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         self.save_filling(slot, Some("after_ips"))
             .await
             .map_err(|e| ("ips", e))?;
-        self.warm_slot(slot, volume)
+        self.slot_machine(slot, volume)
             .await
-            .map_err(|e| ("warm-up", e))?;
-        crash_point("pool_fill", "after_warmup");
-        // `warmup_machine` is cleared and `warmed_image` set in this same write.
+            .map_err(|e| ("machine", e))?;
+        crash_point("pool_fill", "after_stopped");
+        // `warmed_image` is set in this same write.
         slot.state = PoolSlotState::Ready;
         slot.updated_at = time::OffsetDateTime::now_utc();
         self.store()
@@ -431,15 +485,15 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         Ok(held)
     }
 
-    /// Has Fly prepare the default image on the host of the slot's volume: a machine
-    /// mounting the volume, created with `skip_launch` (it sits in `created` while the
-    /// image is prepared, then reads `stopped`: REFERENCE §4.6), then destroyed, and
-    /// waited for until `destroyed` so the volume is free again.
-    async fn warm_slot(&self, slot: &mut PoolSlot, volume_id: String) -> Result<()> {
+    /// Creates the slot's machine on the default image, mounting the slot's volume,
+    /// with `skip_launch` (it reads `created` while Fly prepares the image on the
+    /// volume's host, then `stopped`: REFERENCE §4.6), and waits for `stopped`. It
+    /// stays: a create adopts it (see the module doc).
+    async fn slot_machine(&self, slot: &mut PoolSlot, volume_id: String) -> Result<()> {
         let image = self.config().default_image.clone();
         let hex = slot.id.simple().to_string();
         let request = WarmupRequest {
-            name: format!("pool-warmup-{}", &hex[..12]),
+            name: format!("pool-{}", &hex[..12]),
             region: slot.region.clone(),
             image: image.clone(),
             volume_id,
@@ -449,10 +503,9 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                 (TAG_VERSION.to_owned(), env!("CARGO_PKG_VERSION").to_owned()),
             ]),
         };
-        let machine = self.warmup_machine(slot, &request).await?;
-        slot.warmup_machine = Some(machine.clone());
-        self.save_filling(slot, Some("after_warmup_machine"))
-            .await?;
+        let machine = self.create_slot_machine(slot, &request).await?;
+        slot.machine = Some(machine.clone());
+        self.save_filling(slot, Some("after_machine")).await?;
         self.wait_slot_machine(
             slot,
             &machine,
@@ -460,26 +513,84 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             self.config().start_timeout,
         )
         .await?;
-        self.retry("destroy machine", || {
-            self.provider().destroy_machine(&slot.app, &machine)
-        })
-        .await
-        .map_err(|error| self.slot_error(error, slot))?;
-        self.wait_slot_machine(
-            slot,
-            &machine,
-            MachineState::Destroyed,
-            self.config().stop_timeout,
-        )
-        .await?;
-        slot.warmup_machine = None;
         slot.warmed_image = Some(image);
         Ok(())
     }
 
-    /// Creates the warm-up machine, or finds the one an ambiguous create made (by its
-    /// tag) before sending again. Returns its id.
-    async fn warmup_machine(&self, slot: &PoolSlot, request: &WarmupRequest) -> Result<String> {
+    /// Whether a ready slot was made for another image than the configured default.
+    fn slot_is_stale(&self, slot: &PoolSlot) -> bool {
+        slot.state == PoolSlotState::Ready
+            && slot.machine.is_some()
+            && slot.warmed_image.as_deref() != Some(self.config().default_image.as_str())
+    }
+
+    /// Brings a stale slot's stopped machine to the configured image, under the slot's
+    /// lock. The slot reads `filling` meanwhile, so no create takes it; a crash leaves
+    /// it `filling` with its lock free, and reconcile removes it. Ok(false) when a
+    /// create took it first.
+    async fn refresh_slot_locked(&self, slot: &PoolSlot) -> Result<bool> {
+        let lock = self.lock(&slot_lock(slot), "pool refresh").await?;
+        let result = self.refresh_slot(slot).await;
+        lock.release().await?;
+        result
+    }
+
+    async fn refresh_slot(&self, slot: &PoolSlot) -> Result<bool> {
+        let (Some(mut slot), Some(machine)) = (
+            self.store()
+                .pool_slots()
+                .await?
+                .into_iter()
+                .find(|candidate| candidate.id == slot.id),
+            slot.machine.clone(),
+        ) else {
+            return Ok(false);
+        };
+        slot.state = PoolSlotState::Filling;
+        slot.updated_at = time::OffsetDateTime::now_utc();
+        if !self
+            .store()
+            .update_pool_slot(&slot, PoolSlotState::Ready)
+            .await?
+        {
+            return Ok(false);
+        }
+        let image = self.config().default_image.clone();
+        let change = MachineChange {
+            image: Some(image.clone()),
+            ..MachineChange::default()
+        };
+        // Stopped, so the update keeps it stopped (`skip_launch`) while Fly prepares
+        // the new image on the host.
+        self.retry("update machine", || {
+            self.provider().update_machine(&slot.app, &machine, &change)
+        })
+        .await
+        .map_err(|error| self.slot_error(error, &slot))?;
+        crash_point("pool_refresh", "after_update");
+        self.wait_slot_machine(
+            &slot,
+            &machine,
+            MachineState::Stopped,
+            self.config().start_timeout,
+        )
+        .await?;
+        slot.warmed_image = Some(image);
+        slot.state = PoolSlotState::Ready;
+        slot.updated_at = time::OffsetDateTime::now_utc();
+        self.store()
+            .update_pool_slot(&slot, PoolSlotState::Filling)
+            .await?;
+        Ok(true)
+    }
+
+    /// Creates the slot machine, or finds the one an ambiguous create made (by its tag)
+    /// before sending again. Returns its id.
+    async fn create_slot_machine(
+        &self,
+        slot: &PoolSlot,
+        request: &WarmupRequest,
+    ) -> Result<String> {
         let id = slot.id.to_string();
         let mut sent = false;
         let mut attempt = 1;
@@ -514,7 +625,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         }
     }
 
-    /// Waits for the warm-up machine to reach `state`, up to `timeout`.
+    /// Waits for the slot machine to reach `state`, up to `timeout`.
     async fn wait_slot_machine(
         &self,
         slot: &PoolSlot,
@@ -524,7 +635,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     ) -> Result<()> {
         let waiting = (
             slot.app.as_str(),
-            format!("warm-up machine {machine} {state}"),
+            format!("pool slot machine {machine} {state}"),
         );
         self.wait_machine_state(&slot.app, machine, state, timeout, waiting, |error| {
             self.slot_error(error, slot)
@@ -572,11 +683,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             }
         }
         let mut removed = vec![format!("app {}", slot.app)];
-        removed.extend(
-            slot.warmup_machine
-                .iter()
-                .map(|id| format!("warm-up machine {id}")),
-        );
+        removed.extend(slot.machine.iter().map(|id| format!("machine {id}")));
         removed.extend(slot.volume_id.iter().map(|id| format!("volume {id}")));
         removed.extend(slot.ips.iter().map(|ip| format!("ip {}", ip.address)));
         Ok(removed)
@@ -668,6 +775,18 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                     .retry("get app", || self.provider().get_app(&slot.app))
                     .await;
                 match exists {
+                    Ok(Some(_)) if self.slot_is_stale(&slot) => {
+                        let from = slot.warmed_image.clone().unwrap_or_default();
+                        // The caller holds the slot's lock.
+                        if !self.refresh_slot(&slot).await? {
+                            return Ok(None);
+                        }
+                        return Ok(Some(ReconcileAction::PoolSlotRefreshed {
+                            app: slot.app.clone(),
+                            from,
+                            to: self.config().default_image.clone(),
+                        }));
+                    }
                     Ok(Some(_)) => return Ok(None),
                     Ok(None) => "pool slot whose app is gone from Fly",
                     Err(error) if error.kind == ProviderErrorKind::NameTaken => {

@@ -1,11 +1,13 @@
-//! The warm pool's types: a [`PoolSlot`] (a Fly app with a volume and IPs, made before
-//! any workspace needs it), what `create` may take ([`PoolWant`]), and what the pool
-//! commands return. The operations are in `pool.rs`.
+//! The warm pool's types: a [`PoolSlot`] (a Fly app with a volume, IPs and a stopped
+//! machine, made before any workspace needs it), what `create` may take ([`PoolWant`]),
+//! and what the pool commands return. The operations are in `pool.rs`; prices come from
+//! the shared model in [`crate::cost`].
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::cost::{Cost, PRICES};
 use crate::model::{IpKind, IpMode, IpRecord};
 
 /// Every pool slot's app name starts with this; the rest is random (the app must be
@@ -13,20 +15,6 @@ use crate::model::{IpKind, IpMode, IpRecord};
 pub const POOL_APP_PREFIX: &str = "swarm-pool-";
 /// Most slots `pool fill` keeps in one region (each costs money every month).
 pub const MAX_POOL_SIZE: u32 = 50;
-
-/// Fly.io's published prices used for the pool's cost estimate (USD per 30-day month,
-/// from <https://fly.io/docs/about/pricing/>, read 2026-12): volumes are billed on
-/// provisioned size at $0.15 per GB; a dedicated IPv4 costs $2; the shared IPv4 and
-/// IPv6 addresses are free; a stopped machine is billed only for its root filesystem,
-/// $0.15 per GB (ready slots hold no machine, see `pool.rs`; the fill's warm-up machine
-/// lives seconds and never runs).
-pub const VOLUME_USD_PER_GB_MONTH: f64 = 0.15;
-/// See [`VOLUME_USD_PER_GB_MONTH`].
-pub const DEDICATED_IPV4_USD_MONTH: f64 = 2.0;
-/// See [`VOLUME_USD_PER_GB_MONTH`].
-pub const ROOTFS_USD_PER_GB_MONTH: f64 = 0.15;
-/// Where the prices come from (shown by `pool list --json`).
-pub const PRICES_SOURCE: &str = "https://fly.io/docs/about/pricing/ (volumes $0.15/GB-month provisioned, dedicated IPv4 $2/month, shared IPv4 and IPv6 free, stopped-machine rootfs $0.15/GB-month)";
 
 /// Where a slot is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,11 +62,13 @@ pub struct PoolSlot {
     pub app_sent: bool,
     pub volume_id: Option<String>,
     pub ips: Vec<IpRecord>,
-    /// The warm-up machine while it exists (only during the fill; see `pool.rs`).
-    #[serde(default)]
-    pub warmup_machine: Option<String>,
-    /// The image prepared on the slot volume's host by the fill; a create with another
-    /// image pays its preparation. None for slots filled before warm-ups existed.
+    /// The slot's machine: created with `skip_launch` on the configured image, never
+    /// booted, no services and no env until a create adopts it (see `pool.rs`). None
+    /// for slots filled before slots held machines (a create then makes one).
+    #[serde(default, alias = "warmup_machine")]
+    pub machine: Option<String>,
+    /// The image prepared on the slot volume's host (the slot machine's image); a slot
+    /// whose image is no longer the configured default is replaced by fill/reconcile.
     #[serde(default)]
     pub warmed_image: Option<String>,
     #[serde(with = "time::serde::rfc3339")]
@@ -104,7 +94,7 @@ impl PoolSlot {
             app_sent: false,
             volume_id: None,
             ips: Vec::new(),
-            warmup_machine: None,
+            machine: None,
             warmed_image: None,
             created_at: now,
             updated_at: now,
@@ -118,16 +108,25 @@ impl PoolSlot {
         format!("pool_{}", &hex[..16])
     }
 
-    /// What the slot costs per month while it waits, in USD (see the price constants).
-    pub fn monthly_cost_usd(&self) -> f64 {
+    /// What the slot costs per month while it waits, in USD, from the shared price
+    /// model ([`crate::cost::PRICES`]): the volume's provisioned size, a dedicated IPv4
+    /// if any, and the stopped machine's root filesystem. Nothing for CPU or memory:
+    /// the slot machine never runs until a create adopts it.
+    pub fn monthly_cost(&self) -> Cost {
+        let prices = &*PRICES;
         let volume = if self.volume_id.is_some() {
-            f64::from(self.volume_size_gb) * VOLUME_USD_PER_GB_MONTH
+            f64::from(self.volume_size_gb) * prices.volume_gb_month
         } else {
             0.0
         };
         let ips = self.ips.iter().filter(|ip| ip.kind == IpKind::V4).count() as f64
-            * DEDICATED_IPV4_USD_MONTH;
-        ((volume + ips) * 100.0).round() / 100.0
+            * prices.dedicated_ipv4_month;
+        let rootfs = if self.machine.is_some() {
+            prices.image_rootfs_gb * prices.rootfs_gb_month
+        } else {
+            0.0
+        };
+        Cost::from_usd(volume + ips + rootfs)
     }
 }
 
@@ -156,9 +155,7 @@ impl PoolWant {
 pub struct PoolSlotView {
     #[serde(flatten)]
     pub slot: PoolSlot,
-    /// Always null: slots hold no machine (see `pool.rs`); kept so scripts can rely on it.
-    pub machine: Option<String>,
-    pub monthly_cost_usd: f64,
+    pub monthly_cost_usd: Cost,
 }
 
 /// `pool list`: every slot and what the pool costs.
@@ -167,8 +164,9 @@ pub struct PoolListing {
     pub slots: Vec<PoolSlotView>,
     /// Slots `create` can take now.
     pub ready: usize,
-    pub monthly_cost_usd: f64,
-    pub prices_source: &'static str,
+    pub monthly_cost_usd: Cost,
+    /// Where the prices come from and when they were read (`data/fly-prices.toml`).
+    pub prices_source: String,
 }
 
 /// `pool fill`: what was made and what the pool holds now.

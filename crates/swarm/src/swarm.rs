@@ -182,7 +182,10 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         let operation = OperationKind::Create.as_str();
         let store = Arc::clone(&self.store);
         let ttl = self.config.lock_ttl;
-        match WorkspaceLock::acquire(store, name, operation, ttl, Duration::ZERO).await {
+        let acquired = WorkspaceLock::acquire(store, name, operation, ttl, Duration::ZERO)
+            .instrument(tracing::debug_span!("swarm_step", step = "store: lock"))
+            .await;
+        match acquired {
             Ok(lock) => Ok(lock),
             Err(LockError::Busy { holder, .. }) if holder.operation == operation => {
                 Err(Error::AlreadyExists {
@@ -374,8 +377,8 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         };
         let record = journal.record().await;
         // Either way the app holds nothing of this workspace yet (ours is new; a slot's
-        // has no machine, and nothing can carry this new workspace's id): volume, IPs
-        // and machine are created without listing first.
+        // machine carries no workspace's tags until this create's update): volume, IPs
+        // and machine are created (or the slot's adopted) without listing first.
         let app_made = match &slot {
             Some(slot) => {
                 progress(&CreateStep::PoolSlot {
@@ -480,11 +483,28 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                     None => Ok(()),
                 }
             };
-            // The `machine_creating` note went out with `app_creating`.
-            let (volume_recorded, machine) = tokio::join!(
-                record_volume,
-                self.ensure_machine(journal, &record, &volume_id, &hashed_password, app_made)
-            );
+            // The `machine_creating` note went out with `app_creating`. A slot's stopped
+            // machine is adopted by one update instead (pool.rs).
+            let slot_machine = slot.as_ref().and_then(|slot| slot.machine.clone());
+            let make_machine = async {
+                match &slot_machine {
+                    Some(id) => self
+                        .adopt_slot_machine(&record, id, &volume_id, &hashed_password)
+                        .await
+                        .map(|machine| (machine, true)),
+                    None => {
+                        self.ensure_machine(
+                            journal,
+                            &record,
+                            &volume_id,
+                            &hashed_password,
+                            app_made,
+                        )
+                        .await
+                    }
+                }
+            };
+            let (volume_recorded, machine) = tokio::join!(record_volume, make_machine);
             volume_recorded.map_err(|error| ("volume", error.into()))?;
             let machine = machine.map_err(|error| ("machine", error))?;
             progress(&CreateStep::Machine {
@@ -776,7 +796,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         }
     }
 
-    fn machine_request(
+    pub(crate) fn machine_request(
         &self,
         record: &WorkspaceRecord,
         volume_id: &str,
@@ -1453,7 +1473,12 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             .then(|| started_at.map(|at| u64::try_from((now - at).whole_seconds()).unwrap_or(0)))
             .flatten();
         let probe = if machine.state == MachineState::Started {
-            Some(self.provider.probe(app).await)
+            Some(
+                self.provider
+                    .probe(app)
+                    .instrument(tracing::debug_span!("swarm_step", step = "health probe"))
+                    .await,
+            )
         } else {
             None
         };
@@ -1567,7 +1592,8 @@ type Hashing = tokio::task::JoinHandle<std::result::Result<String, password::Pas
 
 fn start_hash(password: &OneTimePassword) -> Hashing {
     let password = password.clone();
-    tokio::task::spawn_blocking(move || password::hash(&password))
+    let span = tracing::debug_span!("swarm_step", step = "argon2id hash");
+    tokio::task::spawn_blocking(move || span.in_scope(|| password::hash(&password)))
 }
 
 fn machine_name(record: &WorkspaceRecord) -> String {

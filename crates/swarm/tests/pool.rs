@@ -11,9 +11,11 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
-use common::{assert_sim_empty, start_sim, swarm_at};
+use common::{assert_sim_empty, start_sim, swarm_at, swarm_with};
 use fly_sim::Knob;
-use swarm::failpoint::{CRASH_AT_ENV, POOL_CREATE_POINTS, POOL_DRAIN_POINTS, POOL_FILL_POINTS};
+use swarm::failpoint::{
+    CRASH_AT_ENV, POOL_CREATE_POINTS, POOL_DRAIN_POINTS, POOL_FILL_POINTS, POOL_REFRESH_POINTS,
+};
 use swarm::{
     CreateOptions, HealthStatus, POOL_APP_PREFIX, PoolSlotState, Provider as _, ReconcileAction,
     Store as _, WorkspaceStatus,
@@ -74,8 +76,8 @@ async fn fill_list_take_then_the_workspace_lives_and_drain_leaves_nothing() {
     let filled = swarm.pool_fill("ams", 2).await.expect("fill");
     assert_eq!(filled.created.len(), 2);
     assert_eq!(filled.ready, 2);
-    // Each slot: an app, a 10 GB volume, a shared IPv4 and an IPv6; no machine.
-    assert_eq!(stats(&sim), (2, 0, 2, 4), "{:?}", sim.stats());
+    // Each slot: an app, a 10 GB volume, a shared IPv4, an IPv6 and a stopped machine.
+    assert_eq!(stats(&sim), (2, 2, 2, 4), "{:?}", sim.stats());
     for slot in &filled.created {
         assert!(slot.app.starts_with(POOL_APP_PREFIX), "{}", slot.app);
         assert_eq!(slot.state, PoolSlotState::Ready);
@@ -85,21 +87,31 @@ async fn fill_list_take_then_the_workspace_lives_and_drain_leaves_nothing() {
         assert_eq!(Some(&volumes[0].0), slot.volume_id.as_ref());
         assert_eq!(volumes[0].1, 10);
         assert_eq!(slot.ips.len(), 2, "{:?}", slot.ips);
+        assert!(slot.machine.is_some(), "{slot:?}");
     }
     // Topping up to the size already there makes nothing.
     let again = swarm.pool_fill("ams", 2).await.expect("fill again");
     assert!(again.created.is_empty());
-    assert_eq!(stats(&sim), (2, 0, 2, 4));
+    assert_eq!(stats(&sim), (2, 2, 2, 4));
 
     let listing = swarm.pool_list().await.expect("list");
     assert_eq!(listing.ready, 2);
     assert_eq!(listing.slots.len(), 2);
-    // 10 GB at $0.15/GB-month; shared IPv4 and IPv6 are free; no machine.
+    // From the shared price model: 10 GB at $0.15/GB-month, the stopped machine's
+    // 1 GB rootfs at $0.15/GB-month; shared IPv4 and IPv6 are free; no CPU or memory.
     for view in &listing.slots {
-        assert!((view.monthly_cost_usd - 1.5).abs() < 1e-9, "{view:?}");
-        assert!(view.machine.is_none());
+        assert_eq!(
+            view.monthly_cost_usd,
+            swarm::cost::Cost::from_usd(1.65),
+            "{view:?}"
+        );
     }
-    assert!((listing.monthly_cost_usd - 3.0).abs() < 1e-9, "{listing:?}");
+    assert_eq!(
+        listing.monthly_cost_usd,
+        swarm::cost::Cost::from_usd(3.30),
+        "{listing:?}"
+    );
+    assert!(listing.prices_source.contains("fly.io"), "{listing:?}");
 
     let created = swarm.create(&options("alice")).await.expect("create");
     let ws = &created.workspace;
@@ -118,7 +130,15 @@ async fn fill_list_take_then_the_workspace_lives_and_drain_leaves_nothing() {
     assert_eq!(swarm.pool_list().await.expect("list").ready, 1);
     // No app named like the workspace was made.
     assert!(!app_names_on_sim(&sim).contains("alice"));
-    assert_eq!(stats(&sim), (2, 1, 2, 4));
+    assert_eq!(
+        stats(&sim),
+        (2, 2, 2, 4),
+        "the slot's machine was adopted, not a new one"
+    );
+    assert_eq!(
+        ws.machine_id, slot.machine,
+        "the slot's machine is the workspace's"
+    );
     let machines = swarm
         .provider()
         .list_machines(&app, None)
@@ -160,7 +180,7 @@ async fn fill_list_take_then_the_workspace_lives_and_drain_leaves_nothing() {
         "{deleted:?}"
     );
     assert!(!app_names_on_sim(&sim).contains(&app));
-    assert_eq!(stats(&sim), (1, 0, 1, 2), "only the other slot remains");
+    assert_eq!(stats(&sim), (1, 1, 1, 2), "only the other slot remains");
 
     let drained = swarm.pool_drain().await.expect("drain");
     assert_eq!(drained.removed.len(), 1);
@@ -197,11 +217,13 @@ fn preparations(sim: &fly_sim::SimHandle, id: &str) -> Vec<Knob> {
         .collect()
 }
 
-/// `pool fill` has the default image prepared on the slot volume's host by a warm-up
-/// machine, gone before the slot is ready: a create from the slot on a fresh sim then
-/// pays the cached preparation, not the region's first one.
+/// `pool fill` leaves a stopped machine in each slot: on the default image (prepared
+/// on the slot volume's host), never booted, no env, no services. A create adopts it
+/// with one machine update carrying the workspace's whole config, which starts it: no
+/// machine create, no second image preparation, and no replace (the machine was
+/// stopped, so the sim draws no `replace`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fill_warms_the_image_so_a_create_from_the_slot_skips_its_first_preparation() {
+async fn a_slot_holds_a_stopped_machine_that_a_create_adopts_with_one_update() {
     let sim = common::start_sim_with(fly_sim::SimConfig {
         record_draws: true,
         ..fly_sim::SimConfig::default()
@@ -217,43 +239,41 @@ async fn fill_warms_the_image_so_a_create_from_the_slot_skips_its_first_preparat
     let slot = &filled.created[0];
     assert_eq!(slot.state, PoolSlotState::Ready);
     assert_eq!(slot.warmed_image.as_deref(), Some(image.as_str()));
-    assert!(slot.warmup_machine.is_none(), "{slot:?}");
-    // The ready slot holds no machine.
-    let live = swarm
-        .provider()
-        .list_machines(&slot.app, None)
-        .await
-        .expect("machines");
-    assert!(live.is_empty(), "{live:?}");
-    assert_eq!(stats(&sim), (1, 0, 1, 2), "{:?}", sim.stats());
-    // The one it held: the tagged warm-up, on the slot's volume, never booted, no env,
-    // no services, destroyed; it paid the region's first preparation.
+    let slot_machine = slot.machine.clone().expect("the slot holds a machine");
+    assert_eq!(stats(&sim), (1, 1, 1, 2), "{:?}", sim.stats());
     let machines = machines_on_sim(&sim, &slot.app);
     assert_eq!(machines.len(), 1, "{machines:?}");
-    let warmup = &machines[0];
-    assert_eq!(warmup["state"], "destroyed", "{warmup}");
+    let waiting = &machines[0];
+    assert_eq!(waiting["id"], slot_machine.as_str());
+    assert_eq!(waiting["state"], "stopped", "{waiting}");
     assert_eq!(
-        warmup["config"]["metadata"]["swarm_pool_warmup"],
+        waiting["config"]["metadata"]["swarm_pool_warmup"],
         slot.id.to_string()
     );
-    assert_eq!(warmup["config"]["image"], image.as_str());
+    assert!(
+        waiting["config"]["metadata"]["swarm_workspace_id"].is_null(),
+        "no workspace's tags while it waits: {waiting}"
+    );
+    assert_eq!(waiting["config"]["image"], image.as_str());
     assert_eq!(
-        warmup["config"]["mounts"][0]["volume"].as_str(),
+        waiting["config"]["mounts"][0]["volume"].as_str(),
         slot.volume_id.as_deref()
     );
+    // Safe while waiting: no env (no password), no services (Fly's proxy has nothing
+    // to route to it, so nothing autostarts it), never booted.
     assert!(
-        warmup["config"]["env"]
+        waiting["config"]["env"]
             .as_object()
             .is_none_or(serde_json::Map::is_empty),
-        "{warmup}"
+        "{waiting}"
     );
     assert!(
-        warmup["config"]["services"]
+        waiting["config"]["services"]
             .as_array()
             .is_none_or(Vec::is_empty),
-        "{warmup}"
+        "{waiting}"
     );
-    let statuses: Vec<&str> = warmup["events"]
+    let statuses: Vec<&str> = waiting["events"]
         .as_array()
         .into_iter()
         .flatten()
@@ -264,9 +284,9 @@ async fn fill_warms_the_image_so_a_create_from_the_slot_skips_its_first_preparat
         !statuses.iter().any(|status| status.starts_with("start")),
         "never booted: {statuses:?}"
     );
-    let warmup_id = warmup["id"].as_str().expect("id");
-    assert_eq!(preparations(&sim, warmup_id), [Knob::ImagePrepareFirst]);
+    assert_eq!(preparations(&sim, &slot_machine), [Knob::ImagePrepareFirst]);
 
+    let before = sim.model_now_ms();
     let created = swarm
         .create(&CreateOptions {
             name: "warm".to_owned(),
@@ -277,14 +297,53 @@ async fn fill_warms_the_image_so_a_create_from_the_slot_skips_its_first_preparat
     let ws = &created.workspace;
     assert_eq!(ws.app.as_deref(), Some(slot.app.as_str()), "took the slot");
     assert_eq!(ws.spec.image, image);
-    let machine = ws.machine_id.clone().expect("machine");
-    assert_eq!(preparations(&sim, &machine), [Knob::ImagePrepareCached]);
+    assert_eq!(ws.machine_id.as_deref(), Some(slot_machine.as_str()));
+    assert_eq!(ws.status, WorkspaceStatus::Running);
+    // One update of the slot's machine, no machine create, no replace, no second
+    // preparation of the image.
+    let calls: Vec<String> = sim
+        .draws()
+        .into_iter()
+        .filter(|draw| draw.at_ms >= before && draw.knob == Knob::ApiRtt)
+        .map(|draw| draw.label)
+        .collect();
+    let update = format!("POST /v1/apps/{}/machines/{slot_machine}", slot.app);
+    assert_eq!(
+        calls.iter().filter(|call| **call == update).count(),
+        1,
+        "{calls:?}"
+    );
+    let create_machine = format!("POST /v1/apps/{}/machines", slot.app);
+    assert!(!calls.contains(&create_machine), "{calls:?}");
     assert!(
         !sim.draws()
             .iter()
-            .any(|draw| draw.knob == Knob::ImagePrepareFirst && draw.label != warmup_id),
-        "only the warm-up paid a first preparation"
+            .any(|draw| draw.knob == Knob::Replace && draw.label == slot_machine),
+        "a stopped machine's update is not a replace"
     );
+    assert_eq!(preparations(&sim, &slot_machine), [Knob::ImagePrepareFirst]);
+    // It now carries the workspace's own config.
+    let machines = machines_on_sim(&sim, &slot.app);
+    let adopted = &machines[0];
+    assert_eq!(adopted["state"], "started", "{adopted}");
+    assert_eq!(
+        adopted["config"]["metadata"]["swarm_workspace_id"],
+        ws.id.to_string()
+    );
+    assert!(
+        adopted["config"]["env"]["HASHED_PASSWORD"]
+            .as_str()
+            .is_some_and(|hash| hash.starts_with("$argon2id$")),
+        "{adopted}"
+    );
+    assert!(
+        !adopted["config"]["services"]
+            .as_array()
+            .is_none_or(Vec::is_empty),
+        "{adopted}"
+    );
+    let health = swarm.health("warm").await.expect("health");
+    assert_eq!(health.status, HealthStatus::Healthy, "{health:?}");
     swarm.delete("warm").await.expect("delete");
     assert_sim_empty(&sim);
 }
@@ -463,6 +522,110 @@ async fn reconcile_counts_slots_forgets_vanished_ones_and_reports_foreign_pool_a
     );
 }
 
+/// The configuration of a deployment that moved on to a newer default image.
+fn newer_image_config(sim_url: &str) -> swarm::SwarmConfig {
+    swarm::SwarmConfig {
+        default_image: NEWER_IMAGE.to_owned(),
+        ..common::test_config(sim_url)
+    }
+}
+
+const NEWER_IMAGE: &str = "codercom/code-server:4.106.3";
+
+/// A ready slot made for an image no longer configured is refreshed in place: its
+/// stopped machine is updated to the new image (still stopped, never booted), by
+/// reconcile and by `pool fill` alike, and a create from it then pays no preparation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_on_an_old_image_is_refreshed_in_place_by_reconcile_and_fill() {
+    let sim = common::start_sim_with(fly_sim::SimConfig {
+        record_draws: true,
+        ..fly_sim::SimConfig::default()
+    })
+    .await;
+    let url = sim.base_url();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("swarm.db");
+    let old = swarm_at(&url, &db).await;
+    let filled = old.pool_fill("ams", 2).await.expect("fill");
+    let old_image = old.config().default_image.clone();
+    assert_ne!(old_image, NEWER_IMAGE);
+
+    let newer = swarm_with(&url, &db, newer_image_config(&url)).await;
+    let report = newer.reconcile().await.expect("reconcile");
+    assert!(report.converged(), "{report:?}");
+    let refreshed: Vec<&str> = report
+        .actions
+        .iter()
+        .filter_map(|action| match action {
+            ReconcileAction::PoolSlotRefreshed { app, from, to } => {
+                assert_eq!(
+                    (from.as_str(), to.as_str()),
+                    (old_image.as_str(), NEWER_IMAGE)
+                );
+                Some(app.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(refreshed.len(), 2, "{report:?}");
+    assert_eq!(report.pool_slots, 2, "{report:?}");
+    for slot in newer.store().pool_slots().await.expect("slots") {
+        assert_eq!(slot.state, PoolSlotState::Ready);
+        assert_eq!(slot.warmed_image.as_deref(), Some(NEWER_IMAGE));
+        let machine = slot.machine.clone().expect("machine");
+        assert!(
+            filled
+                .created
+                .iter()
+                .any(|made| made.machine.as_deref() == Some(machine.as_str()))
+        );
+        let on_sim = machines_on_sim(&sim, &slot.app);
+        assert_eq!(on_sim.len(), 1, "{on_sim:?}");
+        assert_eq!(on_sim[0]["state"], "stopped", "{}", on_sim[0]);
+        assert_eq!(on_sim[0]["config"]["image"], NEWER_IMAGE);
+        let statuses: Vec<&str> = on_sim[0]["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|event| event["status"].as_str())
+            .collect();
+        assert!(
+            !statuses.iter().any(|status| status.starts_with("start")),
+            "never booted: {statuses:?}"
+        );
+    }
+    // Nothing left to refresh; the next create pays no preparation for its image.
+    let again = newer.reconcile().await.expect("reconcile again");
+    assert!(again.actions.is_empty(), "{again:?}");
+    let before = sim.model_now_ms();
+    let created = newer
+        .create(&CreateOptions {
+            name: "fresh".to_owned(),
+            ..CreateOptions::default()
+        })
+        .await
+        .expect("create");
+    assert_eq!(created.workspace.spec.image, NEWER_IMAGE);
+    assert!(
+        !sim.draws().iter().any(|draw| draw.at_ms >= before
+            && matches!(
+                draw.knob,
+                Knob::ImagePrepareFirst | Knob::ImagePrepareCached
+            )),
+        "the refreshed slot had the image on its host already"
+    );
+
+    // `pool fill` refreshes too: back to the old image with the old configuration.
+    let topped = old.pool_fill("ams", 1).await.expect("fill");
+    assert!(topped.created.is_empty(), "{topped:?}");
+    let slots = old.store().pool_slots().await.expect("slots");
+    assert_eq!(slots.len(), 1);
+    assert_eq!(slots[0].warmed_image.as_deref(), Some(old_image.as_str()));
+    old.delete("fresh").await.expect("delete");
+    old.pool_drain().await.expect("drain");
+    assert_sim_empty(&sim);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_pool_input_is_refused_and_changes_nothing() {
     let sim = start_sim().await;
@@ -505,6 +668,10 @@ fn child_process_entry() {
         match op.as_str() {
             "pool_fill" => drop(swarm.pool_fill("ams", 1).await.expect("fill")),
             "pool_drain" => drop(swarm.pool_drain().await.expect("drain")),
+            "pool_refresh" => {
+                let swarm = swarm_with(&sim, Path::new(&db), newer_image_config(&sim)).await;
+                drop(swarm.pool_fill("ams", 1).await.expect("fill"));
+            }
             "create" => drop(swarm.create(&options(&name)).await.expect("create")),
             other => panic!("unknown child operation {other}"),
         }
@@ -561,7 +728,7 @@ async fn crash_at_every_pool_step_then_reconcile_leaks_nothing() {
             // Complete before the crash: a good slot, kept and counted.
             assert_eq!(report.pool_slots, 1, "{point}: {report:?}");
             assert!(report.actions.is_empty(), "{point}: {report:?}");
-            assert_eq!(stats(&sim), (1, 0, 1, 2), "{point}");
+            assert_eq!(stats(&sim), (1, 1, 1, 2), "{point}");
             swarm.pool_drain().await.expect("drain");
         } else {
             assert!(slots.is_empty(), "{point}: half-made slot kept: {slots:?}");
@@ -584,6 +751,24 @@ async fn crash_at_every_pool_step_then_reconcile_leaks_nothing() {
         let report = swarm.reconcile().await.expect("reconcile");
         assert!(report.converged(), "{point}: {report:?}");
         assert_eq!(report.pool_slots, 0, "{point}: {report:?}");
+        assert!(swarm.store().pool_slots().await.expect("slots").is_empty());
+        assert_sim_empty(&sim);
+    }
+
+    // A refresh interrupted after its update: the slot reads `filling` with its lock
+    // free, so reconcile removes it whole; nothing is left behind or kept twice.
+    for point in POOL_REFRESH_POINTS {
+        swarm.pool_fill("ams", 1).await.expect("fill");
+        run_child_until_crash(&url, &db, "pool_refresh", "", point);
+        let report = swarm.reconcile().await.expect("reconcile");
+        assert!(report.converged(), "{point}: {report:?}");
+        assert!(
+            report
+                .actions
+                .iter()
+                .any(|a| matches!(a, ReconcileAction::PoolSlotRemoved { .. })),
+            "{point}: {report:?}"
+        );
         assert!(swarm.store().pool_slots().await.expect("slots").is_empty());
         assert_sim_empty(&sim);
     }

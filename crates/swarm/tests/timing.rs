@@ -135,6 +135,15 @@ impl Provider for Timed {
         )
         .await
     }
+    async fn adopt_machine(
+        &self,
+        app: &str,
+        id: &str,
+        request: &MachineRequest,
+    ) -> ProviderResult<MachineInfo> {
+        self.time("adopt_machine", self.inner.adopt_machine(app, id, request))
+            .await
+    }
     async fn start_machine(&self, app: &str, id: &str) -> ProviderResult<()> {
         self.time("start_machine", self.inner.start_machine(app, id))
             .await

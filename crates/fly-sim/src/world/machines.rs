@@ -1048,7 +1048,18 @@ impl World {
         }
         let version = self.ulid(now);
         let image = image_of(&req.config);
-        let mut replace = clock.draw_for(Knob::Replace, id);
+        // A running machine is replaced: stopped, its rootfs rebuilt, booted again
+        // (REFERENCE §13 "Update (replace)", ~3 s). A stopped or created one has no VM
+        // to stop: Fly writes a new version (docs machines/machine-states "Update and
+        // versioning behavior") and, with the image already on the host, the update
+        // costs what a create does besides the image: the machine-create response time.
+        // The warm-pool blueprint's advice ("a pool of *stopped* Machines that you
+        // `start` on claim", docs blueprints/warm-pool-user-machines) rests on this.
+        let mut replace = if was_running {
+            clock.draw_for(Knob::Replace, id)
+        } else {
+            clock.draw_for(Knob::MachineCreate, id)
+        };
         if image != old_image {
             replace += self.prepare_ms(clock, &region, &image, id);
         }

@@ -165,7 +165,8 @@ impl<S: Store, P: Provider> Controller<S, P> {
                 | ReconcileAction::Failed { name, .. } => name,
                 ReconcileAction::OrphanApp { .. }
                 | ReconcileAction::OrphanMachine { .. }
-                | ReconcileAction::PoolSlotRemoved { .. } => continue,
+                | ReconcileAction::PoolSlotRemoved { .. }
+                | ReconcileAction::PoolSlotRefreshed { .. } => continue,
             };
             if let ReconcileAction::Failed { error, .. } = action {
                 let mut failures = self

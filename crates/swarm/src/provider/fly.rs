@@ -532,6 +532,27 @@ impl Provider for FlyProvider {
         Ok(machine_info(machine))
     }
 
+    async fn adopt_machine(
+        &self,
+        app: &str,
+        id: &str,
+        request: &MachineRequest,
+    ) -> ProviderResult<MachineInfo> {
+        // The full config is known (it is the workspace's own), so no read first.
+        let update = UpdateMachineRequest {
+            region: Some(request.region.clone()),
+            config: Self::machine_config(request),
+            ..UpdateMachineRequest::default()
+        };
+        let updated = self
+            .client
+            .machines(app)
+            .update(id, &update, None)
+            .await
+            .map_err(map_error)?;
+        Ok(machine_info(updated))
+    }
+
     async fn update_machine(
         &self,
         app: &str,

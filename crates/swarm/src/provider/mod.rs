@@ -367,6 +367,16 @@ pub trait Provider: Send + Sync + 'static {
         app: &str,
         request: &WarmupRequest,
     ) -> impl Future<Output = ProviderResult<MachineInfo>> + Send;
+    /// Gives an existing stopped machine (a pool slot's) the whole config `request`
+    /// describes, as `create_machine` would send it, and starts it: one update, no
+    /// `skip_launch`. On a stopped machine with the image already on its host this is
+    /// a config write and a boot, not a replace (see fly-sim's `update_machine`).
+    fn adopt_machine(
+        &self,
+        app: &str,
+        id: &str,
+        request: &MachineRequest,
+    ) -> impl Future<Output = ProviderResult<MachineInfo>> + Send;
     fn start_machine(&self, app: &str, id: &str)
     -> impl Future<Output = ProviderResult<()>> + Send;
     /// Cordons (`true`) or uncordons the machine: while cordoned, Fly's proxy neither

@@ -94,7 +94,7 @@ fn assert_corrupt(error: &StoreError) {
     );
 }
 
-const FIELDS: [&str; 13] = [
+const FIELDS: [&str; 15] = [
     "name",
     "region",
     "storage",
@@ -107,6 +107,8 @@ const FIELDS: [&str; 13] = [
     "ip",
     "idle_timeout",
     "idle_policy",
+    "dotfiles",
+    "init",
     "resize",
 ];
 

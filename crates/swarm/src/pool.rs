@@ -745,7 +745,13 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             let result = self.reconcile_slot(&slot).await;
             lock.release().await?;
             match result {
-                Ok(Some(action)) => actions.push(action),
+                Ok(Some(action)) => {
+                    // A slot refreshed onto the configured image is ready again.
+                    if matches!(action, ReconcileAction::PoolSlotRefreshed { .. }) {
+                        ready += 1;
+                    }
+                    actions.push(action);
+                }
                 Ok(None) => ready += 1,
                 Err(error) => actions.push(ReconcileAction::Failed {
                     name: slot.app.clone(),

@@ -5,8 +5,7 @@
 mod common;
 
 use base64::Engine as _;
-use common::{assert_sim_empty, start_sim, swarm_at};
-use fly_sim::SimHandle;
+use common::{assert_sim_empty, machine_config, start_sim, swarm_at};
 use serde_json::Value;
 use swarm::{CreateOptions, Error};
 
@@ -21,25 +20,6 @@ fn options(name: &str) -> CreateOptions {
         init: Some(SCRIPT.to_owned()),
         ..CreateOptions::default()
     }
-}
-
-/// The machine's config as the sim holds it.
-fn machine_config(sim: &SimHandle, machine_id: &str) -> Value {
-    fn find(value: &Value, machine_id: &str) -> Option<Value> {
-        match value {
-            Value::Object(map) => {
-                if map.get("id").and_then(Value::as_str) == Some(machine_id)
-                    && let Some(config) = map.get("config")
-                {
-                    return Some(config.clone());
-                }
-                map.values().find_map(|v| find(v, machine_id))
-            }
-            Value::Array(items) => items.iter().find_map(|v| find(v, machine_id)),
-            _ => None,
-        }
-    }
-    find(&sim.world(), machine_id).expect("machine config in the sim's world")
 }
 
 /// The URL and the script text the machine would boot with.

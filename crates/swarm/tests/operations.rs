@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_sim_empty, start_sim, swarm_at, swarm_with, test_config};
+use common::{assert_sim_empty, machine_config, start_sim, swarm_at, swarm_with, test_config};
 use fly_sim::SimHandle;
 use serde_json::Value;
 use swarm::{CpuKind, CreateOptions, Error, ResizeOptions, WorkspaceStatus};
@@ -69,25 +69,6 @@ async fn get_file(sim: &SimHandle, app: &str, path: &str) -> Option<String> {
     } else {
         None
     }
-}
-
-/// The machine's config as the sim holds it.
-fn machine_config(sim: &SimHandle, machine_id: &str) -> Value {
-    fn find(value: &Value, machine_id: &str) -> Option<Value> {
-        match value {
-            Value::Object(map) => {
-                if map.get("id").and_then(Value::as_str) == Some(machine_id)
-                    && let Some(config) = map.get("config")
-                {
-                    return Some(config.clone());
-                }
-                map.values().find_map(|v| find(v, machine_id))
-            }
-            Value::Array(items) => items.iter().find_map(|v| find(v, machine_id)),
-            _ => None,
-        }
-    }
-    find(&sim.world(), machine_id).expect("machine config in the sim's world")
 }
 
 fn without(mut config: Value, paths: &[&[&str]]) -> Value {

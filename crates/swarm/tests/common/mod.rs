@@ -87,3 +87,22 @@ pub async fn eventually(timeout: Duration, mut check: impl FnMut() -> bool) -> b
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The machine's config as the sim holds it.
+pub fn machine_config(sim: &SimHandle, machine_id: &str) -> serde_json::Value {
+    fn find(value: &serde_json::Value, machine_id: &str) -> Option<serde_json::Value> {
+        match value {
+            serde_json::Value::Object(map) => {
+                if map.get("id").and_then(serde_json::Value::as_str) == Some(machine_id)
+                    && let Some(config) = map.get("config")
+                {
+                    return Some(config.clone());
+                }
+                map.values().find_map(|v| find(v, machine_id))
+            }
+            serde_json::Value::Array(items) => items.iter().find_map(|v| find(v, machine_id)),
+            _ => None,
+        }
+    }
+    find(&sim.world(), machine_id).expect("machine config in the sim's world")
+}

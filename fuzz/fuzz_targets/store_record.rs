@@ -1,4 +1,4 @@
 //! The store's workspace record decoding (one row, and the list query's array).
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| swarm::fuzzing::store_record(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| fuzz_support::store_record(data));

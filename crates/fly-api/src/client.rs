@@ -455,8 +455,8 @@ impl FlyClient {
     }
 }
 
-/// Decodes JSON, reporting the path of the first mismatch.
-pub(crate) fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
+/// Decodes a JSON answer as the client does, reporting the path of the first mismatch.
+pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(Error::decode)
 }

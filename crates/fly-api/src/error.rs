@@ -70,7 +70,7 @@ impl std::error::Error for ApiError {}
 
 impl ApiError {
     /// Builds the error from a response's parts (body as received).
-    pub(crate) fn from_response(
+    pub fn from_response(
         status: u16,
         body: &[u8],
         request_id: Option<String>,

@@ -5,8 +5,6 @@ pub mod auth;
 pub mod client;
 pub mod error;
 mod exec;
-#[doc(hidden)]
-pub mod fuzzing;
 pub mod ips;
 pub mod logs;
 pub mod machines;

@@ -27,8 +27,8 @@ pub async fn dashboard(n: usize, runs: usize) -> anyhow::Result<()> {
     for record in &records {
         swarm.store().insert_workspace(record).await?;
     }
-    let token = swarm::controller::create_token(swarm.store(), "bench-admin", true).await?;
-    let controller = swarm::controller::Controller::new(swarm);
+    let token = swarm_controller::create_token(swarm.store(), "bench-admin", true).await?;
+    let controller = swarm_controller::Controller::new(swarm);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let base = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -703,8 +703,8 @@ pub async fn serve(n: usize, runs: usize) -> anyhow::Result<()> {
     for rec in &records {
         swarm.store().insert_workspace(rec).await?;
     }
-    let token = swarm::controller::create_token(swarm.store(), "bench-admin", true).await?;
-    let controller = swarm::controller::Controller::new(swarm);
+    let token = swarm_controller::create_token(swarm.store(), "bench-admin", true).await?;
+    let controller = swarm_controller::Controller::new(swarm);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let list_url = format!("http://{}/v1/workspaces", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

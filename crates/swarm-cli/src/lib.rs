@@ -2,19 +2,17 @@
 //! call the `swarm` library, print. Exit codes: 0 success, 1 failure, 2 bad usage or
 //! invalid input (nothing changed), 130 interrupted.
 //!
-//! A library only so the fuzz targets can reach the config file parser ([`fuzzing`]);
-//! the binary is `src/main.rs`, which calls [`main`].
+//! A library so the config file parser ([`settings`]) can be fuzzed from outside
+//! (`crates/fuzz-support`); the binary is `src/main.rs`, which calls [`main`].
 
 mod access;
 mod backend;
-mod cli;
+pub mod cli;
 mod commands;
-#[doc(hidden)]
-pub mod fuzzing;
 mod output;
 mod remote;
 mod serve;
-mod settings;
+pub mod settings;
 mod workspaces;
 
 use std::process::ExitCode;
@@ -235,7 +233,7 @@ async fn run(cli: Cli, env: &settings::Env, out: &Output) -> Result<(), Failure>
     }
     if let Command::Token(args) = cli.command {
         let TokenAction::Create(create) = &args.action;
-        swarm::controller::auth::validate_user(&create.user)
+        swarm_controller::auth::validate_user(&create.user)
             .map_err(|e| Failure::usage(e.to_string()))?;
         let store = backend::store_only(&settings, &target).await?;
         let result = serve::token(&store, out, args).await;

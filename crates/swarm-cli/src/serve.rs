@@ -1,11 +1,11 @@
 //! `swarm serve` and `swarm token create`: the CLI side of the Swarm Controller
-//! (`swarm::controller`). The HTTP API itself lives in the domain library.
+//! (`swarm-controller`). The HTTP API itself lives in the `swarm-controller` crate.
 
 use std::net::SocketAddr;
 
 use serde_json::json;
 use swarm::SqliteStore;
-use swarm::controller::{Background, Controller, create_token};
+use swarm_controller::{Background, Controller, create_token};
 
 use crate::Failure;
 use crate::backend::Backend;
@@ -27,7 +27,7 @@ pub async fn serve(
     backend: Backend,
     out: &Output,
     args: &ServeArgs,
-    quotas: swarm::controller::Quotas,
+    quotas: swarm_controller::Quotas,
 ) -> Result<(), Failure> {
     let address = listen_address(args)?;
     let background = Background {
@@ -109,7 +109,7 @@ pub async fn token(store: &SqliteStore, out: &Output, args: TokenArgs) -> Result
     let token = create_token(store, &create.user, create.admin)
         .await
         .map_err(|error| match error {
-            swarm::controller::TokenError::InvalidUser(_) => Failure::usage(error.to_string()),
+            swarm_controller::TokenError::InvalidUser(_) => Failure::usage(error.to_string()),
             other => Failure {
                 code: 1,
                 message: other.to_string(),

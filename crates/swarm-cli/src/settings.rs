@@ -56,7 +56,7 @@ pub struct FileConfig {
     /// `[pool]`: what `swarm pool fill` does without flags.
     pub pool: Option<PoolFileConfig>,
     /// Per-user limits for `swarm serve`.
-    pub quotas: Option<swarm::controller::Quotas>,
+    pub quotas: Option<swarm_controller::Quotas>,
 }
 
 /// The config file's image: `image = "REF"`, or `image.repository` with `image.tag`
@@ -167,7 +167,7 @@ pub struct Settings {
     pub pool_region: Setting<Option<String>>,
     /// `pool fill`'s size when `--size` is not given.
     pub pool_size: Setting<Option<u32>>,
-    pub quotas: Setting<swarm::controller::Quotas>,
+    pub quotas: Setting<swarm_controller::Quotas>,
 }
 
 /// Reads the environment through a map so tests can pass their own.
@@ -255,7 +255,7 @@ impl Settings {
 
     /// Resolves every setting from a config file already parsed (`config_path` is where
     /// it was read from, for the sources).
-    pub(crate) fn from_file(
+    pub fn from_file(
         global: &GlobalArgs,
         env: &Env,
         file: FileConfig,
@@ -547,7 +547,7 @@ fn read_file(path: &Path, explicit: bool) -> Result<FileConfig, SettingsError> {
 }
 
 /// Parses a config file's text; errors name the file and the key or line at fault.
-pub(crate) fn parse_file(text: &str, path: &Path) -> Result<FileConfig, SettingsError> {
+pub fn parse_file(text: &str, path: &Path) -> Result<FileConfig, SettingsError> {
     toml::from_str(text).map_err(|e| {
         SettingsError(format!(
             "invalid config file {}: {}",

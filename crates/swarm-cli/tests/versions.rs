@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::{Home, run, runtime, tree, tree_diff};
-use swarm::controller::{Controller, Quotas, create_token};
 use swarm::version::BuildInfo;
 use swarm::{FlyProvider, SqliteStore, Swarm, SwarmConfig};
+use swarm_controller::{Controller, Quotas, create_token};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 

@@ -1,15 +1,15 @@
 //! `swarm cost [NAME]`: each workspace's monthly estimate in every state and what it
-//! pays now, with the total. Priced by [`crate::cost`]; only a single workspace's
+//! pays now, with the total. Priced by [`swarm_core::cost`]; only a single workspace's
 //! report asks Fly for something (its snapshots), so the whole fleet's costs nothing.
 
 use serde::{Deserialize, Serialize};
 
 use crate::Result;
-use crate::cost::{BilledAs, Cost, MonthlyCost, PRICES, snapshots_monthly};
-use crate::model::{WorkspaceRecord, WorkspaceStatus};
 use crate::provider::Provider;
-use crate::store::Store;
 use crate::swarm::Swarm;
+use swarm_core::cost::{BilledAs, Cost, MonthlyCost, PRICES, snapshots_monthly};
+use swarm_core::model::{WorkspaceRecord, WorkspaceStatus};
+use swarm_store::Store;
 
 /// Where the figures come from, shown with every report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,14 +63,6 @@ impl WorkspaceCost {
             snapshots_gb: None,
             snapshots: None,
         }
-    }
-}
-
-impl crate::model::WorkspaceSummary {
-    /// A month at the rate of its current state (the list's COST column).
-    pub fn cost_now(&self) -> Cost {
-        MonthlyCost::of(self.guest, self.storage_gb, self.ip_mode)
-            .at(MonthlyCost::billed_as(self.status))
     }
 }
 

@@ -1,16 +1,17 @@
 //! The one error type of the crate. [`Error::exit_code`] tells the CLI whether the
 //! input was at fault and nothing changed (2) or an operation failed (1).
 
-use crate::lock::LockError;
-use crate::model::WorkspaceStatus;
-use crate::password::PasswordError;
 use crate::provider::{ProviderError, ProviderErrorKind};
-use crate::quota::QuotaExceeded;
-use crate::store::StoreError;
-use crate::validate::ValidationError;
+use swarm_core::model::WorkspaceStatus;
+use swarm_core::password::PasswordError;
+use swarm_core::quota::QuotaExceeded;
+use swarm_core::validate::ValidationError;
+use swarm_store::StoreError;
+use swarm_store::lock::LockError;
 
+/// Not `non_exhaustive`: the controller maps every variant to an HTTP answer, and a
+/// new one must be mapped there too.
 #[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
 pub enum Error {
     /// Input broke one or more rules; nothing was changed.
     #[error("{}", invalid_message(.0))]
@@ -192,7 +193,7 @@ impl From<LockError> for Error {
                 name,
                 operation: holder.operation,
                 pid: holder.pid,
-                since: crate::lock::since(&holder.acquired_at),
+                since: swarm_store::lock::since(&holder.acquired_at),
             },
             LockError::Store(store) => Self::Store(store),
         }

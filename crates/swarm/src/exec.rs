@@ -9,11 +9,11 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument as _;
 
 use crate::error::{Error, Result};
-use crate::model::MachineState;
 use crate::provider::{Provider, ProviderErrorKind};
-use crate::store::Store;
 use crate::swarm::Swarm;
-use crate::validate::ValidationError;
+use swarm_core::model::MachineState;
+use swarm_core::validate::ValidationError;
+use swarm_store::Store;
 
 /// The longest `--timeout` (Fly documents none; an hour is already a long command).
 pub const MAX_EXEC_TIMEOUT_SECS: u64 = 3600;

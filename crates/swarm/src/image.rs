@@ -9,11 +9,11 @@ use tracing::Instrument;
 
 use crate::error::{Error, Result};
 use crate::journal::Journal;
-use crate::model::{GuestSize, ImageChanged, ImageVersion, ReconcileAction, WorkspaceRecord};
 use crate::provider::{MachineChange, MachineInfo, Provider};
-use crate::store::{Operation, OperationKind, Store};
 use crate::swarm::{Swarm, owner_id};
-use crate::validate::{rollback_target, validate_image};
+use swarm_core::model::{GuestSize, ImageChanged, ImageVersion, ReconcileAction, WorkspaceRecord};
+use swarm_core::validate::{rollback_target, validate_image};
+use swarm_store::{Operation, OperationKind, Store};
 
 /// The journal note holding an image change's target, read back by `reconcile`.
 pub(crate) const IMAGE_PLAN_STEP: &str = "plan";
@@ -135,7 +135,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         journal.finish("ok").await?;
         lock.release().await?;
         let to = workspace.image_versions.last().cloned().ok_or_else(|| {
-            Error::Store(crate::store::StoreError::Corrupt(
+            Error::Store(swarm_store::StoreError::Corrupt(
                 "image history empty after a change".to_owned(),
             ))
         })?;

@@ -8,10 +8,10 @@ use tokio::sync::Mutex;
 use tracing::Instrument as _;
 
 use crate::failpoint::crash_point;
-use crate::model::WorkspaceRecord;
-use crate::pool_model::{PoolSlot, PoolWant};
-use crate::quota::{QuotaGuard, SIZE_RESERVED_STEP, Usage};
-use crate::store::{JournalWrite, OperationKind, Store, StoreError};
+use swarm_core::model::WorkspaceRecord;
+use swarm_core::pool_model::{PoolSlot, PoolWant};
+use swarm_core::quota::{QuotaGuard, SIZE_RESERVED_STEP, Usage};
+use swarm_store::{JournalWrite, OperationKind, Store, StoreError};
 
 /// The running journal of one operation on one workspace.
 #[derive(Debug)]
@@ -210,7 +210,7 @@ impl<S: Store> Journal<S> {
     /// Commits the operation's last step, finishes the operation with `outcome` and
     /// frees its workspace lock `(name, owner)`, in one transaction; then checks
     /// `crash_at`. The caller then forgets the lock
-    /// ([`crate::lock::WorkspaceLock::released`]).
+    /// ([`swarm_store::lock::WorkspaceLock::released`]).
     pub(crate) async fn last_step(
         &self,
         step: &str,

@@ -9,16 +9,16 @@ use tracing::Instrument;
 
 use crate::error::{Error, Result};
 use crate::journal::Journal;
-use crate::model::{
+use crate::provider::{MachineChange, Provider, ProviderErrorKind};
+use crate::swarm::{Swarm, owner_id};
+use swarm_core::model::{
     MachineState, PasswordRotated, ResizeOptions, ResizePlan, Resized, WorkspaceRecord,
     WorkspaceStatus,
 };
-use crate::password;
-use crate::provider::{MachineChange, Provider, ProviderErrorKind};
-use crate::quota::Usage;
-use crate::store::{OperationKind, Store};
-use crate::swarm::{Swarm, owner_id};
-use crate::validate::validate_resize;
+use swarm_core::password;
+use swarm_core::quota::Usage;
+use swarm_core::validate::validate_resize;
+use swarm_store::{OperationKind, Store};
 
 /// The journal note holding resize's target, read back by `reconcile`.
 pub(crate) const RESIZE_PLAN_STEP: &str = "plan";
@@ -340,7 +340,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         record: &WorkspaceRecord,
         app: &str,
         machine_id: &str,
-        guest: crate::model::GuestSize,
+        guest: swarm_core::model::GuestSize,
     ) {
         let change = MachineChange {
             guest: Some(guest),

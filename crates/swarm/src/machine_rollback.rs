@@ -20,14 +20,14 @@ use tracing::Instrument;
 use crate::error::{Error, Result};
 use crate::image::SNAPSHOT_STEP;
 use crate::journal::Journal;
-use crate::model::{
+use crate::provider::{MachineChange, MachineInfo, Provider};
+use crate::swarm::{Swarm, owner_id};
+use swarm_core::model::{
     ImageVersion, MachineConfig, MachineRolledBack, ReconcileAction, WorkspaceRecord,
 };
-use crate::provider::{MachineChange, MachineInfo, Provider};
-use crate::quota::Usage;
-use crate::store::{Operation, OperationKind, Store};
-use crate::swarm::{Swarm, owner_id};
-use crate::validate::machine_rollback_target;
+use swarm_core::quota::Usage;
+use swarm_core::validate::machine_rollback_target;
+use swarm_store::{Operation, OperationKind, Store};
 
 const PLAN_STEP: &str = "plan";
 const CHANGE_STEP: &str = "machine_updated";

@@ -11,7 +11,7 @@
 //! volume, created with `skip_launch`. Fly prepares the image on the volume's host
 //! while the machine reads `created`, then it reads `stopped` (REFERENCE §4.6) and
 //! stays so: it never boots while it waits, so it costs only the volume and its root
-//! filesystem (`swarm pool` shows that, from [`crate::cost::PRICES`]).
+//! filesystem (`swarm pool` shows that, from [`swarm_core::cost::PRICES`]).
 //!
 //! Why an update is fast here. On Fly an update of a *running* machine is a replace
 //! (stop, rebuild, boot: REFERENCE §13, ~3 s plus boot; the blueprint's "full Machine
@@ -52,25 +52,25 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 
-use crate::config::SwarmConfig;
-use crate::cost::{Cost, PRICES};
 use crate::error::{Error, Result};
 use crate::failpoint::crash_point;
 use crate::journal::Journal;
-use crate::model::{
-    IpMode, IpRecord, MachineState, ReconcileAction, WorkspaceRecord, WorkspaceSpec, app_url,
-};
-use crate::pool_model::{
-    MAX_POOL_SIZE, POOL_APP_PREFIX, PoolDrained, PoolFilled, PoolListing, PoolSlot, PoolSlotState,
-    PoolSlotView, PoolWant,
-};
 use crate::provider::{
     MachineChange, MachineInfo, Provider, ProviderError, ProviderErrorKind, TAG_POOL_WARMUP,
     TAG_VERSION, VolumeRequest, WarmupRequest,
 };
-use crate::store::Store;
 use crate::swarm::Swarm;
-use crate::validate::{ValidationError, validate_region};
+use swarm_core::config::SwarmConfig;
+use swarm_core::cost::{Cost, PRICES};
+use swarm_core::model::{
+    IpMode, IpRecord, MachineState, ReconcileAction, WorkspaceRecord, WorkspaceSpec, app_url,
+};
+use swarm_core::pool_model::{
+    MAX_POOL_SIZE, POOL_APP_PREFIX, PoolDrained, PoolFilled, PoolListing, PoolSlot, PoolSlotState,
+    PoolSlotView, PoolWant,
+};
+use swarm_core::validate::{ValidationError, validate_region};
+use swarm_store::Store;
 
 /// Slots made at once by one fill (each is a handful of Fly calls).
 const FILL_CONCURRENCY: usize = 4;
@@ -728,7 +728,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         let mut actions = Vec::new();
         let mut ready = 0;
         for slot in self.store().pool_slots().await? {
-            let lock = match crate::lock::WorkspaceLock::acquire(
+            let lock = match swarm_store::lock::WorkspaceLock::acquire(
                 self.store_arc(),
                 &slot_lock(&slot),
                 "reconcile",
@@ -739,8 +739,8 @@ impl<S: Store, P: Provider> Swarm<S, P> {
             {
                 Ok(lock) => lock,
                 // A live fill or drain is working on it.
-                Err(crate::lock::LockError::Busy { .. }) => continue,
-                Err(crate::lock::LockError::Store(error)) => return Err(error.into()),
+                Err(swarm_store::lock::LockError::Busy { .. }) => continue,
+                Err(swarm_store::lock::LockError::Store(error)) => return Err(error.into()),
             };
             let result = self.reconcile_slot(&slot).await;
             lock.release().await?;

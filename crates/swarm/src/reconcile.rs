@@ -8,13 +8,13 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::journal::Journal;
-use crate::lock::WorkspaceLock;
-use crate::model::{
+use crate::provider::{MachineInfo, Provider, ProviderErrorKind, TAG_WORKSPACE_ID};
+use crate::swarm::Swarm;
+use swarm_core::model::{
     MachineState, ReconcileAction, ReconcileReport, WorkspaceRecord, WorkspaceStatus,
 };
-use crate::provider::{MachineInfo, Provider, ProviderErrorKind, TAG_WORKSPACE_ID};
-use crate::store::{Operation, OperationKind, Store};
-use crate::swarm::Swarm;
+use swarm_store::lock::WorkspaceLock;
+use swarm_store::{Operation, OperationKind, Store};
 
 /// Workspaces (drift checks) or apps (the orphan scan) a reconcile pass reads at once.
 const READS_AT_ONCE: usize = 8;
@@ -167,7 +167,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         &self,
         operation: i64,
         plan_step: &str,
-    ) -> Result<(Option<T>, Vec<crate::store::StepEntry>)> {
+    ) -> Result<(Option<T>, Vec<swarm_store::StepEntry>)> {
         let steps = self.store().operation_steps(operation).await?;
         let plan = steps
             .iter()
@@ -293,7 +293,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
                     .iter()
                     .find(|step| step.step == crate::lifecycle::RESIZE_PLAN_STEP)
                     .and_then(|step| {
-                        Some(crate::model::ResizePlan {
+                        Some(swarm_core::model::ResizePlan {
                             guest: serde_json::from_value(step.detail.get("guest")?.clone())
                                 .ok()?,
                             storage_gb: u32::try_from(step.detail.get("storage_gb")?.as_u64()?)

@@ -18,14 +18,16 @@ use tracing::Instrument;
 
 use crate::error::{Error, Result};
 use crate::journal::Journal;
-use crate::model::{MachineState, ReconcileAction, Replaced, WorkspaceRecord, WorkspaceStatus};
 use crate::provider::{
     CloneRequest, MachineInfo, Provider, ProviderErrorKind, SnapshotInfo, VolumeRequest,
     VolumeSource,
 };
-use crate::store::{Operation, OperationKind, Store};
 use crate::swarm::{Swarm, owner_id};
-use crate::validate::{ValidationError, validate_move, validate_snapshot_id};
+use swarm_core::model::{
+    MachineState, ReconcileAction, Replaced, WorkspaceRecord, WorkspaceStatus,
+};
+use swarm_core::validate::{ValidationError, validate_move, validate_snapshot_id};
+use swarm_store::{Operation, OperationKind, Store};
 
 /// Machine metadata key holding the id of the operation that made the machine.
 pub const TAG_OPERATION: &str = "swarm_operation";

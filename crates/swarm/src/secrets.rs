@@ -8,11 +8,11 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument as _;
 
 use crate::error::{Error, Result};
-use crate::model::{MachineState, WorkspaceRecord, WorkspaceStatus};
 use crate::provider::Provider;
-use crate::store::Store;
 use crate::swarm::Swarm;
-use crate::validate::{RESERVED_ENV_KEYS, ValidationError};
+use swarm_core::model::{MachineState, WorkspaceRecord, WorkspaceStatus};
+use swarm_core::validate::{RESERVED_ENV_KEYS, ValidationError};
+use swarm_store::Store;
 
 /// The most bytes a value may have (flyctl reads at most this from stdin).
 pub const MAX_SECRET_VALUE_BYTES: usize = 64 * 1024;

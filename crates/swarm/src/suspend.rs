@@ -1,11 +1,10 @@
 //! Suspend: Fly keeps a snapshot of the machine's memory, and the next `start` resumes
 //! from it in a few hundred ms with code-server still running (docs
-//! reference/suspend-resume). Also the idle policy that picks who puts an idle
-//! workspace to rest: code-server's own exit (`stop`) or Fly's proxy (`suspend`).
+//! reference/suspend-resume). The idle policy itself is in the model
+//! ([`swarm_core::model::IdlePolicy`]).
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::json;
 use time::OffsetDateTime;
 use tokio::time::Instant;
@@ -13,73 +12,10 @@ use tracing::Instrument;
 
 use crate::error::{Error, Result};
 use crate::journal::Journal;
-use crate::model::{GuestSize, MachineState, StateChange, WorkspaceStatus};
 use crate::provider::{Provider, ProviderErrorKind};
-use crate::store::{OperationKind, Store};
 use crate::swarm::{Swarm, owner_id};
-use crate::validate::ValidationError;
-
-/// Fly suspends machines of at most this much memory (docs reference/suspend-resume,
-/// "Requirements"); it stops a larger one instead.
-pub const SUSPEND_MAX_MEMORY_MB: u32 = 2048;
-
-/// How an idle workspace is put to rest.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum IdlePolicy {
-    /// code-server exits after `idle_timeout` without use; the machine stops (a cold
-    /// boot next time).
-    #[default]
-    Stop,
-    /// Fly's proxy suspends the machine when no request reached it for a few minutes
-    /// (service `autostop = "suspend"`); code-server's own exit is off.
-    Suspend,
-}
-
-impl IdlePolicy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Stop => "stop",
-            Self::Suspend => "suspend",
-        }
-    }
-
-    pub fn is_stop(&self) -> bool {
-        *self == Self::Stop
-    }
-}
-
-/// `--idle-policy` / `idle_policy`: `stop` or `suspend`.
-pub fn parse_idle_policy(text: &str) -> std::result::Result<IdlePolicy, ValidationError> {
-    match text.trim().to_ascii_lowercase().as_str() {
-        "stop" => Ok(IdlePolicy::Stop),
-        "suspend" => Ok(IdlePolicy::Suspend),
-        _ => Err(ValidationError::new(
-            "idle_policy",
-            text,
-            "must be stop or suspend",
-        )),
-    }
-}
-
-/// Refuses a guest Fly would not suspend, naming the rule.
-pub fn check_suspendable(
-    field: &'static str,
-    value: &str,
-    guest: GuestSize,
-) -> std::result::Result<(), ValidationError> {
-    if guest.memory_mb > SUSPEND_MAX_MEMORY_MB {
-        return Err(ValidationError::new(
-            field,
-            value,
-            format!(
-                "Fly suspends machines of at most {SUSPEND_MAX_MEMORY_MB} MB of memory and stops a larger one instead (this workspace has {} MB); use stop, or resize to {SUSPEND_MAX_MEMORY_MB} MB or less",
-                guest.memory_mb
-            ),
-        ));
-    }
-    Ok(())
-}
+use swarm_core::model::{MachineState, StateChange, WorkspaceStatus, check_suspendable};
+use swarm_store::{OperationKind, Store};
 
 /// How often the suspend wait looks whether Fly stopped the machine instead.
 const FALLBACK_CHECK: Duration = Duration::from_secs(5);
@@ -191,7 +127,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     /// Waits for `suspended`, or `stopped` when Fly fell back to a stop.
     async fn wait_suspended(
         &self,
-        record: &crate::model::WorkspaceRecord,
+        record: &swarm_core::model::WorkspaceRecord,
         app: &str,
         machine_id: &str,
     ) -> Result<MachineState> {

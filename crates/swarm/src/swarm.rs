@@ -12,25 +12,25 @@ use serde_json::json;
 use time::OffsetDateTime;
 use tracing::Instrument;
 
-use crate::config::SwarmConfig;
 use crate::error::{Error, Result};
 use crate::failpoint::crash_point;
-use crate::first_boot;
 use crate::journal::Journal;
-use crate::lock::{LockError, WorkspaceLock};
-use crate::model::{
-    CreateOptions, CreateStep, Created, Deleted, Health, HealthStatus, IpKind, IpRecord, LogLine,
-    MachineState, OneTimePassword, StateChange, ValidatedCreate, WorkspaceRecord, WorkspaceStatus,
-    WorkspaceSummary,
-};
-use crate::password;
 use crate::provider::{
     GuestFile, MachineInfo, MachineRequest, Provider, ProviderError, ProviderErrorKind,
     ProviderResult, TAG_VERSION, TAG_WORKSPACE, TAG_WORKSPACE_ID, VolumeRequest,
 };
-use crate::quota::{QuotaGuard, Quotas};
-use crate::store::{OperationKind, Store};
-use crate::validate::validate_create;
+use swarm_core::config::SwarmConfig;
+use swarm_core::first_boot;
+use swarm_core::model::{
+    CreateOptions, CreateStep, Created, Deleted, Health, HealthStatus, IpKind, IpRecord, LogLine,
+    MachineState, OneTimePassword, StateChange, ValidatedCreate, WorkspaceRecord, WorkspaceStatus,
+    WorkspaceSummary,
+};
+use swarm_core::password;
+use swarm_core::quota::{QuotaGuard, Quotas};
+use swarm_core::validate::validate_create;
+use swarm_store::lock::{LockError, WorkspaceLock};
+use swarm_store::{OperationKind, Store};
 
 /// Receives create's steps as they complete.
 pub type Progress<'a> = &'a (dyn Fn(&CreateStep) + Send + Sync);
@@ -315,7 +315,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         )
         .await
         .map_err(|error| match error {
-            crate::store::StoreError::NameTaken(name) => Error::AlreadyExists {
+            swarm_store::StoreError::NameTaken(name) => Error::AlreadyExists {
                 name,
                 status: WorkspaceStatus::Creating,
             },
@@ -1564,14 +1564,6 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     }
 }
 
-/// Keeps `OneTimePassword` reachable for callers who build `Created` by hand.
-impl Created {
-    pub fn password(&self) -> &OneTimePassword {
-        &self.password
-    }
-}
-
-/// The machine's name: the workspace's, suffixed.
 /// The notes of a normal create's whole plan, committed before the app's create so no
 /// later Fly create waits on a note of its own. `app_creating` carries the idempotency
 /// key the app is created under: what later proves an app of this name ours.
@@ -1596,6 +1588,7 @@ fn start_hash(password: &OneTimePassword) -> Hashing {
     tokio::task::spawn_blocking(move || span.in_scope(|| password::hash(&password)))
 }
 
+/// The machine's name: the workspace's, suffixed.
 fn machine_name(record: &WorkspaceRecord) -> String {
     format!("{}-ws", record.spec.name)
 }

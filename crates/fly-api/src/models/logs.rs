@@ -42,7 +42,7 @@ pub struct LogPage {
 
 /// The wire shape of a logs page.
 #[derive(Debug, Deserialize)]
-pub(crate) struct WireLogPage {
+pub struct WireLogPage {
     #[serde(default)]
     pub data: Vec<WireLogItem>,
     #[serde(default)]
@@ -50,7 +50,7 @@ pub(crate) struct WireLogPage {
 }
 
 #[derive(Debug, Deserialize)]
-pub(crate) struct WireLogItem {
+pub struct WireLogItem {
     #[serde(default)]
     pub id: String,
     #[serde(default)]
@@ -58,7 +58,7 @@ pub(crate) struct WireLogItem {
 }
 
 #[derive(Debug, Default, Deserialize)]
-pub(crate) struct WireLogAttributes {
+pub struct WireLogAttributes {
     #[serde(default)]
     pub timestamp: String,
     #[serde(default)]
@@ -74,7 +74,7 @@ pub(crate) struct WireLogAttributes {
 }
 
 #[derive(Debug, Deserialize)]
-pub(crate) struct WireLogMeta {
+pub struct WireLogMeta {
     #[serde(default)]
     pub next_token: Option<String>,
 }

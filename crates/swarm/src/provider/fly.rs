@@ -20,8 +20,8 @@ use super::{
     ProviderErrorKind, ProviderResult, SnapshotInfo, VolumeInfo, VolumeRequest, VolumeSource,
     WarmupRequest,
 };
-use crate::config::SwarmConfig;
-use crate::model::{CpuKind, GuestSize, IpKind, IpRecord, LogLine, MachineState, ProbeResult};
+use swarm_core::config::SwarmConfig;
+use swarm_core::model::{CpuKind, GuestSize, IpKind, IpRecord, LogLine, MachineState, ProbeResult};
 
 /// code-server's port inside the machine.
 pub const INTERNAL_PORT: u16 = 8080;
@@ -107,8 +107,8 @@ impl FlyProvider {
                 // connections, overriding the user's timeout. `suspend`: only Fly can
                 // suspend, so its proxy decides (code-server's exit is off).
                 autostop: Some(match request.idle_policy {
-                    crate::suspend::IdlePolicy::Stop => Autostop::Off,
-                    crate::suspend::IdlePolicy::Suspend => Autostop::Suspend,
+                    swarm_core::model::IdlePolicy::Stop => Autostop::Off,
+                    swarm_core::model::IdlePolicy::Suspend => Autostop::Suspend,
                 }),
                 autostart: Some(true),
                 min_machines_running: Some(0),

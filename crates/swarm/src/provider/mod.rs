@@ -17,8 +17,8 @@ use futures::stream::BoxStream;
 use serde::{Deserialize, Serialize};
 
 use crate::exec::{ExecCommand, ExecOutput};
-use crate::model::{GuestSize, IpKind, IpRecord, LogLine, MachineState, ProbeResult};
 use crate::secrets::SecretInfo;
+use swarm_core::model::{GuestSize, IpKind, IpRecord, LogLine, MachineState, ProbeResult};
 
 pub use fly::FlyProvider;
 
@@ -206,7 +206,7 @@ pub struct MachineRequest {
     /// Files Fly writes into the machine at boot (the user's init script).
     pub files: Vec<GuestFile>,
     /// `suspend`: the service's autostop suspends the idle machine.
-    pub idle_policy: crate::suspend::IdlePolicy,
+    pub idle_policy: swarm_core::model::IdlePolicy,
 }
 
 /// A file in the machine's config: Fly writes it before the image's entrypoint runs.

@@ -2,8 +2,6 @@
 //! store in a tempdir, and a Swarm over them.
 #![allow(dead_code)]
 
-pub mod server;
-
 use std::path::Path;
 use std::time::Duration;
 

@@ -1,5 +1,5 @@
-//! The stable smoke run of a fuzz target, shared by the owning crates'
-//! `tests/fuzz_smoke.rs` (included with `#[path]`, as this crate is nightly-only): the
+//! The stable smoke run of a fuzz target, included with `#[path]` by
+//! `crates/fuzz-support/tests/smoke.rs` (this crate is nightly-only): the
 //! target's committed seeds (`fuzz/seeds/<target>/`), then deterministic mutations of
 //! them, each fed to the same entry point the fuzz target calls. A failing input is
 //! printed (escaped and hex) with its number, so it can be saved as a seed and replayed.

@@ -209,7 +209,7 @@ impl From<fly_api::Error> for Error {
         {
             return Self::NoToken;
         }
-        let error = crate::provider::fly::map_error(error);
+        let error = crate::provider::fly_convert::map_error(error);
         match error.kind {
             ProviderErrorKind::Unauthorized => Self::Unauthorized {
                 message: error.message,

@@ -13,6 +13,8 @@
 //! See the crate README for the decisions behind the design.
 
 pub mod cost_report;
+mod create;
+mod create_steps;
 pub mod error;
 pub mod exec;
 pub mod failpoint;
@@ -20,13 +22,16 @@ mod image;
 mod journal;
 mod lifecycle;
 mod machine_rollback;
+mod observe;
 mod pool;
 pub mod provider;
 mod reconcile;
 mod replace;
 pub mod secrets;
+mod start_stop;
 mod suspend;
 mod swarm;
+mod teardown;
 
 pub use error::{Error, Result};
 pub use exec::{ExecOptions, ExecOutput, Executed};

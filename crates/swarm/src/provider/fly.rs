@@ -1,27 +1,27 @@
 //! The Fly.io provider over `fly-api`.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use base64::Engine as _;
 use fly_api::models::{
-    Autostop, CreateAppRequest, CreateMachineRequest, CreateVolumeRequest, IpAddressType,
-    IpRelease, ListMachines, LogQuery, Machine, MachineCheck, MachineConfig, MachineFile,
-    MachineGuest, MachineMount, MachinePort, MachineRestart, MachineService, RestartPolicy,
-    StopConfig, StopRequest, UpdateMachineRequest, Volume, VolumeSnapshot,
+    CreateAppRequest, CreateMachineRequest, CreateVolumeRequest, IpRelease, ListMachines, LogQuery,
+    MachineConfig, MachineGuest, MachineMount, MachineRestart, RestartPolicy, StopRequest,
+    UpdateMachineRequest,
 };
 use fly_api::{Error as FlyError, FlyClient};
 use futures::StreamExt;
 use futures::stream::BoxStream;
 
+use super::fly_convert::{
+    fly_state, ip_kind, ip_type, log_line, machine_info, map_error, snapshot_info, volume_info,
+};
 use super::{
     AppInfo, CloneRequest, MachineChange, MachineInfo, MachineRequest, Provider, ProviderError,
     ProviderErrorKind, ProviderResult, SnapshotInfo, VolumeInfo, VolumeRequest, VolumeSource,
     WarmupRequest,
 };
 use swarm_core::config::SwarmConfig;
-use swarm_core::model::{CpuKind, GuestSize, IpKind, IpRecord, LogLine, MachineState, ProbeResult};
+use swarm_core::model::{IpKind, IpRecord, LogLine, MachineState, ProbeResult};
 
 /// code-server's port inside the machine.
 pub const INTERNAL_PORT: u16 = 8080;
@@ -61,201 +61,6 @@ impl FlyProvider {
     pub fn client(&self) -> &FlyClient {
         &self.client
     }
-
-    /// The machine config a workspace runs with. See the crate README for why each
-    /// setting is what it is.
-    pub fn machine_config(request: &MachineRequest) -> MachineConfig {
-        let port = |port: u16, handlers: &[&str], force_https: bool| MachinePort {
-            port: Some(port),
-            handlers: handlers
-                .iter()
-                .map(|handler| (*handler).to_owned())
-                .collect(),
-            force_https: force_https.then_some(true),
-            ..MachinePort::default()
-        };
-        let healthz = MachineCheck {
-            kind: Some("http".to_owned()),
-            port: Some(INTERNAL_PORT),
-            interval: Some("15s".to_owned()),
-            timeout: Some("5s".to_owned()),
-            grace_period: Some("30s".to_owned()),
-            method: Some("GET".to_owned()),
-            path: Some("/healthz".to_owned()),
-            protocol: Some("http".to_owned()),
-            ..MachineCheck::default()
-        };
-        MachineConfig {
-            image: request.image.clone(),
-            guest: Some(MachineGuest {
-                cpu_kind: Some(request.guest.cpu_kind.as_str().to_owned()),
-                cpus: Some(request.guest.cpus),
-                memory_mb: Some(request.guest.memory_mb),
-                ..MachineGuest::default()
-            }),
-            env: request.env.clone(),
-            services: vec![MachineService {
-                protocol: "tcp".to_owned(),
-                internal_port: INTERNAL_PORT,
-                ports: vec![
-                    port(443, &["tls", "http"], false),
-                    port(80, &["http"], true),
-                ],
-                // Idle policy `stop`: idleness is code-server's call
-                // (CODE_SERVER_IDLE_TIMEOUT_SECONDS): it sees websocket activity, and Fly's
-                // autostop would stop a workspace after minutes without proxied
-                // connections, overriding the user's timeout. `suspend`: only Fly can
-                // suspend, so its proxy decides (code-server's exit is off).
-                autostop: Some(match request.idle_policy {
-                    swarm_core::model::IdlePolicy::Stop => Autostop::Off,
-                    swarm_core::model::IdlePolicy::Suspend => Autostop::Suspend,
-                }),
-                autostart: Some(true),
-                min_machines_running: Some(0),
-                ..MachineService::default()
-            }],
-            checks: BTreeMap::from([("healthz".to_owned(), healthz)]),
-            mounts: vec![MachineMount {
-                volume: request.volume_id.clone(),
-                path: request.mount_path.clone(),
-                ..MachineMount::default()
-            }],
-            metadata: request.metadata.clone(),
-            files: request
-                .files
-                .iter()
-                .map(|file| MachineFile {
-                    guest_path: file.path.clone(),
-                    raw_value: Some(
-                        base64::engine::general_purpose::STANDARD.encode(&file.contents),
-                    ),
-                    mode: Some(file.mode),
-                    ..MachineFile::default()
-                })
-                .collect(),
-            // An idle exit (status 0) leaves the machine stopped; a crash restarts it.
-            restart: Some(MachineRestart {
-                policy: Some(RestartPolicy::OnFailure),
-                max_retries: Some(3),
-            }),
-            stop_config: Some(StopConfig {
-                signal: Some("SIGTERM".to_owned()),
-                timeout: Some("30s".to_owned()),
-            }),
-            ..MachineConfig::default()
-        }
-    }
-}
-
-pub(crate) fn map_error(error: FlyError) -> ProviderError {
-    let kind = if error.is_name_taken() {
-        ProviderErrorKind::NameTaken
-    } else if error.status() == Some(401) || matches!(error, FlyError::Config(_)) {
-        ProviderErrorKind::Unauthorized
-    } else if error.is_capacity() {
-        ProviderErrorKind::Capacity
-    } else if error.is_not_found() {
-        ProviderErrorKind::NotFound
-    } else if error.is_rate_limited() {
-        ProviderErrorKind::RateLimited
-    } else if error.is_ambiguous() {
-        ProviderErrorKind::Ambiguous
-    } else if error.is_retryable() {
-        ProviderErrorKind::Transient
-    } else if error.is_conflict() || error.is_precondition_failed() {
-        ProviderErrorKind::Conflict
-    } else if matches!(error.status(), Some(400 | 422)) {
-        ProviderErrorKind::Invalid
-    } else {
-        ProviderErrorKind::Other
-    };
-    ProviderError {
-        kind,
-        status: error.status(),
-        request_id: error.request_id().map(str::to_owned),
-        message: error.to_string(),
-    }
-}
-
-fn ip_kind(kind: &IpAddressType) -> Option<IpKind> {
-    Some(match kind {
-        IpAddressType::V4 => IpKind::V4,
-        IpAddressType::V6 => IpKind::V6,
-        IpAddressType::SharedV4 => IpKind::SharedV4,
-        IpAddressType::PrivateV6 => IpKind::PrivateV6,
-        _ => return None,
-    })
-}
-
-fn ip_type(kind: IpKind) -> IpAddressType {
-    match kind {
-        IpKind::V4 => IpAddressType::V4,
-        IpKind::V6 => IpAddressType::V6,
-        IpKind::SharedV4 => IpAddressType::SharedV4,
-        IpKind::PrivateV6 => IpAddressType::PrivateV6,
-    }
-}
-
-fn machine_info(machine: Machine) -> MachineInfo {
-    let config = machine.config();
-    MachineInfo {
-        state: MachineState::parse(machine.state.as_str()),
-        image: config.map(|config| config.image.clone()),
-        metadata: config
-            .map(|config| config.metadata.clone())
-            .unwrap_or_default(),
-        guest: config
-            .and_then(|config| config.guest.as_ref())
-            .and_then(guest_size),
-        image_digest: machine.image_ref.and_then(|image| image.digest),
-        id: machine.id,
-        name: machine.name,
-        region: machine.region,
-        version: machine.version.or(machine.instance_id),
-        updated_at: machine.updated_at,
-    }
-}
-
-fn guest_size(guest: &MachineGuest) -> Option<GuestSize> {
-    let cpu_kind = match guest.cpu_kind.as_deref()? {
-        "shared" => CpuKind::Shared,
-        "performance" => CpuKind::Performance,
-        _ => return None,
-    };
-    Some(GuestSize {
-        cpu_kind,
-        cpus: guest.cpus?,
-        memory_mb: guest.memory_mb?,
-    })
-}
-
-fn volume_info(volume: Volume) -> VolumeInfo {
-    VolumeInfo {
-        state: volume.state.as_str().to_owned(),
-        attached_machine_id: volume.attached_machine().map(str::to_owned),
-        id: volume.id,
-        name: volume.name,
-        region: volume.region,
-        size_gb: volume.size_gb,
-    }
-}
-
-fn snapshot_info(volume_id: &str, snapshot: VolumeSnapshot) -> SnapshotInfo {
-    SnapshotInfo {
-        id: snapshot.id,
-        volume_id: volume_id.to_owned(),
-        created_at: snapshot.created_at,
-        size_bytes: snapshot.size,
-        // Fly gives bytes; a restore needs whole GB, at least the source's size.
-        volume_size_gb: snapshot
-            .volume_size
-            .and_then(|bytes| u32::try_from(bytes.div_ceil(1 << 30)).ok()),
-        status: snapshot.status,
-    }
-}
-
-fn fly_state(state: &MachineState) -> fly_api::models::MachineState {
-    fly_api::models::MachineState::from(state.as_str())
 }
 
 impl Provider for FlyProvider {
@@ -874,15 +679,5 @@ impl Provider for FlyProvider {
 
     fn call_counts(&self) -> Option<fly_api::CallCounts> {
         Some(self.client.call_counters().snapshot())
-    }
-}
-
-fn log_line(entry: fly_api::models::LogEntry) -> LogLine {
-    LogLine {
-        timestamp: entry.timestamp,
-        level: entry.level,
-        instance: entry.instance,
-        region: entry.region,
-        message: entry.message,
     }
 }

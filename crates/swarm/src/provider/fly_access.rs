@@ -6,7 +6,8 @@ use fly_api::models::ExecRequest;
 use secrecy::SecretString;
 
 use super::ProviderResult;
-use super::fly::{FlyProvider, map_error};
+use super::fly::FlyProvider;
+use super::fly_convert::map_error;
 use crate::exec::{ExecCommand, ExecOutput};
 use crate::secrets::SecretInfo;
 

@@ -7,6 +7,8 @@
 
 pub(crate) mod fly;
 mod fly_access;
+pub(crate) mod fly_convert;
+mod fly_machine_config;
 
 use std::collections::BTreeMap;
 use std::fmt;

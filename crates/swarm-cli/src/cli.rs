@@ -500,6 +500,10 @@ pub struct ServeArgs {
     /// idle (`expired`) for longer than its idle timeout; 0 turns them off.
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub idle_check_every: u64,
+    /// Seconds of the leader lease: replicas sharing one store run the background
+    /// passes on one of them, and another takes over this long after it dies.
+    #[arg(long, value_name = "SECS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub leader_lease: u64,
     /// Log lines on stderr: `text` for people, `json` (one object a line) for a log
     /// pipeline.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]

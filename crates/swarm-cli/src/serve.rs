@@ -56,7 +56,8 @@ pub async fn serve(
         "dashboard: http://{local}/ (sign in with an API token from `swarm token create`)"
     ));
     let Backend { app, sim } = backend;
-    let controller = Controller::with_build(app, quotas, crate::BUILD);
+    let lease = std::time::Duration::from_secs(args.leader_lease);
+    let controller = Controller::with_leader_lease(app, quotas, crate::BUILD, lease);
     let served = controller
         .serve_with(listener, background, shutdown_signal())
         .await;

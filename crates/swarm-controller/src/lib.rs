@@ -11,6 +11,7 @@ mod api_error;
 pub mod auth;
 mod body;
 mod dashboard;
+pub mod leader;
 pub mod metrics;
 pub mod operations;
 mod routes;
@@ -34,6 +35,7 @@ use swarm_store::{EventRecord, Store};
 
 pub use api_error::{ApiError, ErrorBody, FieldError};
 pub use auth::{Caller, NewToken, TokenError, create_token};
+pub use leader::{DEFAULT_LEADER_LEASE, LEADER_LEASE, Leadership};
 pub use operations::{OperationStatus, OperationView, Operations};
 pub use swarm_core::quota::{Quotas, Usage};
 
@@ -60,6 +62,8 @@ pub struct Controller<S: Store, P: Provider> {
     reconcile_failures: Mutex<HashMap<String, String>>,
     /// What `GET /v1/version` and the `swarm-version` header say.
     pub(crate) build: BuildInfo,
+    /// Whether this replica runs the background loops ([`leader`]).
+    leadership: Arc<Leadership<S>>,
 }
 
 /// Who the automatic actions are, in the event history.
@@ -97,6 +101,9 @@ pub struct Background {
     pub idle_check_every: Option<Duration>,
 }
 
+/// How long a reconcile asked for by a request waits for another replica's pass.
+const MANUAL_PASS_WAIT: Duration = Duration::from_secs(60);
+
 /// The last reconcile pass, as `/readyz` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReconcileStatus {
@@ -125,6 +132,18 @@ impl<S: Store, P: Provider> Controller<S, P> {
 
     /// [`Controller::with_quotas`], saying it is the binary `build` (its commit).
     pub fn with_build(swarm: Swarm<S, P>, quotas: Quotas, build: BuildInfo) -> Arc<Self> {
+        Self::with_leader_lease(swarm, quotas, build, DEFAULT_LEADER_LEASE)
+    }
+
+    /// [`Controller::with_build`] campaigning for leadership with a lease of `ttl`:
+    /// how long the replicas' loops pause, at most, when their leader dies.
+    pub fn with_leader_lease(
+        swarm: Swarm<S, P>,
+        quotas: Quotas,
+        build: BuildInfo,
+        ttl: Duration,
+    ) -> Arc<Self> {
+        let leadership = Leadership::new(swarm.store_arc(), ttl);
         Arc::new(Self {
             swarm: Arc::new(swarm.with_quotas(quotas)),
             operations: Arc::new(Operations::default()),
@@ -133,6 +152,7 @@ impl<S: Store, P: Provider> Controller<S, P> {
             last_health: Mutex::new(HashMap::new()),
             reconcile_failures: Mutex::new(HashMap::new()),
             build,
+            leadership,
         })
     }
 
@@ -363,7 +383,10 @@ impl<S: Store, P: Provider> Controller<S, P> {
         spawn_every(every, stop, move || {
             let this = Arc::clone(&this);
             async move {
-                this.idle_check_once().await;
+                this.background_pass("idle-policy", async || {
+                    this.idle_check_once().await;
+                })
+                .await;
             }
         })
     }
@@ -375,9 +398,10 @@ impl<S: Store, P: Provider> Controller<S, P> {
         self.reconcile_pass().await.0
     }
 
-    /// A whole pass, recorded for `/readyz`, with its report. One pass at a time: a
-    /// second caller waits for the first to end, so the loop and `POST /v1/reconcile`
-    /// never double the load on Fly.
+    /// A whole pass, recorded for `/readyz`, with its report. One pass at a time,
+    /// across replicas too (its pass lease): a second caller waits for the first to
+    /// end (up to a minute, then `Busy`), so the loop and `POST /v1/reconcile` never
+    /// double the load on Fly.
     pub(crate) async fn reconcile_pass(
         &self,
     ) -> (
@@ -385,6 +409,41 @@ impl<S: Store, P: Provider> Controller<S, P> {
         swarm::Result<swarm_core::model::ReconcileReport>,
     ) {
         let _one_at_a_time = self.reconcile_gate.lock().await;
+        let pass = match self.leadership.pass("reconcile", MANUAL_PASS_WAIT).await {
+            Ok(pass) => pass,
+            Err(error) => {
+                let error = swarm::Error::from(error);
+                let status = ReconcileStatus {
+                    finished_at: OffsetDateTime::now_utc(),
+                    duration_ms: 0,
+                    checked: 0,
+                    actions: 0,
+                    converged: false,
+                    error: Some(error.to_string()),
+                };
+                return (status, Err(error));
+            }
+        };
+        let done = self.reconcile_held().await;
+        if let Err(error) = pass.release().await {
+            tracing::warn!(%error, "cannot release the reconcile pass lease");
+        }
+        done
+    }
+
+    /// The loop's pass: its lease is already held ([`Controller::background_pass`]).
+    async fn reconcile_unleased(&self) {
+        let _one_at_a_time = self.reconcile_gate.lock().await;
+        // Recorded for `/readyz` by the pass itself.
+        let _ = self.reconcile_held().await;
+    }
+
+    async fn reconcile_held(
+        &self,
+    ) -> (
+        ReconcileStatus,
+        swarm::Result<swarm_core::model::ReconcileReport>,
+    ) {
         let started = std::time::Instant::now();
         let began = OffsetDateTime::now_utc();
         let outcome = self.swarm.reconcile().await;
@@ -415,6 +474,40 @@ impl<S: Store, P: Provider> Controller<S, P> {
             .clone()
     }
 
+    /// Runs one pass of the loop `name` if this replica leads, under the loop's pass
+    /// lease (skipped while another replica's pass holds it). Each pass is logged with
+    /// this replica and its start and end, so its runs can be audited across replicas.
+    async fn background_pass(&self, name: &'static str, pass: impl AsyncFnOnce()) {
+        if !self.leadership.is_leader() {
+            return;
+        }
+        let lease = match self.leadership.pass(name, Duration::ZERO).await {
+            Ok(lease) => lease,
+            Err(error) => {
+                tracing::info!(pass = name, %error, "pass skipped");
+                return;
+            }
+        };
+        let started = OffsetDateTime::now_utc();
+        pass().await;
+        let finished = OffsetDateTime::now_utc();
+        tracing::info!(
+            pass = name,
+            replica = self.leadership.replica(),
+            started_ms = unix_ms(started),
+            finished_ms = unix_ms(finished),
+            "background pass"
+        );
+        if let Err(error) = lease.release().await {
+            tracing::warn!(pass = name, %error, "cannot release the pass lease");
+        }
+    }
+
+    /// This replica's part in the election of the replica that runs the loops.
+    pub fn leadership(&self) -> &Arc<Leadership<S>> {
+        &self.leadership
+    }
+
     /// Reconciles now and then every `every` until `stop` turns true; a pass under
     /// way when it does is finished first.
     pub fn spawn_reconciler(
@@ -426,7 +519,10 @@ impl<S: Store, P: Provider> Controller<S, P> {
         spawn_every(every, stop, move || {
             let this = Arc::clone(&this);
             async move {
-                this.reconcile_once().await;
+                this.background_pass("reconcile", async || {
+                    this.reconcile_unleased().await;
+                })
+                .await;
             }
         })
     }
@@ -477,6 +573,12 @@ impl<S: Store, P: Provider> Controller<S, P> {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<usize> {
         let (stop, stopped) = watch::channel(false);
+        let loops = background.reconcile_every.is_some() || background.idle_check_every.is_some();
+        if loops {
+            // Before the loops start, so a sole replica's first pass runs at once.
+            self.leadership.round().await;
+        }
+        let election = loops.then(|| self.leadership.spawn(stopped.clone()));
         let idle_policy = background
             .idle_check_every
             .map(|every| self.spawn_idle_policy(every, stopped.clone()));
@@ -498,6 +600,9 @@ impl<S: Store, P: Provider> Controller<S, P> {
         if let Some(idle_policy) = idle_policy {
             let _ = tokio::time::timeout(SHUTDOWN_GRACE, idle_policy).await;
         }
+        if let Some(election) = election {
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, election).await;
+        }
         served.map(|()| left)
     }
 }
@@ -518,4 +623,8 @@ where
             }
         }
     })
+}
+
+fn unix_ms(at: OffsetDateTime) -> i128 {
+    at.unix_timestamp_nanos() / 1_000_000
 }

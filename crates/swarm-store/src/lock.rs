@@ -20,7 +20,7 @@ pub enum LockError {
 
 /// True when the holder ran on this host and its process is gone (it crashed), so
 /// its lock need not run out its lease. Owners are `host:pid:uuid`.
-fn holder_is_dead(holder: &LockHolder) -> bool {
+pub fn holder_is_dead(holder: &LockHolder) -> bool {
     let proc_fs = std::path::Path::new("/proc/self");
     let same_host = holder.owner.split(':').next() == Some(host_name().as_str());
     holder.pid != 0

@@ -109,7 +109,7 @@ impl<S: Store, P: Provider> Swarm<S, P> {
         &self.store
     }
 
-    pub(crate) fn store_arc(&self) -> Arc<S> {
+    pub fn store_arc(&self) -> Arc<S> {
         Arc::clone(&self.store)
     }
 

@@ -32,7 +32,10 @@ async fn one_replica_leads_and_another_takes_over_only_after_the_lease_runs_out(
     assert!(!b.round().await, "the lease has not run out yet");
     let deadline = died + TTL * 5;
     while !b.round().await {
-        assert!(Instant::now() < deadline, "no takeover within five lease periods");
+        assert!(
+            Instant::now() < deadline,
+            "no takeover within five lease periods"
+        );
         tokio::time::sleep(TTL / 8).await;
     }
     assert!(
@@ -81,7 +84,10 @@ async fn two_passes_of_one_loop_never_run_at_once() {
     tokio::time::sleep(TTL * 2).await;
     assert!(b.pass("reconcile", Duration::ZERO).await.is_err());
     held.release().await.unwrap();
-    let next = b.pass("reconcile", Duration::ZERO).await.expect("free again");
+    let next = b
+        .pass("reconcile", Duration::ZERO)
+        .await
+        .expect("free again");
     next.release().await.unwrap();
     other_loop.release().await.unwrap();
 }

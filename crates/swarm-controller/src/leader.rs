@@ -57,6 +57,11 @@ impl<S: Store> Leadership<S> {
         *self.leading.borrow()
     }
 
+    /// Turns true when this replica leads.
+    pub fn watch(&self) -> watch::Receiver<bool> {
+        self.leading.subscribe()
+    }
+
     /// One round of the election: the leader renews its lease, the others try to take
     /// it. Any store failure steps down: a replica that cannot reach the store
     /// cannot prove it still leads.
@@ -87,19 +92,25 @@ impl<S: Store> Leadership<S> {
                     tracing::info!(replica = %self.owner, "leading: the background loops run here");
                     true
                 }
-                Ok(Some(holder)) => {
-                    if holder_is_dead(&holder) {
-                        tracing::warn!(
-                            pid = holder.pid,
-                            "the leader's process is gone; taking over its lease"
-                        );
-                        if let Err(error) = self.store.break_lock(LEADER_LEASE, &holder.owner).await
-                        {
+                Ok(Some(holder)) if holder_is_dead(&holder) => {
+                    tracing::warn!(
+                        pid = holder.pid,
+                        "the leader's process is gone; taking over its lease"
+                    );
+                    match self.store.break_lock(LEADER_LEASE, &holder.owner).await {
+                        Ok(()) => matches!(
+                            self.store
+                                .try_lock(LEADER_LEASE, &self.owner, "leader", self.ttl)
+                                .await,
+                            Ok(None)
+                        ),
+                        Err(error) => {
                             tracing::warn!(%error, "cannot break the dead leader's lease");
+                            false
                         }
                     }
-                    false
                 }
+                Ok(Some(_)) => false,
                 Err(error) => {
                     tracing::warn!(%error, "cannot read the leader lease");
                     false

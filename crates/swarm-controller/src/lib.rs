@@ -380,7 +380,7 @@ impl<S: Store, P: Provider> Controller<S, P> {
         stop: watch::Receiver<bool>,
     ) -> JoinHandle<()> {
         let this = Arc::clone(self);
-        spawn_every(every, stop, move || {
+        spawn_every(every, stop, self.leadership.watch(), move || {
             let this = Arc::clone(&this);
             async move {
                 this.background_pass("idle-policy", async || {
@@ -516,7 +516,7 @@ impl<S: Store, P: Provider> Controller<S, P> {
         stop: watch::Receiver<bool>,
     ) -> JoinHandle<()> {
         let this = Arc::clone(self);
-        spawn_every(every, stop, move || {
+        spawn_every(every, stop, self.leadership.watch(), move || {
             let this = Arc::clone(&this);
             async move {
                 this.background_pass("reconcile", async || {
@@ -607,9 +607,16 @@ impl<S: Store, P: Provider> Controller<S, P> {
     }
 }
 
-/// Runs `pass` now and then every `every` until `stop` turns true. A pass under way
-/// when it does is finished first: background work is never cut off halfway.
-fn spawn_every<F, Fut>(every: Duration, mut stop: watch::Receiver<bool>, pass: F) -> JoinHandle<()>
+/// Runs `pass` now and then every `every` until `stop` turns true, and at once when
+/// this replica becomes the leader (a new leader settles what the old one left without
+/// waiting a whole interval). A pass under way when `stop` turns is finished first:
+/// background work is never cut off halfway.
+fn spawn_every<F, Fut>(
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+    mut leading: watch::Receiver<bool>,
+    pass: F,
+) -> JoinHandle<()>
 where
     F: Fn() -> Fut + Send + 'static,
     Fut: std::future::Future<Output = ()> + Send,
@@ -617,8 +624,16 @@ where
     tokio::spawn(async move {
         loop {
             pass().await;
+            let led = *leading.borrow_and_update();
+            let becomes_leader = async {
+                if led {
+                    std::future::pending::<()>().await;
+                }
+                let _ = leading.wait_for(|leads| *leads).await;
+            };
             tokio::select! {
                 () = tokio::time::sleep(every) => {}
+                () = becomes_leader => {}
                 _ = stop.wait_for(|stopped| *stopped) => return,
             }
         }

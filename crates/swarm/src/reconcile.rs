@@ -2,6 +2,7 @@
 //! operations, fix drifted status, report orphans that carry our tags.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use futures::StreamExt as _;
 use serde_json::json;
@@ -13,7 +14,7 @@ use crate::swarm::Swarm;
 use swarm_core::model::{
     MachineState, ReconcileAction, ReconcileReport, WorkspaceRecord, WorkspaceStatus,
 };
-use swarm_store::lock::WorkspaceLock;
+use swarm_store::lock::{LockError, WorkspaceLock};
 use swarm_store::{Operation, OperationKind, Store};
 
 /// Workspaces (drift checks) or apps (the orphan scan) a reconcile pass reads at once.
@@ -177,9 +178,34 @@ impl<S: Store, P: Provider> Swarm<S, P> {
     }
 
     async fn resolve_operation(&self, operation: &Operation) -> Result<Option<ReconcileAction>> {
-        // A live process holding the lock is still working on it: not ours to touch.
-        let lock = self.lock(&operation.workspace_name, "reconcile").await?;
-        let result = self.resolve_locked(operation).await;
+        // A live process holding the lock is still working on it: not ours to touch,
+        // and not waited for either (it may finish it any moment; the next pass sees).
+        let acquired = WorkspaceLock::acquire(
+            self.store_arc(),
+            &operation.workspace_name,
+            "reconcile",
+            self.config().lock_ttl,
+            Duration::ZERO,
+        )
+        .await;
+        let lock = match acquired {
+            Ok(lock) => lock,
+            Err(LockError::Busy { .. }) => return Ok(None),
+            Err(error) => return Err(error.into()),
+        };
+        // Read again under the lock: the operation read before it may have ended
+        // since, and acting on that stale copy would undo a finished create.
+        let still_open = self
+            .store()
+            .operations_of(operation.workspace_id)
+            .await?
+            .iter()
+            .any(|current| current.id == operation.id && current.outcome.is_none());
+        let result = if still_open {
+            self.resolve_locked(operation).await
+        } else {
+            Ok(None)
+        };
         lock.release().await?;
         result
     }

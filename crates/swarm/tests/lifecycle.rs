@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use common::{assert_sim_empty, start_sim, start_sim_with, swarm_at};
 use swarm::{
-    CreateOptions, CreateStep, Error, HealthStatus, IpMode, Provider as _, WorkspaceStatus,
+    CreateOptions, CreateStep, Error, HealthStatus, IpMode, Provider as _, Store as _,
+    WorkspaceStatus,
 };
 
 fn options(name: &str) -> CreateOptions {
@@ -455,4 +456,66 @@ async fn reconcile_fixes_drift_and_reports_orphans() {
     assert_eq!(again.actions.len(), 1, "{again:?}");
     assert_eq!(sim.stats().apps, 2);
     sim.shutdown().await;
+}
+
+/// A reconcile pass that meets a create under way (another process's, holding the
+/// workspace's lock) leaves it alone and does not wait for it; the create ends as its
+/// own, not "finished by reconcile". Before, the pass waited for the lock and then
+/// acted on the operation it had read before, which by then had ended: with a stop in
+/// between, it undid a workspace the user had been told was created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_leaves_a_create_under_way_alone() {
+    let sim = start_sim_with(fly_sim::SimConfig {
+        latency: fly_sim::Latency::Fly,
+        time_scale: 0.05,
+        ..fly_sim::SimConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("swarm.db");
+    let creator = Arc::new(swarm_at(&sim.base_url(), &db).await);
+    let reconciler = swarm_at(&sim.base_url(), &db).await;
+    let (app_made, mut app_made_seen) = tokio::sync::watch::channel(false);
+    let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let create = {
+        let creator = Arc::clone(&creator);
+        let started = Arc::clone(&started);
+        tokio::spawn(async move {
+            let progress = move |step: &CreateStep| match step {
+                CreateStep::App { .. } => {
+                    app_made.send_replace(true);
+                }
+                CreateStep::Started { .. } => {
+                    started.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+                _ => {}
+            };
+            creator
+                .create_with_progress(&options("busy-create"), &progress)
+                .await
+        })
+    };
+    app_made_seen.wait_for(|made| *made).await.unwrap();
+    let report = reconciler.reconcile().await.expect("reconcile");
+    assert!(
+        !started.load(std::sync::atomic::Ordering::SeqCst),
+        "the pass waited for the create to end"
+    );
+    assert!(
+        report.actions.is_empty(),
+        "the pass acted on a create under way: {:?}",
+        report.actions
+    );
+    let created = create.await.unwrap().expect("create");
+    assert_eq!(created.workspace.status, WorkspaceStatus::Running);
+    let record = creator.show("busy-create").await.unwrap();
+    let operations = creator.store().operations_of(record.id).await.unwrap();
+    assert_eq!(operations.len(), 1, "{operations:?}");
+    assert_eq!(
+        operations[0].outcome.as_deref(),
+        Some("ok"),
+        "{operations:?}"
+    );
+    creator.delete("busy-create").await.unwrap();
+    assert_sim_empty(&sim);
 }

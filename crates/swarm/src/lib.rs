@@ -51,6 +51,6 @@ pub use pool_model::*;
 pub use provider::{FlyProvider, Provider, ProviderError, ProviderErrorKind, SnapshotInfo};
 pub use replace::TAG_OPERATION;
 pub use secrets::{SecretAction, SecretChanged, SecretInfo, SecretList};
-pub use store::{SqliteStore, Store, StoreError};
+pub use store::{AnyStore, PgStore, SqliteStore, Store, StoreError, open_store};
 pub use suspend::{IdlePolicy, SUSPEND_MAX_MEMORY_MB, check_suspendable, parse_idle_policy};
 pub use swarm::{Progress, Swarm};

@@ -1,8 +1,13 @@
 //! VS Code Remote Swarm's state store: workspace records, the operation journal,
 //! per-workspace locks ([`lock`]), pool slots, API tokens and events. [`Store`] is the
-//! interface; [`SqliteStore`] the embedded backend.
+//! interface; [`SqliteStore`] (one file, the embedded default) and [`PgStore`] (a
+//! PostgreSQL server shared by several controllers) implement it, and [`AnyStore`] is
+//! whichever of them a `--db` URL names ([`open_store`]).
 
+mod any;
+mod common;
 pub mod lock;
+mod postgres;
 mod pretty;
 mod sqlite;
 
@@ -17,6 +22,8 @@ use swarm_core::model::{WorkspaceRecord, WorkspaceSummary};
 use swarm_core::pool_model::{PoolSlot, PoolSlotState, PoolWant};
 use swarm_core::quota::{QuotaExceeded, QuotaGuard};
 
+pub use any::{AnyStore, open_store};
+pub use postgres::{PG_SCHEMA_VERSION, PgStore, mask_url};
 pub use sqlite::{SCHEMA_VERSION, SqliteStore};
 
 /// Store failures.
@@ -46,6 +53,18 @@ pub enum StoreError {
     Corrupt(String),
     #[error("store database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// `--db` names no store this program can open; nothing was opened or written.
+    #[error("--db {url}: {message}")]
+    BadUrl { url: String, message: String },
+    /// The database server did not answer; nothing was written.
+    #[error(
+        "the store's PostgreSQL server at {server} cannot be reached ({message}); check that it runs and that --db names the right host and port"
+    )]
+    Unreachable { server: String, message: String },
+    /// The server answered and refused (wrong password, no such database); nothing
+    /// was written.
+    #[error("--db {url}: {message}")]
+    Refused { url: String, message: String },
     /// The file itself failed (damaged, full disk, not writable): named, with what to do.
     #[error("store {path}: {message}; {hint}")]
     Unusable {
@@ -57,9 +76,16 @@ pub enum StoreError {
 
 impl StoreError {
     /// True when the store was refused as it is, before anything was written: a
-    /// store of a newer schema or a newer major version (bad input, exit 2).
+    /// store of a newer schema or a newer major version, a `--db` URL that names no
+    /// store, a server that refuses our user or has no such database (bad input, exit 2).
     pub fn is_refused_unchanged(&self) -> bool {
-        matches!(self, Self::NewerSchema { .. } | Self::NewerVersion { .. })
+        matches!(
+            self,
+            Self::NewerSchema { .. }
+                | Self::NewerVersion { .. }
+                | Self::BadUrl { .. }
+                | Self::Refused { .. }
+        )
     }
 }
 

@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use uuid::Uuid;
 
+use super::common::{RECORD_FORMAT, decode_slot, encode_slot, reservations, slot_taken_detail};
 use super::{
     ApiTokenRecord, EventRecord, JournalWrite, LockHolder, Operation, OperationKind, StepEntry,
     Store, StoreError,
@@ -36,12 +37,6 @@ const MIGRATIONS: [&str; 9] = [
     include_str!("../migrations/0008_workspace_ip_mode.sql"),
     include_str!("../migrations/0009_suspended_status.sql"),
 ];
-/// The encoding of [`WorkspaceRecord`] this program writes to `data` (column
-/// `data_format`). Bump it with any change to the record's JSON (a field added, renamed,
-/// moved or skipped differently): `list --json` prints rows of this format as stored,
-/// so a stale number would print old JSON. `record_format_is_pinned` fails until then.
-/// 2: `previous_machine` (absent when none, so a format-1 record reads the same).
-const RECORD_FORMAT: i64 = 2;
 
 /// The newest schema this program knows.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -440,8 +435,7 @@ impl SqliteStore {
 
     /// Decodes one stored record (the `data` column); damage is `StoreError::Corrupt`.
     pub fn decode_record(data: &str) -> Result<WorkspaceRecord, StoreError> {
-        serde_json::from_str(data)
-            .map_err(|error| StoreError::Corrupt(format!("workspace record: {error}")))
+        super::common::decode_record(data)
     }
 
     /// Decodes `count` records written one after another.
@@ -463,7 +457,7 @@ impl SqliteStore {
 
     /// Encodes a record as it is stored.
     pub fn encode_record(record: &WorkspaceRecord) -> Result<String, StoreError> {
-        serde_json::to_string(record).map_err(|error| StoreError::Corrupt(error.to_string()))
+        super::common::encode_record(record)
     }
 
     fn decode_operation(row: &sqlx::sqlite::SqliteRow) -> Result<Operation, StoreError> {
@@ -629,19 +623,6 @@ async fn insert_steps(
     Ok(())
 }
 
-/// The `size_reserved` steps among `steps`, as reservations on `record`'s workspace.
-fn reservations(
-    record: &WorkspaceRecord,
-    steps: &[(&str, serde_json::Value)],
-) -> Vec<(Uuid, Usage)> {
-    steps
-        .iter()
-        .filter(|(step, _)| *step == SIZE_RESERVED_STEP)
-        .filter_map(|(_, detail)| Usage::from_reservation(detail))
-        .map(|size| (record.id, size))
-        .collect()
-}
-
 /// Inside an open write transaction (SQLite's write lock held, so no other writer can
 /// change the user's total meanwhile): refuses a change that takes the guarded user
 /// past a quota. `adding`: a workspace about to be inserted; `reserving`: reservations
@@ -737,14 +718,6 @@ fn map_unique(error: sqlx::Error, name: &str) -> StoreError {
         }
         _ => StoreError::Database(error),
     }
-}
-
-fn encode_slot(slot: &PoolSlot) -> Result<String, StoreError> {
-    serde_json::to_string(slot).map_err(|error| StoreError::Corrupt(error.to_string()))
-}
-
-fn decode_slot(data: &str) -> Result<PoolSlot, StoreError> {
-    serde_json::from_str(data).map_err(|error| StoreError::Corrupt(format!("pool slot: {error}")))
 }
 
 /// The queries; [`Store`] below names the file and what to do when one fails.
@@ -857,13 +830,7 @@ impl SqliteStore {
         };
         let slot = decode_slot(&data)?;
         let record = adopt(&slot);
-        let detail = serde_json::json!({
-            "slot": slot.id,
-            "app": slot.app,
-            "volume": slot.volume_id,
-            "volume_size_gb": slot.volume_size_gb,
-            "ips": slot.ips.iter().map(|ip| ip.address.as_str()).collect::<Vec<_>>(),
-        });
+        let detail = slot_taken_detail(&slot);
         sqlx::query(INSERT_STEP)
             .bind(operation)
             .bind("pool_slot_taken")

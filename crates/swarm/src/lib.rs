@@ -46,4 +46,4 @@ pub use swarm_core::{
 };
 pub use swarm_core::{model::*, pool_model::*};
 pub use swarm_store as store;
-pub use swarm_store::{SqliteStore, Store, StoreError, lock};
+pub use swarm_store::{AnyStore, PgStore, SqliteStore, Store, StoreError, lock, open_store};

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use fly_api::{FlyClient, Token, TokenSource};
 use fly_sim::{Latency, Sim, SimConfig, SimHandle};
-use swarm::{FlyProvider, SqliteStore, StoreError, Swarm};
+use swarm::{AnyStore, FlyProvider, SqliteStore, StoreError, Swarm};
 
 use crate::settings::{Env, Settings, SettingsError};
 
 /// The workspace manager as the CLI uses it.
-pub type App = Swarm<SqliteStore, FlyProvider>;
+pub type App = Swarm<AnyStore, FlyProvider>;
 
 /// Label stored with local records (the sim's port changes on every run).
 pub const LOCAL_ENDPOINT: &str = "local-fly-sim";
@@ -79,7 +79,41 @@ pub fn state_dir() -> anyhow::Result<PathBuf> {
         .to_path_buf())
 }
 
-/// The store's path: `--db`/`SWARM_DB`/config, else one file per Fly under the state dir.
+/// Where the store is: `--db`/`SWARM_DB`/config, else one file per Fly under the
+/// state dir.
+pub enum StoreAt {
+    File(PathBuf),
+    /// A PostgreSQL URL; it may hold a password, so it is shown masked only.
+    Postgres(String),
+}
+
+impl StoreAt {
+    /// For messages and `swarm config`: the path, or the URL with its password masked.
+    pub fn shown(&self) -> String {
+        match self {
+            Self::File(path) => path.display().to_string(),
+            Self::Postgres(url) => swarm::store::mask_url(url),
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "StoreAt({})", self.shown())
+    }
+}
+
+pub fn store_at(settings: &Settings, target: &Target) -> anyhow::Result<StoreAt> {
+    if let Some(url) = &settings.db.value
+        && (url.starts_with("postgres://") || url.starts_with("postgresql://"))
+    {
+        return Ok(StoreAt::Postgres(url.clone()));
+    }
+    store_path(settings, target).map(StoreAt::File)
+}
+
+/// The store file's path: `--db`/`SWARM_DB`/config, else one file per Fly under the
+/// state dir.
 pub fn store_path(settings: &Settings, target: &Target) -> anyhow::Result<PathBuf> {
     if let Some(url) = &settings.db.value {
         let path = sqlite_path(url)
@@ -104,7 +138,8 @@ pub fn sqlite_path(url: &str) -> Result<PathBuf, SettingsError> {
         .unwrap_or(url);
     if url.contains("://") && !url.starts_with("sqlite://") {
         return Err(SettingsError(format!(
-            "invalid db {url:?}: only sqlite://PATH is supported (PostgreSQL is planned)"
+            "invalid db {}: give a file path, sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB",
+            swarm::store::mask_url(url)
         )));
     }
     if path.is_empty() || path.ends_with('/') || path.contains('\0') {
@@ -144,11 +179,13 @@ pub struct Backend {
 impl Backend {
     pub async fn connect(settings: &Settings, target: &Target, env: &Env) -> anyhow::Result<Self> {
         let mut config = settings.swarm_config()?;
-        let store_path = store_path(settings, target)?;
+        let store_at = store_at(settings, target)?;
         // A store this swarm must not open is refused before the local Fly starts.
-        SqliteStore::check_openable(&store_path)
-            .await
-            .with_context(|| format!("cannot open the store {}", store_path.display()))?;
+        if let StoreAt::File(path) = &store_at {
+            SqliteStore::check_openable(path)
+                .await
+                .with_context(|| format!("cannot open the store {}", path.display()))?;
+        }
         let (client, sim) = match target {
             Target::Fly {
                 token,
@@ -175,7 +212,11 @@ impl Backend {
             }
             Target::Local { .. } => {
                 // The sim makes the folder for its world file, after checking its settings.
-                let sim = start_local_fly(&store_path, env).await?;
+                let world_beside = match &store_at {
+                    StoreAt::File(path) => path.clone(),
+                    StoreAt::Postgres(_) => state_dir()?.join("local-postgres.db"),
+                };
+                let sim = start_local_fly(&world_beside, env).await?;
                 config.fly_endpoint = LOCAL_ENDPOINT.to_owned();
                 config.probe_base_url = Some(sim.base_url());
                 let client = FlyClient::builder()
@@ -187,7 +228,7 @@ impl Backend {
                 (client, Some(sim))
             }
         };
-        let store = open_store(&store_path, &config.fly_endpoint).await?;
+        let store = open_store(&store_at, &config.fly_endpoint).await?;
         let provider = FlyProvider::new(client, &config);
         Ok(Self {
             app: Swarm::new(store, provider, config),
@@ -208,22 +249,28 @@ impl Backend {
 
 /// The store alone, for commands that need no Fly (`swarm token create`): no local Fly
 /// is started, so a running `swarm serve` keeps the only copy of its world.
-pub async fn store_only(settings: &Settings, target: &Target) -> anyhow::Result<SqliteStore> {
+pub async fn store_only(settings: &Settings, target: &Target) -> anyhow::Result<AnyStore> {
     let endpoint = match target {
         Target::Fly { machines_url, .. } => machines_url.clone(),
         Target::Local { .. } => LOCAL_ENDPOINT.to_owned(),
     };
-    open_store(&store_path(settings, target)?, &endpoint).await
+    open_store(&store_at(settings, target)?, &endpoint).await
 }
 
-async fn open_store(store_path: &Path, fly_endpoint: &str) -> anyhow::Result<SqliteStore> {
-    create_parent(store_path)?;
-    match SqliteStore::open(store_path, fly_endpoint).await {
-        Ok(store) => Ok(store),
-        // Already names the file and what to do.
-        Err(error @ StoreError::Unusable { .. }) => Err(error.into()),
-        Err(error) => Err(anyhow::Error::new(error)
-            .context(format!("cannot open the store {}", store_path.display()))),
+async fn open_store(store_at: &StoreAt, fly_endpoint: &str) -> anyhow::Result<AnyStore> {
+    match store_at {
+        StoreAt::File(store_path) => {
+            create_parent(store_path)?;
+            match SqliteStore::open(store_path, fly_endpoint).await {
+                Ok(store) => Ok(AnyStore::Sqlite(store)),
+                // Already names the file and what to do.
+                Err(error @ StoreError::Unusable { .. }) => Err(error.into()),
+                Err(error) => Err(anyhow::Error::new(error)
+                    .context(format!("cannot open the store {}", store_path.display()))),
+            }
+        }
+        // Its errors name the server (password masked) and what to do.
+        StoreAt::Postgres(url) => Ok(swarm::store::open_store(url, fly_endpoint).await?),
     }
 }
 

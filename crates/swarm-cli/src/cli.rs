@@ -38,7 +38,9 @@ pub struct GlobalArgs {
     /// Fly organization slug [env: FLY_ORG] [default: personal].
     #[arg(long, global = true, value_name = "SLUG")]
     pub org: Option<String>,
-    /// The store: sqlite://PATH [env: SWARM_DB] [default: under the user's state dir].
+    /// The store: a file path, sqlite://PATH, or postgres://USER:PASSWORD@HOST:PORT/DB
+    /// shared by several `swarm serve` replicas [env: SWARM_DB] [default: a file under the
+    /// user's state dir].
     #[arg(long, global = true, value_name = "URL")]
     pub db: Option<String>,
     /// Config file [env: SWARM_CONFIG] [default: ~/.config/swarm/config.toml].

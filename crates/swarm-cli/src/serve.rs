@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 
 use serde_json::json;
-use swarm::SqliteStore;
+use swarm::AnyStore;
 use swarm_controller::{Background, Controller, create_token};
 
 use crate::Failure;
@@ -105,7 +105,7 @@ async fn shutdown_signal() {
 }
 
 /// `swarm token create --user NAME [--admin]`.
-pub async fn token(store: &SqliteStore, out: &Output, args: TokenArgs) -> Result<(), Failure> {
+pub async fn token(store: &AnyStore, out: &Output, args: TokenArgs) -> Result<(), Failure> {
     let TokenAction::Create(create) = args.action;
     let token = create_token(store, &create.user, create.admin)
         .await

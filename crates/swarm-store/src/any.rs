@@ -49,6 +49,16 @@ pub async fn open_store(url: &str, fly_endpoint: &str) -> Result<AnyStore, Store
     ))
 }
 
+impl AnyStore {
+    /// Closes the backend's connections (an SQLite file is checkpointed).
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(store) => store.close().await,
+            Self::Postgres(store) => store.close().await,
+        }
+    }
+}
+
 /// Calls the same method on whichever backend `self` is.
 macro_rules! delegate {
     ($self:ident, $store:ident => $call:expr) => {

@@ -23,7 +23,7 @@ pub fn config(
             "token": {"set": true, "source": server.token_source.to_string()},
         })
     });
-    let store = crate::backend::store_path(settings, target).map(|p| p.display().to_string());
+    let store = crate::backend::store_at(settings, target).map(|s| s.shown());
     let (fly, token) = match target {
         Target::Fly {
             source,

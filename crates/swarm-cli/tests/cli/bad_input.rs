@@ -115,7 +115,7 @@ fn invalid_inputs_exit_2_name_the_problem_and_change_nothing() {
         ),
         (vec!["restore", "alice", "--snapshot", "vs_"], "snapshot"),
         (vec!["frobnicate"], "frobnicate"),
-        (vec!["list", "--db", "postgres://nope"], "sqlite"),
+        (vec!["list", "--db", "mysql://nope"], "postgres://"),
         (vec!["list", "--db", "/tmp/"], "db"),
         (vec!["list", "--org", "Bad Org"], "org"),
         (

@@ -84,21 +84,10 @@ async fn a_live_name_is_taken_once_even_when_two_race(backend: Backend) {
         let name = format!("race-{round}");
         let (a, b) = (backend.open().await, backend.open().await);
         let (ra, rb) = (record(&name, None), record(&name, None));
+        let intent = [("intent", serde_json::json!({}))];
         let (one, two) = tokio::join!(
-            a.insert_workspace_and_begin(
-                &ra,
-                OperationKind::Create,
-                "me",
-                &[("intent", serde_json::json!({}))],
-                None
-            ),
-            b.insert_workspace_and_begin(
-                &rb,
-                OperationKind::Create,
-                "me",
-                &[("intent", serde_json::json!({}))],
-                None
-            ),
+            a.insert_workspace_and_begin(&ra, OperationKind::Create, "me", &intent, None),
+            b.insert_workspace_and_begin(&rb, OperationKind::Create, "me", &intent, None),
         );
         let won = [one.is_ok(), two.is_ok()].iter().filter(|ok| **ok).count();
         assert_eq!(won, 1, "round {round}: {one:?} {two:?}");

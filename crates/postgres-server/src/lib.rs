@@ -119,6 +119,30 @@ fn command(program: &Path, as_postgres: bool) -> Command {
     }
 }
 
+const OWNER_FILE: &str = "owner.pid";
+
+/// Removes the dirs of earlier private clusters whose test process has ended (their
+/// `postgres` stopped with it; the dir stays, as nothing runs after a process exits).
+fn remove_abandoned_clusters(ours: &Path) {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        let named_ours = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with("swarm-pg-"));
+        let owner = std::fs::read_to_string(path.join(OWNER_FILE)).ok();
+        let gone = owner
+            .and_then(|pid| pid.trim().parse::<u32>().ok())
+            .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+        if named_ours && gone && path != ours {
+            let _ = std::fs::remove_dir_all(&path);
+        }
+    }
+}
+
 fn free_port() -> Result<u16, String> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
@@ -134,6 +158,10 @@ fn start_cluster() -> Result<String, String> {
         .tempdir()
         .map_err(|error| format!("temp dir: {error}"))?
         .keep();
+    // Which test process owns the dir: a later start removes it once that one is gone.
+    std::fs::write(dir.join(OWNER_FILE), std::process::id().to_string())
+        .map_err(|error| error.to_string())?;
+    remove_abandoned_clusters(&dir);
     let data = dir.join("data");
     let password_file = dir.join("password");
     std::fs::write(&password_file, CLUSTER_PASSWORD).map_err(|error| error.to_string())?;

@@ -15,6 +15,7 @@ mod tokens_events;
 
 use std::time::Duration;
 
+use sqlx::Connection as _;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::StoreError;
@@ -49,6 +50,12 @@ impl PgStore {
     /// refuses us fails before anything is written.
     pub async fn open(url: &str, fly_endpoint: &str) -> Result<Self, StoreError> {
         let options = target::parse(url)?;
+        // One plain connection first: the pool retries a refused connection until
+        // its timeout, this fails at once with what is wrong.
+        let probe = sqlx::PgConnection::connect_with(&options)
+            .await
+            .map_err(|error| target::connect_failure(error, url, &options))?;
+        let _ = probe.close().await;
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(15))

@@ -4,8 +4,8 @@
 //! and volume per live record (no duplicate, nothing leaked), no accepted create is
 //! lost, no request got a 5xx, and no background pass ran beside another of its loop.
 //!
-//! The store is one SQLite file shared by the three processes here; the same run on
-//! one PostgreSQL server follows once the PostgreSQL store lands.
+//! Run twice: on one SQLite file shared by the three processes, and on one real
+//! PostgreSQL server (`postgres-server`: `.ci/run`'s, or a private cluster).
 
 mod common;
 
@@ -450,4 +450,12 @@ fn three_replicas_on_one_sqlite_file_converge_after_one_is_killed_mid_create() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("swarm.db");
     three_replicas_converge_after_one_is_killed_mid_create(db.to_str().expect("utf-8 path"));
+}
+
+#[test]
+fn three_replicas_on_one_postgresql_converge_after_one_is_killed_mid_create() {
+    let Some(database) = runtime().block_on(postgres_server::database()) else {
+        return;
+    };
+    three_replicas_converge_after_one_is_killed_mid_create(&database.url);
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use swarm_store::Store;
-use swarm_store::lock::{LockError, WorkspaceLock, holder_is_dead, host_name};
+use swarm_store::lock::{LockError, WorkspaceLock, holder_is_dead, new_owner};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -34,12 +34,7 @@ pub struct Leadership<S: Store> {
 
 impl<S: Store> Leadership<S> {
     pub fn new(store: Arc<S>, ttl: Duration) -> Arc<Self> {
-        let owner = format!(
-            "{}:{}:{}",
-            host_name(),
-            std::process::id(),
-            uuid::Uuid::new_v4()
-        );
+        let owner = new_owner();
         Arc::new(Self {
             store,
             owner,

@@ -30,6 +30,16 @@ pub fn holder_is_dead(holder: &LockHolder) -> bool {
         && !std::path::Path::new(&format!("/proc/{}", holder.pid)).exists()
 }
 
+/// A lease owner for this process: `host:pid:uuid`, the form [`holder_is_dead`] reads.
+pub fn new_owner() -> String {
+    format!(
+        "{}:{}:{}",
+        host_name(),
+        std::process::id(),
+        uuid::Uuid::new_v4()
+    )
+}
+
 pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|name| name.trim().replace(':', "_"))
@@ -60,12 +70,7 @@ impl<S: Store> WorkspaceLock<S> {
         ttl: Duration,
         wait: Duration,
     ) -> Result<Self, LockError> {
-        let owner = format!(
-            "{}:{}:{}",
-            host_name(),
-            std::process::id(),
-            uuid::Uuid::new_v4()
-        );
+        let owner = new_owner();
         let deadline = Instant::now() + wait;
         let mut delay = Duration::from_millis(20);
         loop {
